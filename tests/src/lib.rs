@@ -1,0 +1,6 @@
+//! Test support for the product: a local AWS endpoint (moto in server mode),
+//! the Genesys Cloud simulator, the Virtual Agent traffic generator and the
+//! naive-fleet baseline the product must beat.
+
+pub mod aws;
+pub mod sim;

@@ -1,0 +1,66 @@
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use testkit::sim::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Policies, SimClock, SimConfig, Simulator};
+
+/// A simulator with a frozen clock, so tests move time explicitly.
+pub async fn frozen_sim(policies: Policies) -> Simulator {
+    let config = SimConfig {
+        policies,
+        clock: Arc::new(SimClock::frozen_at(1_763_650_000_000)),
+        ..SimConfig::default()
+    };
+    Simulator::start(config).await.expect("simulator starts")
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("reqwest client")
+}
+
+/// Client-credentials grant with the default client; returns the raw response.
+pub async fn token_request(sim: &Simulator, secret: &str, grant: &str) -> reqwest::Response {
+    http()
+        .post(format!("{}/oauth/token", sim.base_url()))
+        .basic_auth(DEFAULT_CLIENT_ID, Some(secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("grant_type={grant}"))
+        .send()
+        .await
+        .expect("token request sent")
+}
+
+pub async fn new_token(sim: &Simulator) -> String {
+    let r = token_request(sim, DEFAULT_CLIENT_SECRET, "client_credentials").await;
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.expect("json");
+    v["access_token"].as_str().expect("access_token").to_string()
+}
+
+pub async fn api_get(sim: &Simulator, token: &str, path: &str) -> reqwest::Response {
+    http()
+        .get(format!("{}{path}", sim.base_url()))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("api request sent")
+}
+
+/// Polls `cond` until it holds; fails the test after `within`.
+pub async fn eventually<F, Fut>(within: Duration, what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if cond().await {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -1,0 +1,8 @@
+//! One integration-test binary (one link) with a module per area.
+
+mod baseline;
+mod common;
+mod hygiene;
+mod moto;
+mod simulator;
+mod traffic;
