@@ -4,3 +4,4 @@
 
 pub mod aws;
 pub mod sim;
+pub mod traffic;

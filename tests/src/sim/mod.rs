@@ -8,6 +8,7 @@ mod server;
 mod state;
 
 pub use clock::SimClock;
+pub use server::{iso, parse_iso};
 pub use state::{
     BotSession, Counters, FaultSide, Faults, Policies, RevokeReason, SimConversation,
 };

@@ -339,7 +339,7 @@ fn not_found(id: &str) -> Response {
     )
 }
 
-pub(super) fn iso(ms: i64) -> String {
+pub fn iso(ms: i64) -> String {
     // Civil-from-days (Howard Hinnant), so no date crate is needed.
     let secs = ms.div_euclid(1000);
     let millis = ms.rem_euclid(1000);
@@ -480,7 +480,7 @@ fn parse_interval(s: &str) -> Option<(i64, i64)> {
 }
 
 /// Parses `YYYY-MM-DDTHH:MM:SS[.mmm]Z`.
-pub(super) fn parse_iso(s: &str) -> Option<i64> {
+pub fn parse_iso(s: &str) -> Option<i64> {
     let s = s.trim().strip_suffix('Z')?;
     let (date, time) = s.split_once('T')?;
     let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
