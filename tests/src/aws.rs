@@ -95,7 +95,9 @@ pub fn build_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("CARGO_TARGET_DIR") {
         return PathBuf::from(dir);
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("target")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("target")
 }
 
 /// Installs moto into `target/moto-venv-<version>` unless it is there.
@@ -115,10 +117,16 @@ pub fn ensure_moto_installed() -> Result<PathBuf, HarnessError> {
     // Install beside the final place and rename, so concurrent test processes
     // never see a half-built environment.
     std::fs::create_dir_all(build_dir()).map_err(|e| HarnessError::Install(e.to_string()))?;
-    let tmp = build_dir().join(format!("moto-venv-{MOTO_VERSION}.tmp-{}", std::process::id()));
+    let tmp = build_dir().join(format!(
+        "moto-venv-{MOTO_VERSION}.tmp-{}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&tmp);
-    run(Command::new("python3").arg("-m").arg("venv").arg(&tmp))
-        .map_err(|e| HarnessError::Install(format!("python3 -m venv: {e} (on Debian: apt-get install python3-venv)")))?;
+    run(Command::new("python3").arg("-m").arg("venv").arg(&tmp)).map_err(|e| {
+        HarnessError::Install(format!(
+            "python3 -m venv: {e} (on Debian: apt-get install python3-venv)"
+        ))
+    })?;
     run(Command::new(tmp.join("bin").join("pip")).args([
         "install",
         "--quiet",
@@ -126,19 +134,26 @@ pub fn ensure_moto_installed() -> Result<PathBuf, HarnessError> {
         &format!("moto[{MOTO_EXTRAS}]=={MOTO_VERSION}"),
     ]))
     .map_err(|e| HarnessError::Install(format!("pip install: {e}")))?;
-    std::fs::write(tmp.join(".installed"), MOTO_VERSION).map_err(|e| HarnessError::Install(e.to_string()))?;
+    std::fs::write(tmp.join(".installed"), MOTO_VERSION)
+        .map_err(|e| HarnessError::Install(e.to_string()))?;
     if std::fs::rename(&tmp, &venv).is_err() {
         // Another process won the race; use theirs if it is complete.
         let _ = std::fs::remove_dir_all(&tmp);
         if !venv.join(".installed").exists() {
-            return Err(HarnessError::Install(format!("could not move the virtualenv into {}", venv.display())));
+            return Err(HarnessError::Install(format!(
+                "could not move the virtualenv into {}",
+                venv.display()
+            )));
         }
     }
     Ok(python)
 }
 
 fn run(cmd: &mut Command) -> Result<(), String> {
-    let out = cmd.stdin(Stdio::null()).output().map_err(|e| e.to_string())?;
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| e.to_string())?;
     if out.status.success() {
         return Ok(());
     }
@@ -162,8 +177,14 @@ fn start_moto() -> Result<MotoProcess, HarnessError> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| HarnessError::Start(format!("{}: {e}", python.display())))?;
-    let stdin = child.stdin.take().ok_or_else(|| HarnessError::Start("no stdin pipe".into()))?;
-    let stderr = child.stderr.take().ok_or_else(|| HarnessError::Start("no stderr pipe".into()))?;
+    let stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| HarnessError::Start("no stdin pipe".into()))?;
+    let stderr = child
+        .stderr
+        .take()
+        .ok_or_else(|| HarnessError::Start("no stderr pipe".into()))?;
     let (tx, rx) = std::sync::mpsc::channel();
     // Reads the bound port from moto's banner, then keeps draining its log so
     // the pipe never fills and blocks the server.
@@ -177,7 +198,10 @@ fn start_moto() -> Result<MotoProcess, HarnessError> {
             while reader.read_line(&mut line).unwrap_or(0) > 0 {
                 if !sent {
                     if let Some(pos) = line.find("http://127.0.0.1:") {
-                        let port: String = line[pos + 17..].chars().take_while(char::is_ascii_digit).collect();
+                        let port: String = line[pos + 17..]
+                            .chars()
+                            .take_while(char::is_ascii_digit)
+                            .collect();
                         let _ = tx.send(Ok(port));
                         sent = true;
                     } else {
@@ -196,7 +220,9 @@ fn start_moto() -> Result<MotoProcess, HarnessError> {
         Ok(Err(log)) => return Err(HarnessError::Start(format!("moto exited: {log}"))),
         Err(_) => {
             let _ = child.kill();
-            return Err(HarnessError::Start("moto printed no address within 60 s".into()));
+            return Err(HarnessError::Start(
+                "moto printed no address within 60 s".into(),
+            ));
         }
     };
     let url = format!("http://127.0.0.1:{port}");
@@ -226,7 +252,8 @@ fn wait_until_answers(addr: &str, within: Duration) -> Result<(), String> {
 
 fn probe(addr: &str) -> Result<(), String> {
     let mut s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
     s.write_all(b"GET /moto-api/ HTTP/1.0\r\nHost: localhost\r\n\r\n")
         .map_err(|e| e.to_string())?;
     let mut head = [0u8; 12];
@@ -281,14 +308,20 @@ impl TestResources {
         create_table(&dynamodb, &token_table, false).await?;
         create_table(&dynamodb, &analytics_table, true).await?;
         let secret_id = unique_name("genesys-oauth");
-        let value = serde_json::json!({"clientId": client_id, "clientSecret": client_secret}).to_string();
+        let value =
+            serde_json::json!({"clientId": client_id, "clientSecret": client_secret}).to_string();
         secrets
             .create_secret()
             .name(&secret_id)
             .secret_string(value)
             .send()
             .await
-            .map_err(|e| HarnessError::Aws(format!("create secret: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(e))))?;
+            .map_err(|e| {
+                HarnessError::Aws(format!(
+                    "create secret: {}",
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+                ))
+            })?;
         Ok(Self {
             config,
             dynamodb,
@@ -321,14 +354,23 @@ impl TestResources {
 }
 
 /// On-demand table keyed by `pk` (and `sk` when `sorted`), then waits until it is active.
-pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str, sorted: bool) -> Result<(), HarnessError> {
+pub async fn create_table(
+    ddb: &aws_sdk_dynamodb::Client,
+    name: &str,
+    sorted: bool,
+) -> Result<(), HarnessError> {
     let attr = |n: &str| {
         AttributeDefinition::builder()
             .attribute_name(n)
             .attribute_type(ScalarAttributeType::S)
             .build()
     };
-    let key = |n: &str, t: KeyType| KeySchemaElement::builder().attribute_name(n).key_type(t).build();
+    let key = |n: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+    };
     let mut req = ddb
         .create_table()
         .table_name(name)
@@ -340,9 +382,12 @@ pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str, sorted: bo
             .attribute_definitions(attr("sk").map_err(|e| HarnessError::Aws(e.to_string()))?)
             .key_schema(key("sk", KeyType::Range).map_err(|e| HarnessError::Aws(e.to_string()))?);
     }
-    req.send()
-        .await
-        .map_err(|e| HarnessError::Aws(format!("create table {name}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e))))?;
+    req.send().await.map_err(|e| {
+        HarnessError::Aws(format!(
+            "create table {name}: {}",
+            aws_sdk_dynamodb::error::DisplayErrorContext(e)
+        ))
+    })?;
     ddb.wait_until_table_exists()
         .table_name(name)
         .wait(Duration::from_secs(300))

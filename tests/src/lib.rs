@@ -3,5 +3,6 @@
 //! naive-fleet baseline the product must beat.
 
 pub mod aws;
+pub mod fleet;
 pub mod sim;
 pub mod traffic;

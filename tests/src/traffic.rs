@@ -82,9 +82,24 @@ impl Default for TrafficConfig {
             start_ms: 1_763_650_800_000,
             mix: Mix::default(),
             flows: vec![
-                flow("c2a1f0e4-7b3d-4e59-a8c6-1d2e3f4a5b6c", "Web Messaging Assistant", "DIGITALBOT", 50),
-                flow("6b1e2d3c-4a5f-4e6d-9c7b-8a9f0e1d2c3b", "Voice Virtual Agent", "BOT", 30),
-                flow("9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a", "Main IVR", "INBOUNDCALL", 20),
+                flow(
+                    "c2a1f0e4-7b3d-4e59-a8c6-1d2e3f4a5b6c",
+                    "Web Messaging Assistant",
+                    "DIGITALBOT",
+                    50,
+                ),
+                flow(
+                    "6b1e2d3c-4a5f-4e6d-9c7b-8a9f0e1d2c3b",
+                    "Voice Virtual Agent",
+                    "BOT",
+                    30,
+                ),
+                flow(
+                    "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a",
+                    "Main IVR",
+                    "INBOUNDCALL",
+                    20,
+                ),
             ],
             intents: [
                 "CheckOrderStatus",
@@ -208,7 +223,10 @@ pub struct Traffic {
 impl Traffic {
     /// What the simulator's Platform API should know about these conversations.
     pub fn sim_conversations(&self) -> Vec<SimConversation> {
-        self.conversations.iter().map(|c| c.detail.clone()).collect()
+        self.conversations
+            .iter()
+            .map(|c| c.detail.clone())
+            .collect()
     }
 }
 
@@ -218,7 +236,9 @@ pub fn minute_of(ms: i64) -> i64 {
 
 fn uuid(rng: &mut ChaCha8Rng) -> String {
     let bytes: [u8; 16] = rng.random();
-    uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
 }
 
 fn iso_seconds(ms: i64) -> String {
@@ -269,10 +289,15 @@ pub fn generate(cfg: &TrafficConfig) -> Traffic {
             conversations.push(conv);
         }
     }
-    events.sort_by(|a: &Event, b: &Event| (a.at_ms, &a.envelope["id"].to_string()).cmp(&(b.at_ms, &b.envelope["id"].to_string())));
+    events.sort_by(|a: &Event, b: &Event| {
+        (a.at_ms, &a.envelope["id"].to_string()).cmp(&(b.at_ms, &b.envelope["id"].to_string()))
+    });
     truth.events = events.len() as u64;
     for e in &events {
-        *truth.events_by_topic.entry(e.detail_type.clone()).or_default() += 1;
+        *truth
+            .events_by_topic
+            .entry(e.detail_type.clone())
+            .or_default() += 1;
     }
     Traffic {
         conversations,
@@ -283,7 +308,9 @@ pub fn generate(cfg: &TrafficConfig) -> Traffic {
 
 fn record_truth(truth: &mut GroundTruth, conv: &Conversation) {
     let d = &conv.detail;
-    truth.add(&d.flow_id, minute_of(d.flow_start_ms), |k| k.sessions_started += 1);
+    truth.add(&d.flow_id, minute_of(d.flow_start_ms), |k| {
+        k.sessions_started += 1
+    });
     let duration = (d.flow_end_ms - d.flow_start_ms) as u64;
     let intent = d.bot.as_ref().and_then(|b| b.final_intent.clone());
     let kind = conv.kind;
@@ -353,8 +380,16 @@ impl Party<'_> {
         }
     }
 
-    fn envelope(&self, rng: &mut ChaCha8Rng, topic: &str, body: serde_json::Map<String, Value>) -> Event {
-        let event_time = body.get("eventTime").and_then(Value::as_i64).unwrap_or_default();
+    fn envelope(
+        &self,
+        rng: &mut ChaCha8Rng,
+        topic: &str,
+        body: serde_json::Map<String, Value>,
+    ) -> Event {
+        let event_time = body
+            .get("eventTime")
+            .and_then(Value::as_i64)
+            .unwrap_or_default();
         let at_ms = event_time + rng.random_range(100..1_500);
         let id = uuid(rng);
         let envelope = json!({
@@ -442,16 +477,31 @@ fn one_conversation(
         _ => None,
     };
     let (exit_reason, disconnect_type, bot_result, bot_category) = match kind {
-        SessionKind::Contained => ("FLOW_DISCONNECT", "PEER", "DisconnectRequestedByBot", "BotDisconnect"),
+        SessionKind::Contained => (
+            "FLOW_DISCONNECT",
+            "PEER",
+            "DisconnectRequestedByBot",
+            "BotDisconnect",
+        ),
         SessionKind::Escalated => ("TRANSFER", "TRANSFER", "TransferToACD", "Transfer"),
-        SessionKind::Abandoned => ("DISCONNECT", "PEER", "DisconnectRequestedByUser", "UserDisconnect"),
+        SessionKind::Abandoned => (
+            "DISCONNECT",
+            "PEER",
+            "DisconnectRequestedByUser",
+            "UserDisconnect",
+        ),
         SessionKind::RecognitionFailure => (
             "RECOGNITION_FAILURE_DISCONNECT",
             "CLIENT",
             "DisconnectRecognitionFailure",
             "RecognitionFailure",
         ),
-        SessionKind::Error => ("FLOW_ERROR_DISCONNECT", "SYSTEM", "DisconnectError", "Error"),
+        SessionKind::Error => (
+            "FLOW_ERROR_DISCONNECT",
+            "SYSTEM",
+            "DisconnectError",
+            "Error",
+        ),
     };
     let flow_version = format!("{}.0", rng.random_range(1..20));
 
@@ -484,8 +534,16 @@ fn one_conversation(
             let idx = rng.random_range(i..ids.len());
             ids.swap(i, idx);
             let id = ids[i].clone();
-            let success_p = if kind == SessionKind::Contained { 0.8 } else { 0.3 };
-            let value = if rng.random_bool(success_p) { "SUCCESS" } else { "FAILURE" };
+            let success_p = if kind == SessionKind::Contained {
+                0.8
+            } else {
+                0.3
+            };
+            let value = if rng.random_bool(success_p) {
+                "SUCCESS"
+            } else {
+                "FAILURE"
+            };
             let o_start = flow_start + rng.random_range(0..duration_ms / 2);
             let o_end = o_start + rng.random_range(1..(flow_end - o_start).max(2));
             let mut b = p.base(o_end, &flow_pid);
@@ -560,7 +618,11 @@ fn one_conversation(
     b.insert("divisionId".into(), json!(division_id));
     b.insert(
         "disconnectType".into(),
-        json!(if kind == SessionKind::Abandoned { "CLIENT" } else { "PEER" }),
+        json!(if kind == SessionKind::Abandoned {
+            "CLIENT"
+        } else {
+            "PEER"
+        }),
     );
     events.push(p.envelope(rng, "customer.end", b));
 

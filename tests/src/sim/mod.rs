@@ -9,9 +9,7 @@ mod state;
 
 pub use clock::SimClock;
 pub use server::{iso, parse_iso};
-pub use state::{
-    BotSession, Counters, FaultSide, Faults, Policies, RevokeReason, SimConversation,
-};
+pub use state::{BotSession, Counters, FaultSide, Faults, Policies, RevokeReason, SimConversation};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,7 +32,9 @@ impl Drop for Simulator {
 
 impl std::fmt::Debug for Simulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Simulator").field("addr", &self.addr).finish()
+        f.debug_struct("Simulator")
+            .field("addr", &self.addr)
+            .finish()
     }
 }
 

@@ -35,11 +35,13 @@ pub(super) async fn serve(listener: tokio::net::TcpListener, shared: Sim) {
         tokio::spawn(async move {
             let kill = Arc::new(Notify::new());
             let k = kill.clone();
-            let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(ConnectionKill(k.clone()));
-                let app = app.clone();
-                async move { app.oneshot(req.map(Body::new)).await }
-            });
+            let svc = hyper::service::service_fn(
+                move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(ConnectionKill(k.clone()));
+                    let app = app.clone();
+                    async move { app.oneshot(req.map(Body::new)).await }
+                },
+            );
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             let conn = builder.serve_connection(TokioIo::new(stream), svc);
             tokio::select! {
@@ -68,7 +70,10 @@ fn json_response(status: StatusCode, body: Value) -> Response {
 }
 
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    json_response(status, json!({"error": error, "error_description": description}))
+    json_response(
+        status,
+        json!({"error": error, "error_description": description}),
+    )
 }
 
 fn platform_error(status: StatusCode, code: &str, message: &str) -> Response {
@@ -93,7 +98,11 @@ fn with_retry_after(mut r: Response, secs: u64) -> Response {
 }
 
 /// Applies latency and the one fault this request draws. `Some` means answer with it.
-async fn apply_faults(sim: &Sim, side: FaultSide, kill: Option<&ConnectionKill>) -> Option<Response> {
+async fn apply_faults(
+    sim: &Sim,
+    side: FaultSide,
+    kill: Option<&ConnectionKill>,
+) -> Option<Response> {
     let (latency_ms, action) = sim.take_fault(side);
     if latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(latency_ms)).await;
@@ -109,7 +118,11 @@ async fn apply_faults(sim: &Sim, side: FaultSide, kill: Option<&ConnectionKill>)
         }
         FaultAction::Error(status) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            Some(platform_error(status, "service.unavailable", "Injected server error."))
+            Some(platform_error(
+                status,
+                "service.unavailable",
+                "Injected server error.",
+            ))
         }
         FaultAction::Storm(retry) => Some(with_retry_after(
             platform_error(
@@ -124,8 +137,12 @@ async fn apply_faults(sim: &Sim, side: FaultSide, kill: Option<&ConnectionKill>)
 
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let enc = v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic "))?;
-    let raw = base64::engine::general_purpose::STANDARD.decode(enc.trim()).ok()?;
+    let enc = v
+        .strip_prefix("Basic ")
+        .or_else(|| v.strip_prefix("basic "))?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(enc.trim())
+        .ok()?;
     let s = String::from_utf8(raw).ok()?;
     let (id, secret) = s.split_once(':')?;
     Some((id.to_string(), secret.to_string()))
@@ -147,7 +164,11 @@ async fn token(State(sim): State<Sim>, req: Request) -> Response {
     };
     let known = sim.lock().clients.get(&client_id).cloned();
     if known.as_deref() != Some(secret.as_str()) {
-        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "Invalid client credentials.");
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "Invalid client credentials.",
+        );
     }
     let form_ct = parts
         .headers
@@ -162,10 +183,17 @@ async fn token(State(sim): State<Sim>, req: Request) -> Response {
         );
     }
     let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Unreadable body.");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Unreadable body.",
+        );
     };
     let form: Vec<(String, String)> = url_decode_form(&bytes);
-    let grant = form.iter().find(|(k, _)| k == "grant_type").map(|(_, v)| v.as_str());
+    let grant = form
+        .iter()
+        .find(|(k, _)| k == "grant_type")
+        .map(|(_, v)| v.as_str());
     match grant {
         Some("client_credentials") => {}
         Some("refresh_token") => {
@@ -182,7 +210,13 @@ async fn token(State(sim): State<Sim>, req: Request) -> Response {
                 "Unsupported grant type.",
             );
         }
-        None => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Missing grant_type."),
+        None => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "Missing grant_type.",
+            );
+        }
     }
     if let Some(retry) = sim.token_rate_check(&client_id) {
         return with_retry_after(
@@ -252,7 +286,11 @@ async fn api(
     let token = bearer(req.headers());
     match sim.authenticate(token.as_deref()) {
         Auth::Denied(reason) => {
-            return platform_error(StatusCode::UNAUTHORIZED, "bad.credentials", reason.message());
+            return platform_error(
+                StatusCode::UNAUTHORIZED,
+                "bad.credentials",
+                reason.message(),
+            );
         }
         Auth::Ok => {}
     }
@@ -292,14 +330,24 @@ fn with_rate_headers(mut r: Response, info: &super::state::RateInfo) -> Response
     r
 }
 
-fn route_api(sim: &Sim, method: &Method, rest: &str, query: &[(String, String)], token: &str) -> Response {
+fn route_api(
+    sim: &Sim,
+    method: &Method,
+    rest: &str,
+    query: &[(String, String)],
+    token: &str,
+) -> Response {
     let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     match (method.clone(), segs.as_slice()) {
         (Method::HEAD, ["tokens", "me"]) => StatusCode::OK.into_response(),
         (Method::GET, ["tokens", "me"]) => {
             let st = sim.lock();
             let org = st.org_id.clone();
-            let client = st.tokens.get(token).map(|t| t.client_id.clone()).unwrap_or_default();
+            let client = st
+                .tokens
+                .get(token)
+                .map(|t| t.client_id.clone())
+                .unwrap_or_default();
             json_response(
                 StatusCode::OK,
                 json!({
@@ -327,7 +375,11 @@ fn route_api(sim: &Sim, method: &Method, rest: &str, query: &[(String, String)],
             Some(c) => json_response(StatusCode::OK, conversation(c)),
             None => not_found(id),
         },
-        _ => platform_error(StatusCode::NOT_FOUND, "not.found", "The requested resource was not found."),
+        _ => platform_error(
+            StatusCode::NOT_FOUND,
+            "not.found",
+            "The requested resource was not found.",
+        ),
     }
 }
 
@@ -432,8 +484,13 @@ fn conversation(c: &SimConversation) -> Value {
 /// and `after` page through results, newest last.
 fn botflow_sessions(sim: &Sim, flow_id: &str, query: &[(String, String)]) -> Value {
     let get = |k: &str| query.iter().find(|(q, _)| q == k).map(|(_, v)| v.as_str());
-    let page_size = get("pageSize").and_then(|v| v.parse::<usize>().ok()).unwrap_or(25).clamp(1, 500);
-    let after = get("after").and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+    let page_size = get("pageSize")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(25)
+        .clamp(1, 500);
+    let after = get("after")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
     let interval = get("interval").and_then(parse_interval);
     let st = sim.lock();
     let mut sessions: Vec<&SimConversation> = st
@@ -511,7 +568,10 @@ async fn ctl_get_policies(State(sim): State<Sim>) -> impl IntoResponse {
     axum::Json(sim.lock().policies.clone())
 }
 
-async fn ctl_put_policies(State(sim): State<Sim>, axum::Json(p): axum::Json<Policies>) -> impl IntoResponse {
+async fn ctl_put_policies(
+    State(sim): State<Sim>,
+    axum::Json(p): axum::Json<Policies>,
+) -> impl IntoResponse {
     sim.lock().policies = p;
     StatusCode::NO_CONTENT
 }
@@ -540,7 +600,10 @@ async fn ctl_get_clock(State(sim): State<Sim>) -> impl IntoResponse {
     axum::Json(json!({"now_ms": sim.clock.now_ms(), "speed": sim.clock.speed()}))
 }
 
-async fn ctl_post_clock(State(sim): State<Sim>, axum::Json(c): axum::Json<ClockChange>) -> impl IntoResponse {
+async fn ctl_post_clock(
+    State(sim): State<Sim>,
+    axum::Json(c): axum::Json<ClockChange>,
+) -> impl IntoResponse {
     if let Some(speed) = c.speed {
         sim.clock.set_speed(speed);
     }

@@ -290,13 +290,19 @@ impl Shared {
         let f = st.faults_mut(side);
         let latency = f.latency_ms;
         let action = if f.drop_connections > 0 {
-            f.drop_connections = f.drop_connections.saturating_sub(u32::from(f.drop_connections != u32::MAX));
+            f.drop_connections = f
+                .drop_connections
+                .saturating_sub(u32::from(f.drop_connections != u32::MAX));
             FaultAction::Drop
         } else if f.errors_5xx > 0 {
-            f.errors_5xx = f.errors_5xx.saturating_sub(u32::from(f.errors_5xx != u32::MAX));
+            f.errors_5xx = f
+                .errors_5xx
+                .saturating_sub(u32::from(f.errors_5xx != u32::MAX));
             FaultAction::Error(if f.status_5xx == 0 { 503 } else { f.status_5xx })
         } else if f.storm_429 > 0 {
-            f.storm_429 = f.storm_429.saturating_sub(u32::from(f.storm_429 != u32::MAX));
+            f.storm_429 = f
+                .storm_429
+                .saturating_sub(u32::from(f.storm_429 != u32::MAX));
             FaultAction::Storm(f.storm_retry_after_s)
         } else {
             FaultAction::None
@@ -315,12 +321,17 @@ impl Shared {
         let now = self.clock.now_ms();
         let mut st = self.lock();
         let limit = st.policies.token_rate_limit_per_min?;
-        let w = st.token_windows.entry(client_id.to_string()).or_insert((now, 0));
+        let w = st
+            .token_windows
+            .entry(client_id.to_string())
+            .or_insert((now, 0));
         if now - w.0 >= MINUTE_MS {
             *w = (now, 0);
         }
         if w.1 >= limit {
-            let retry = ((w.0 + MINUTE_MS - now).max(0) as u64).div_ceil(1000).max(1);
+            let retry = ((w.0 + MINUTE_MS - now).max(0) as u64)
+                .div_ceil(1000)
+                .max(1);
             st.counters.token_rate_limited += 1;
             return Some(retry);
         }

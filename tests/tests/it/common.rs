@@ -2,7 +2,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use testkit::sim::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Policies, SimClock, SimConfig, Simulator};
+use testkit::sim::{
+    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Policies, SimClock, SimConfig, Simulator,
+};
 
 /// A simulator with a frozen clock, so tests move time explicitly.
 pub async fn frozen_sim(policies: Policies) -> Simulator {
@@ -37,7 +39,10 @@ pub async fn new_token(sim: &Simulator) -> String {
     let r = token_request(sim, DEFAULT_CLIENT_SECRET, "client_credentials").await;
     assert_eq!(r.status(), 200);
     let v: serde_json::Value = r.json().await.expect("json");
-    v["access_token"].as_str().expect("access_token").to_string()
+    v["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string()
 }
 
 pub async fn api_get(sim: &Simulator, token: &str, path: &str) -> reqwest::Response {
@@ -60,7 +65,10 @@ where
         if cond().await {
             return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

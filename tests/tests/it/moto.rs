@@ -32,7 +32,9 @@ async fn fifty_racing_conditional_updates_have_exactly_one_winner_every_round() 
                     .await;
                 match r {
                     Ok(_) => Ok(contender),
-                    Err(e) => Err(e.into_service_error().is_conditional_check_failed_exception()),
+                    Err(e) => Err(e
+                        .into_service_error()
+                        .is_conditional_check_failed_exception()),
                 }
             }));
         }
@@ -55,15 +57,25 @@ async fn fifty_racing_conditional_updates_have_exactly_one_winner_every_round() 
             .send()
             .await
             .expect("read back");
-        let owner = item.item().and_then(|i| i.get("lease_owner")).and_then(|v| v.as_s().ok()).cloned();
+        let owner = item
+            .item()
+            .and_then(|i| i.get("lease_owner"))
+            .and_then(|v| v.as_s().ok())
+            .cloned();
         assert_eq!(owner, Some(format!("c{}", winners[0])), "round {round}");
     }
-    ddb.delete_table().table_name(&table).send().await.expect("cleanup");
+    ddb.delete_table()
+        .table_name(&table)
+        .send()
+        .await
+        .expect("cleanup");
 }
 
 #[tokio::test]
 async fn creates_the_products_tables_and_secret_and_deletes_only_them() {
-    let res = aws::TestResources::create("client-a", "secret-a").await.expect("resources");
+    let res = aws::TestResources::create("client-a", "secret-a")
+        .await
+        .expect("resources");
     let tables = res.dynamodb.list_tables().send().await.expect("list");
     let names = tables.table_names();
     assert!(names.contains(&res.token_table) && names.contains(&res.analytics_table));
@@ -74,7 +86,8 @@ async fn creates_the_products_tables_and_secret_and_deletes_only_them() {
         .send()
         .await
         .expect("secret");
-    let v: serde_json::Value = serde_json::from_str(secret.secret_string().unwrap_or_default()).expect("json");
+    let v: serde_json::Value =
+        serde_json::from_str(secret.secret_string().unwrap_or_default()).expect("json");
     assert_eq!(v["clientId"], "client-a");
     assert_eq!(v["clientSecret"], "secret-a");
     res.delete().await.expect("delete");

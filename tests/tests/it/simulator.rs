@@ -17,7 +17,8 @@ async fn error_of(r: reqwest::Response) -> (u16, Value) {
 #[tokio::test]
 async fn wrong_secret_is_invalid_client() {
     let sim = frozen_sim(Policies::default()).await;
-    let (status, body) = error_of(token_request(&sim, "not-the-secret", "client_credentials").await).await;
+    let (status, body) =
+        error_of(token_request(&sim, "not-the-secret", "client_credentials").await).await;
     assert_eq!(status, 401);
     assert_eq!(body["error"], "invalid_client");
     assert!(body["error_description"].is_string());
@@ -28,12 +29,17 @@ async fn wrong_secret_is_invalid_client() {
 #[tokio::test]
 async fn refresh_token_grant_gives_the_seeds_invalid_grant_and_other_grants_are_unsupported() {
     let sim = frozen_sim(Policies::default()).await;
-    let (status, body) = error_of(token_request(&sim, DEFAULT_CLIENT_SECRET, "refresh_token").await).await;
+    let (status, body) =
+        error_of(token_request(&sim, DEFAULT_CLIENT_SECRET, "refresh_token").await).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"], "invalid_grant");
-    assert_eq!(body["error_description"], "The refresh token has been revoked or expired");
+    assert_eq!(
+        body["error_description"],
+        "The refresh token has been revoked or expired"
+    );
 
-    let (status, body) = error_of(token_request(&sim, DEFAULT_CLIENT_SECRET, "password").await).await;
+    let (status, body) =
+        error_of(token_request(&sim, DEFAULT_CLIENT_SECRET, "password").await).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"], "unsupported_grant_type");
 
@@ -59,7 +65,10 @@ async fn client_credentials_grant_returns_an_opaque_bearer_token_with_the_config
     let v: Value = r.json().await.expect("json");
     assert_eq!(v["token_type"], "bearer");
     assert_eq!(v["expires_in"], 1234);
-    assert!(v.get("refresh_token").is_none(), "client credentials have no refresh token");
+    assert!(
+        v.get("refresh_token").is_none(),
+        "client credentials have no refresh token"
+    );
     let token = v["access_token"].as_str().expect("token");
     assert_eq!(api_get(&sim, token, ME).await.status(), 200);
 }
@@ -77,7 +86,13 @@ async fn tokens_expire_after_their_lifetime() {
     sim.clock().advance(Duration::from_secs(1));
     let (status, body) = error_of(api_get(&sim, &token, ME).await).await;
     assert_eq!(status, 401);
-    assert!(body["message"].as_str().unwrap_or_default().contains("expired"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("expired"),
+        "{body}"
+    );
     assert_eq!(sim.counters().unauthorized_total, 1);
 }
 
@@ -91,12 +106,22 @@ async fn idle_timeout_kills_unused_tokens_and_can_be_switched_off() {
     let token = new_token(&sim).await;
     for _ in 0..3 {
         sim.clock().advance(Duration::from_secs(899));
-        assert_eq!(api_get(&sim, &token, ME).await.status(), 200, "use resets the idle timer");
+        assert_eq!(
+            api_get(&sim, &token, ME).await.status(),
+            200,
+            "use resets the idle timer"
+        );
     }
     sim.clock().advance(Duration::from_secs(901));
     let (status, body) = error_of(api_get(&sim, &token, ME).await).await;
     assert_eq!(status, 401);
-    assert!(body["message"].as_str().unwrap_or_default().contains("idle"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("idle"),
+        "{body}"
+    );
     // Once dead, it stays dead even if used again at once.
     assert_eq!(api_get(&sim, &token, ME).await.status(), 401);
 
@@ -109,7 +134,11 @@ async fn idle_timeout_kills_unused_tokens_and_can_be_switched_off() {
 #[tokio::test]
 async fn revocation_by_delete_tokens_me_and_by_the_revoke_all_control() {
     let sim = frozen_sim(Policies::default()).await;
-    let (a, b, c) = (new_token(&sim).await, new_token(&sim).await, new_token(&sim).await);
+    let (a, b, c) = (
+        new_token(&sim).await,
+        new_token(&sim).await,
+        new_token(&sim).await,
+    );
     let r = http()
         .delete(format!("{}{ME}", sim.base_url()))
         .bearer_auth(&a)
@@ -117,17 +146,36 @@ async fn revocation_by_delete_tokens_me_and_by_the_revoke_all_control() {
         .await
         .expect("sent");
     assert!(r.status().is_success());
-    let head = http().head(format!("{}{ME}", sim.base_url())).bearer_auth(&a).send().await.expect("sent");
+    let head = http()
+        .head(format!("{}{ME}", sim.base_url()))
+        .bearer_auth(&a)
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(head.status(), 401, "HEAD sees the revoked token");
-    assert_eq!(api_get(&sim, &b, ME).await.status(), 200, "others unaffected");
+    assert_eq!(
+        api_get(&sim, &b, ME).await.status(),
+        200,
+        "others unaffected"
+    );
 
-    let r = http().post(format!("{}/sim/revoke-all", sim.base_url())).send().await.expect("sent");
+    let r = http()
+        .post(format!("{}/sim/revoke-all", sim.base_url()))
+        .send()
+        .await
+        .expect("sent");
     let v: Value = r.json().await.expect("json");
     assert_eq!(v["revoked"], 2);
     for t in [&b, &c] {
         let (status, body) = error_of(api_get(&sim, t, ME).await).await;
         assert_eq!(status, 401);
-        assert!(body["message"].as_str().unwrap_or_default().contains("revoked"), "{body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("revoked"),
+            "{body}"
+        );
     }
     assert_eq!(sim.counters().live_tokens, 0);
 }
@@ -145,13 +193,23 @@ async fn live_token_cap_revokes_the_oldest_and_is_off_by_default() {
     let t3 = new_token(&sim).await;
     let (status, body) = error_of(api_get(&sim, &t1, ME).await).await;
     assert_eq!(status, 401);
-    assert!(body["message"].as_str().unwrap_or_default().contains("newer token"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("newer token"),
+        "{body}"
+    );
     assert_eq!(api_get(&sim, &t2, ME).await.status(), 200);
     assert_eq!(api_get(&sim, &t3, ME).await.status(), 200);
     assert_eq!(sim.counters().live_tokens, 2);
 
     let uncapped = frozen_sim(Policies::default()).await;
-    let tokens = [new_token(&uncapped).await, new_token(&uncapped).await, new_token(&uncapped).await];
+    let tokens = [
+        new_token(&uncapped).await,
+        new_token(&uncapped).await,
+        new_token(&uncapped).await,
+    ];
     for t in &tokens {
         assert_eq!(api_get(&uncapped, t, ME).await.status(), 200);
     }
@@ -179,7 +237,11 @@ async fn per_token_limit_is_300_a_minute_with_ratelimit_headers_and_retry_after(
     assert_eq!(header(&r, "retry-after"), Some(40));
     assert_eq!(header(&r, "inin-ratelimit-count"), Some(300));
     assert_eq!(header(&r, "inin-ratelimit-reset"), Some(40));
-    assert_eq!(api_get(&sim, &other, ME).await.status(), 200, "the budget is per token");
+    assert_eq!(
+        api_get(&sim, &other, ME).await.status(),
+        200,
+        "the budget is per token"
+    );
     sim.clock().advance(Duration::from_secs(40));
     let r = api_get(&sim, &token, ME).await;
     assert_eq!(r.status(), 200);
@@ -204,7 +266,12 @@ async fn token_endpoint_rate_limit_answers_429_with_retry_after() {
 }
 
 /// Sends one request to the given side: a token request or an API call.
-async fn hit(sim: &testkit::sim::Simulator, side: FaultSide, token: &str, client: &reqwest::Client) -> reqwest::Result<reqwest::Response> {
+async fn hit(
+    sim: &testkit::sim::Simulator,
+    side: FaultSide,
+    token: &str,
+    client: &reqwest::Client,
+) -> reqwest::Result<reqwest::Response> {
     match side {
         FaultSide::Token => {
             client
@@ -215,7 +282,13 @@ async fn hit(sim: &testkit::sim::Simulator, side: FaultSide, token: &str, client
                 .send()
                 .await
         }
-        FaultSide::Api => client.get(format!("{}{ME}", sim.base_url())).bearer_auth(token).send().await,
+        FaultSide::Api => {
+            client
+                .get(format!("{}{ME}", sim.base_url()))
+                .bearer_auth(token)
+                .send()
+                .await
+        }
     }
 }
 
@@ -224,16 +297,44 @@ async fn fault_5xx_burst_on_each_side() {
     for side in [FaultSide::Token, FaultSide::Api] {
         let sim = frozen_sim(Policies::default()).await;
         let token = new_token(&sim).await;
-        sim.set_faults(side, Faults { errors_5xx: 2, status_5xx: 502, ..Faults::default() });
+        sim.set_faults(
+            side,
+            Faults {
+                errors_5xx: 2,
+                status_5xx: 502,
+                ..Faults::default()
+            },
+        );
         let other = match side {
             FaultSide::Token => FaultSide::Api,
             FaultSide::Api => FaultSide::Token,
         };
-        assert!(hit(&sim, other, &token, &http()).await.expect("sent").status().is_success(), "{side:?}: other side clean");
+        assert!(
+            hit(&sim, other, &token, &http())
+                .await
+                .expect("sent")
+                .status()
+                .is_success(),
+            "{side:?}: other side clean"
+        );
         for _ in 0..2 {
-            assert_eq!(hit(&sim, side, &token, &http()).await.expect("sent").status(), 502, "{side:?}");
+            assert_eq!(
+                hit(&sim, side, &token, &http())
+                    .await
+                    .expect("sent")
+                    .status(),
+                502,
+                "{side:?}"
+            );
         }
-        assert!(hit(&sim, side, &token, &http()).await.expect("sent").status().is_success(), "{side:?}: burst over");
+        assert!(
+            hit(&sim, side, &token, &http())
+                .await
+                .expect("sent")
+                .status()
+                .is_success(),
+            "{side:?}: burst over"
+        );
         assert_eq!(sim.counters().injected_5xx, 2);
     }
 }
@@ -243,13 +344,26 @@ async fn fault_429_storm_on_each_side() {
     for side in [FaultSide::Token, FaultSide::Api] {
         let sim = frozen_sim(Policies::default()).await;
         let token = new_token(&sim).await;
-        sim.set_faults(side, Faults { storm_429: 3, storm_retry_after_s: 7, ..Faults::default() });
+        sim.set_faults(
+            side,
+            Faults {
+                storm_429: 3,
+                storm_retry_after_s: 7,
+                ..Faults::default()
+            },
+        );
         for _ in 0..3 {
             let r = hit(&sim, side, &token, &http()).await.expect("sent");
             assert_eq!(r.status(), 429, "{side:?}");
             assert_eq!(header(&r, "retry-after"), Some(7));
         }
-        assert!(hit(&sim, side, &token, &http()).await.expect("sent").status().is_success());
+        assert!(
+            hit(&sim, side, &token, &http())
+                .await
+                .expect("sent")
+                .status()
+                .is_success()
+        );
         assert_eq!(sim.counters().injected_429, 3);
     }
 }
@@ -259,10 +373,24 @@ async fn fault_dropped_connection_on_each_side() {
     for side in [FaultSide::Token, FaultSide::Api] {
         let sim = frozen_sim(Policies::default()).await;
         let token = new_token(&sim).await;
-        sim.set_faults(side, Faults { drop_connections: 1, ..Faults::default() });
-        let err = hit(&sim, side, &token, &http()).await.expect_err("connection dropped");
+        sim.set_faults(
+            side,
+            Faults {
+                drop_connections: 1,
+                ..Faults::default()
+            },
+        );
+        let err = hit(&sim, side, &token, &http())
+            .await
+            .expect_err("connection dropped");
         assert!(!err.is_timeout() && !err.is_status(), "{side:?}: {err}");
-        assert!(hit(&sim, side, &token, &http()).await.expect("sent").status().is_success());
+        assert!(
+            hit(&sim, side, &token, &http())
+                .await
+                .expect("sent")
+                .status()
+                .is_success()
+        );
         assert_eq!(sim.counters().dropped_connections, 1);
     }
 }
@@ -272,19 +400,42 @@ async fn fault_latency_on_each_side_outlasts_a_short_client_timeout() {
     for side in [FaultSide::Token, FaultSide::Api] {
         let sim = frozen_sim(Policies::default()).await;
         let token = new_token(&sim).await;
-        sim.set_faults(side, Faults { latency_ms: 5_000, ..Faults::default() });
-        let impatient = reqwest::Client::builder().timeout(Duration::from_millis(100)).build().expect("client");
-        let err = hit(&sim, side, &token, &impatient).await.expect_err("times out");
+        sim.set_faults(
+            side,
+            Faults {
+                latency_ms: 5_000,
+                ..Faults::default()
+            },
+        );
+        let impatient = reqwest::Client::builder()
+            .timeout(Duration::from_millis(100))
+            .build()
+            .expect("client");
+        let err = hit(&sim, side, &token, &impatient)
+            .await
+            .expect_err("times out");
         assert!(err.is_timeout(), "{side:?}: {err}");
         sim.set_faults(side, Faults::default());
-        assert!(hit(&sim, side, &token, &http()).await.expect("sent").status().is_success());
+        assert!(
+            hit(&sim, side, &token, &http())
+                .await
+                .expect("sent")
+                .status()
+                .is_success()
+        );
     }
 }
 
 #[tokio::test]
 async fn counts_token_requests_in_flight_at_once() {
     let sim = frozen_sim(Policies::default()).await;
-    sim.set_faults(FaultSide::Token, Faults { latency_ms: 1_000, ..Faults::default() });
+    sim.set_faults(
+        FaultSide::Token,
+        Faults {
+            latency_ms: 1_000,
+            ..Faults::default()
+        },
+    );
     let tasks: Vec<_> = (0..5)
         .map(|_| {
             let url = sim.base_url();
@@ -300,15 +451,24 @@ async fn counts_token_requests_in_flight_at_once() {
             })
         })
         .collect();
-    eventually(Duration::from_secs(10), "five token requests in flight", || async {
-        sim.counters().token_requests_in_flight == 5
-    })
+    eventually(
+        Duration::from_secs(10),
+        "five token requests in flight",
+        || async { sim.counters().token_requests_in_flight == 5 },
+    )
     .await;
     for t in tasks {
         assert_eq!(t.await.expect("task").expect("sent"), 200);
     }
     let c = sim.counters();
-    assert_eq!((c.token_requests, c.max_token_requests_in_flight, c.token_requests_in_flight), (5, 5, 0));
+    assert_eq!(
+        (
+            c.token_requests,
+            c.max_token_requests_in_flight,
+            c.token_requests_in_flight
+        ),
+        (5, 5, 0)
+    );
     assert_eq!(c.live_tokens, 5);
 }
 
@@ -336,7 +496,11 @@ async fn control_api_moves_the_clock_and_switches_faults_and_policies() {
         .expect("sent");
     assert!(r.status().is_success());
     assert_eq!(sim.policies().token_lifetime_s, 600);
-    assert_eq!(sim.policies().api_rate_limit_per_min, Some(300), "unnamed fields keep defaults");
+    assert_eq!(
+        sim.policies().api_rate_limit_per_min,
+        Some(300),
+        "unnamed fields keep defaults"
+    );
 
     let r = http()
         .put(format!("{base}/sim/faults/api"))
@@ -347,7 +511,14 @@ async fn control_api_moves_the_clock_and_switches_faults_and_policies() {
     assert!(r.status().is_success());
     let token = new_token(&sim).await;
     assert_eq!(api_get(&sim, &token, ME).await.status(), 503);
-    let counters: Value = http().get(format!("{base}/sim/counters")).send().await.expect("sent").json().await.expect("json");
+    let counters: Value = http()
+        .get(format!("{base}/sim/counters"))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(counters["injected_5xx"], 1);
     assert_eq!(counters["token_requests"], 1);
 }
@@ -355,12 +526,28 @@ async fn control_api_moves_the_clock_and_switches_faults_and_policies() {
 #[tokio::test]
 async fn missing_or_unknown_bearer_is_401_with_the_reason() {
     let sim = frozen_sim(Policies::default()).await;
-    let r = http().get(format!("{}{ME}", sim.base_url())).send().await.expect("sent");
+    let r = http()
+        .get(format!("{}{ME}", sim.base_url()))
+        .send()
+        .await
+        .expect("sent");
     let (status, body) = error_of(r).await;
     assert_eq!(status, 401);
-    assert!(body["message"].as_str().unwrap_or_default().contains("No authentication"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("No authentication"),
+        "{body}"
+    );
     let (status, body) = error_of(api_get(&sim, "made-up", ME).await).await;
     assert_eq!(status, 401);
-    assert!(body["message"].as_str().unwrap_or_default().contains("unknown"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("unknown"),
+        "{body}"
+    );
     assert_eq!(sim.counters().unauthorized_total, 2);
 }

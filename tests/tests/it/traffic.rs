@@ -20,7 +20,13 @@ fn fixtures() -> Vec<(String, Value)> {
         let path = entry.expect("entry").path();
         let text = std::fs::read_to_string(&path).expect("read fixture");
         let v: Value = serde_json::from_str(&text).expect("fixture is JSON");
-        out.push((path.file_name().unwrap_or_default().to_string_lossy().into_owned(), v));
+        out.push((
+            path.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned(),
+            v,
+        ));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
@@ -66,7 +72,11 @@ fn generated_envelopes_have_the_shape_of_the_fixtures_topic_by_topic() {
             })
             .unwrap_or_else(|| panic!("no generated event like {name}"));
         assert_eq!(shape(generated), shape(&fixture), "{name}: envelope");
-        assert_eq!(shape(&generated["detail"]), shape(&fixture["detail"]), "{name}: detail");
+        assert_eq!(
+            shape(&generated["detail"]),
+            shape(&fixture["detail"]),
+            "{name}: detail"
+        );
         assert_eq!(
             shape(&generated["detail"]["metadata"]),
             shape(&fixture["detail"]["metadata"]),
@@ -77,9 +87,17 @@ fn generated_envelopes_have_the_shape_of_the_fixtures_topic_by_topic() {
             shape(&fixture["detail"]["eventBody"]),
             "{name}: eventBody"
         );
-        let topic = generated["detail"]["topicName"].as_str().unwrap_or_default();
-        let conv = generated["detail"]["eventBody"]["conversationId"].as_str().unwrap_or_default();
-        assert_eq!(topic, dt.replace("{id}", conv), "{name}: topicName carries the real id");
+        let topic = generated["detail"]["topicName"]
+            .as_str()
+            .unwrap_or_default();
+        let conv = generated["detail"]["eventBody"]["conversationId"]
+            .as_str()
+            .unwrap_or_default();
+        assert_eq!(
+            topic,
+            dt.replace("{id}", conv),
+            "{name}: topicName carries the real id"
+        );
         compared.insert(dt.to_string());
     }
     assert!(compared.len() >= 5, "compared topics: {compared:?}");
@@ -94,7 +112,12 @@ fn the_same_seed_gives_the_same_traffic_and_another_seed_does_not() {
     let a = traffic::generate(&cfg);
     let b = traffic::generate(&cfg);
     let c = traffic::generate(&TrafficConfig { seed: 2, ..cfg });
-    let ids = |t: &traffic::Traffic| t.events.iter().map(|e| e.envelope.to_string()).collect::<Vec<_>>();
+    let ids = |t: &traffic::Traffic| {
+        t.events
+            .iter()
+            .map(|e| e.envelope.to_string())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(ids(&a), ids(&b));
     assert_eq!(a.truth, b.truth);
     assert_ne!(ids(&a), ids(&c));
@@ -117,9 +140,15 @@ fn rate_mix_and_ground_truth_agree_with_the_events_themselves() {
         SessionKind::RecognitionFailure,
         SessionKind::Error,
     ] {
-        assert!(t.conversations.iter().any(|c| c.is_bot && c.kind == kind), "{kind:?} present");
+        assert!(
+            t.conversations.iter().any(|c| c.is_bot && c.kind == kind),
+            "{kind:?} present"
+        );
     }
-    assert!(t.events.windows(2).all(|w| w[0].at_ms <= w[1].at_ms), "sorted by delivery");
+    assert!(
+        t.events.windows(2).all(|w| w[0].at_ms <= w[1].at_ms),
+        "sorted by delivery"
+    );
 
     // Recount the KPIs from the envelopes alone; they must equal the truth.
     let mut started = 0;
@@ -129,10 +158,16 @@ fn rate_mix_and_ground_truth_agree_with_the_events_themselves() {
     for e in &t.events {
         let body = &e.envelope["detail"]["eventBody"];
         let bot = BOT_FLOW_TYPES.contains(&body["flowType"].as_str().unwrap_or_default());
-        match (e.detail_type.rsplit('.').nth(1), e.detail_type.rsplit('.').next(), bot) {
+        match (
+            e.detail_type.rsplit('.').nth(1),
+            e.detail_type.rsplit('.').next(),
+            bot,
+        ) {
             (Some("flow"), Some("start"), true) => started += 1,
             (Some("flow"), Some("end"), true) => {
-                *ended.entry(body["exitReason"].as_str().unwrap_or_default()).or_default() += 1;
+                *ended
+                    .entry(body["exitReason"].as_str().unwrap_or_default())
+                    .or_default() += 1;
                 duration += body["connectedDurationMs"].as_u64().unwrap_or_default();
             }
             (Some("flow"), Some("outcome"), true) => outcomes += 1,
@@ -143,16 +178,40 @@ fn rate_mix_and_ground_truth_agree_with_the_events_themselves() {
     assert_eq!(started, k.sessions_started);
     assert_eq!(started, t.truth.bot_sessions);
     assert_eq!(ended.values().sum::<u64>(), k.sessions_ended);
-    assert_eq!(ended.get("FLOW_DISCONNECT").copied().unwrap_or(0), k.contained);
+    assert_eq!(
+        ended.get("FLOW_DISCONNECT").copied().unwrap_or(0),
+        k.contained
+    );
     assert_eq!(ended.get("TRANSFER").copied().unwrap_or(0), k.escalated);
     assert_eq!(ended.get("DISCONNECT").copied().unwrap_or(0), k.abandoned);
-    assert_eq!(ended.get("RECOGNITION_FAILURE_DISCONNECT").copied().unwrap_or(0), k.recognition_failures);
-    assert_eq!(ended.get("FLOW_ERROR_DISCONNECT").copied().unwrap_or(0), k.errors);
+    assert_eq!(
+        ended
+            .get("RECOGNITION_FAILURE_DISCONNECT")
+            .copied()
+            .unwrap_or(0),
+        k.recognition_failures
+    );
+    assert_eq!(
+        ended.get("FLOW_ERROR_DISCONNECT").copied().unwrap_or(0),
+        k.errors
+    );
     assert_eq!(duration, k.duration_ms_sum);
-    assert_eq!(outcomes, k.outcomes.values().map(|o| o.success + o.failure).sum::<u64>());
+    assert_eq!(
+        outcomes,
+        k.outcomes
+            .values()
+            .map(|o| o.success + o.failure)
+            .sum::<u64>()
+    );
     let per_minute: u64 = t.truth.by_minute.values().map(|m| m.sessions_started).sum();
     assert_eq!(per_minute, k.sessions_started);
-    let per_flow: u64 = t.truth.by_flow_minute.values().flat_map(|m| m.values()).map(|m| m.sessions_ended).sum();
+    let per_flow: u64 = t
+        .truth
+        .by_flow_minute
+        .values()
+        .flat_map(|m| m.values())
+        .map(|m| m.sessions_ended)
+        .sum();
     assert_eq!(per_flow, k.sessions_ended);
     assert_eq!(t.truth.events, t.events.len() as u64);
 }
@@ -172,7 +231,12 @@ async fn platform_api_serves_the_generated_conversations() {
         .find(|c| c.is_bot && c.kind == SessionKind::Escalated)
         .expect("an escalated bot session");
 
-    let r = api_get(&sim, &token, &format!("/api/v2/analytics/conversations/{}/details", conv.id)).await;
+    let r = api_get(
+        &sim,
+        &token,
+        &format!("/api/v2/analytics/conversations/{}/details", conv.id),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.expect("json");
     let flow = v["participants"]
@@ -184,12 +248,22 @@ async fn platform_api_serves_the_generated_conversations() {
         .expect("a flow session");
     assert_eq!(flow["exitReason"], "TRANSFER");
     assert_eq!(flow["flowId"], conv.detail.flow_id.as_str());
-    assert_eq!(flow["transferType"].as_str(), conv.detail.transfer_type.as_deref());
+    assert_eq!(
+        flow["transferType"].as_str(),
+        conv.detail.transfer_type.as_deref()
+    );
 
     let mut found = None;
-    let mut path = format!("/api/v2/analytics/botflows/{}/sessions?pageSize=50", conv.detail.flow_id);
+    let mut path = format!(
+        "/api/v2/analytics/botflows/{}/sessions?pageSize=50",
+        conv.detail.flow_id
+    );
     while found.is_none() {
-        let v: Value = api_get(&sim, &token, &path).await.json().await.expect("json");
+        let v: Value = api_get(&sim, &token, &path)
+            .await
+            .json()
+            .await
+            .expect("json");
         found = v["entities"]
             .as_array()
             .into_iter()
@@ -205,11 +279,19 @@ async fn platform_api_serves_the_generated_conversations() {
     assert_eq!(session["botResult"], "TransferToACD");
     assert_eq!(session["botResultCategory"], "Transfer");
     let bot = conv.detail.bot.as_ref().expect("bot");
-    assert_eq!(session["intents"][0]["name"].as_str(), bot.final_intent.as_deref());
+    assert_eq!(
+        session["intents"][0]["name"].as_str(),
+        bot.final_intent.as_deref()
+    );
 
     let r = api_get(&sim, &token, &format!("/api/v2/conversations/{}", conv.id)).await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.expect("json");
     assert_eq!(v["id"], conv.id.as_str());
-    assert_eq!(api_get(&sim, &token, "/api/v2/conversations/nope").await.status(), 404);
+    assert_eq!(
+        api_get(&sim, &token, "/api/v2/conversations/nope")
+            .await
+            .status(),
+        404
+    );
 }
