@@ -1,2 +1,14 @@
 //! The domain library every function links: the Genesys Cloud client, the
 //! fleet-wide token broker, the Virtual Agent event model and the analytics store.
+
+pub mod broker;
+pub mod clock;
+pub mod config;
+pub mod credentials;
+pub mod emf;
+pub mod genesys;
+pub mod telemetry;
+pub mod token;
+
+pub use clock::{Clock, SystemClock};
+pub use token::{AccessToken, IssuedToken, Redacted};

@@ -1,0 +1,92 @@
+//! Region -> login and API hosts, as in the official SDKs' region tables
+//! (../shared/DESIGN.md).
+
+/// AWS-style region name -> Genesys Cloud domain.
+pub const REGIONS: [(&str, &str); 18] = [
+    ("us-east-1", "mypurecloud.com"),
+    ("us-east-2", "use2.us-gov-pure.cloud"),
+    ("us-west-2", "usw2.pure.cloud"),
+    ("ca-central-1", "cac1.pure.cloud"),
+    ("sa-east-1", "sae1.pure.cloud"),
+    ("mx-central-1", "mxc1.pure.cloud"),
+    ("eu-west-1", "mypurecloud.ie"),
+    ("eu-west-2", "euw2.pure.cloud"),
+    ("eu-central-1", "mypurecloud.de"),
+    ("eu-central-2", "euc2.pure.cloud"),
+    ("eusc-de-east-1", "edee1.eusc-pure.cloud"),
+    ("me-central-1", "mec1.pure.cloud"),
+    ("ap-south-1", "aps1.pure.cloud"),
+    ("ap-northeast-1", "mypurecloud.jp"),
+    ("ap-northeast-2", "apne2.pure.cloud"),
+    ("ap-northeast-3", "apne3.pure.cloud"),
+    ("ap-southeast-1", "apse1.pure.cloud"),
+    ("ap-southeast-2", "mypurecloud.com.au"),
+];
+
+/// Base URLs (no trailing slash) of the login host and the API host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hosts {
+    pub login: String,
+    pub api: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown Genesys Cloud region or domain '{0}': use a region name such as us-east-1 or a domain such as mypurecloud.com")]
+pub struct UnknownRegion(pub String);
+
+impl Hosts {
+    /// From a region name (`us-east-1`) or a raw domain (`mypurecloud.com`).
+    pub fn for_region(region_or_domain: &str) -> Result<Self, UnknownRegion> {
+        let key = region_or_domain.trim().trim_end_matches('.').to_ascii_lowercase();
+        let domain = REGIONS
+            .iter()
+            .find(|(region, domain)| *region == key || *domain == key)
+            .map(|(_, d)| (*d).to_string())
+            .ok_or_else(|| UnknownRegion(region_or_domain.to_string()))?;
+        Ok(Self {
+            login: format!("https://login.{domain}"),
+            api: format!("https://api.{domain}"),
+        })
+    }
+
+    /// One base URL for both hosts (the simulator).
+    pub fn single(base_url: &str) -> Self {
+        let base = base_url.trim_end_matches('/').to_string();
+        Self {
+            login: base.clone(),
+            api: base,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_region_and_its_domain_resolve_to_the_same_hosts() {
+        for (region, domain) in REGIONS {
+            let by_region = Hosts::for_region(region).expect("region");
+            assert_eq!(by_region, Hosts::for_region(domain).expect("domain"));
+            assert_eq!(by_region.login, format!("https://login.{domain}"));
+            assert_eq!(by_region.api, format!("https://api.{domain}"));
+        }
+        assert_eq!(
+            Hosts::for_region(" EU-West-1 ").expect("case and spaces").api,
+            "https://api.mypurecloud.ie"
+        );
+    }
+
+    #[test]
+    fn unknown_regions_are_a_clear_error() {
+        let e = Hosts::for_region("mars-north-1").expect_err("unknown");
+        assert!(e.to_string().contains("mars-north-1"));
+    }
+
+    #[test]
+    fn a_base_url_serves_both_hosts() {
+        let h = Hosts::single("http://127.0.0.1:8080/");
+        assert_eq!(h.login, "http://127.0.0.1:8080");
+        assert_eq!(h.api, "http://127.0.0.1:8080");
+    }
+}
