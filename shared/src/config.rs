@@ -9,15 +9,24 @@ use crate::genesys::Hosts;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigError {
-    Missing { var: &'static str, what: &'static str },
-    Invalid { var: &'static str, value: String, reason: String },
+    Missing {
+        var: &'static str,
+        what: &'static str,
+    },
+    Invalid {
+        var: &'static str,
+        value: String,
+        reason: String,
+    },
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Missing { var, what } => write!(f, "{var} is not set: {what}"),
-            Self::Invalid { var, value, reason } => write!(f, "{var}={value:?} is invalid: {reason}"),
+            Self::Invalid { var, value, reason } => {
+                write!(f, "{var}={value:?} is invalid: {reason}")
+            }
         }
     }
 }
@@ -64,11 +73,16 @@ pub struct Env<F: Fn(&str) -> Option<String>> {
 
 impl<F: Fn(&str) -> Option<String>> Env<F> {
     pub fn new(get: F) -> Self {
-        Self { get, errors: Vec::new() }
+        Self {
+            get,
+            errors: Vec::new(),
+        }
     }
 
     fn value(&self, var: &str) -> Option<String> {
-        (self.get)(var).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+        (self.get)(var)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
     }
 
     pub fn required(&mut self, var: &'static str, what: &'static str) -> String {
@@ -83,15 +97,26 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 
     /// A whole number in `range`, `default` when unset.
-    pub fn number(&mut self, var: &'static str, default: u64, range: std::ops::RangeInclusive<u64>) -> u64 {
-        let Some(raw) = self.value(var) else { return default };
+    pub fn number(
+        &mut self,
+        var: &'static str,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> u64 {
+        let Some(raw) = self.value(var) else {
+            return default;
+        };
         match raw.parse::<u64>() {
             Ok(v) if range.contains(&v) => v,
             _ => {
                 self.errors.push(ConfigError::Invalid {
                     var,
                     value: raw,
-                    reason: format!("expected a whole number from {} to {}", range.start(), range.end()),
+                    reason: format!(
+                        "expected a whole number from {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
                 });
                 default
             }
@@ -99,11 +124,16 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 
     pub fn invalid(&mut self, var: &'static str, value: String, reason: String) {
-        self.errors.push(ConfigError::Invalid { var, value, reason });
+        self.errors
+            .push(ConfigError::Invalid { var, value, reason });
     }
 
     pub fn finish<T>(self, value: T) -> Result<T, ConfigErrors> {
-        if self.errors.is_empty() { Ok(value) } else { Err(ConfigErrors(self.errors)) }
+        if self.errors.is_empty() {
+            Ok(value)
+        } else {
+            Err(ConfigErrors(self.errors))
+        }
     }
 }
 
@@ -114,7 +144,8 @@ impl TokenConfig {
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigErrors> {
         let mut env = Env::new(get);
-        let token_table = env.required(TOKEN_TABLE, "the DynamoDB table that holds the token items");
+        let token_table =
+            env.required(TOKEN_TABLE, "the DynamoDB table that holds the token items");
         let secret_id = env.required(
             GENESYS_SECRET_ID,
             "the Secrets Manager secret (name or ARN) holding {\"clientId\",\"clientSecret\"}",
@@ -124,7 +155,11 @@ impl TokenConfig {
                 if url.starts_with("http://") || url.starts_with("https://") {
                     Hosts::single(&url)
                 } else {
-                    env.invalid(GENESYS_BASE_URL, url, "expected an http:// or https:// URL".into());
+                    env.invalid(
+                        GENESYS_BASE_URL,
+                        url,
+                        "expected an http:// or https:// URL".into(),
+                    );
                     Hosts::single("http://invalid")
                 }
             }
@@ -145,7 +180,11 @@ impl TokenConfig {
         };
         let defaults = BrokerConfig::default();
         let pool_size = env.number(TOKEN_POOL_SIZE, 1, 1..=32) as usize;
-        let refresh_margin = env.number(TOKEN_REFRESH_MARGIN_SECONDS, defaults.refresh_margin.as_secs(), 60..=86_400);
+        let refresh_margin = env.number(
+            TOKEN_REFRESH_MARGIN_SECONDS,
+            defaults.refresh_margin.as_secs(),
+            60..=86_400,
+        );
         let lease = env.number(TOKEN_LEASE_SECONDS, defaults.lease.as_secs(), 10..=600);
         let max_age = env.number(TOKEN_MAX_AGE_SECONDS, defaults.max_age.as_secs(), 1..=3_600);
         let credentials_max_age = env.number(CREDENTIALS_MAX_AGE_SECONDS, 300, 0..=86_400);
@@ -171,7 +210,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k| m.get(k).cloned()
     }
 
@@ -184,7 +226,13 @@ mod tests {
         ]))
         .expect_err("invalid");
         let text = e.to_string();
-        for var in [TOKEN_TABLE, GENESYS_SECRET_ID, GENESYS_REGION, TOKEN_POOL_SIZE, TOKEN_LEASE_SECONDS] {
+        for var in [
+            TOKEN_TABLE,
+            GENESYS_SECRET_ID,
+            GENESYS_REGION,
+            TOKEN_POOL_SIZE,
+            TOKEN_LEASE_SECONDS,
+        ] {
             assert!(text.contains(var), "{var} in {text}");
         }
         assert_eq!(e.0.len(), 5, "{text}");

@@ -19,7 +19,9 @@ pub struct ClientCredentials {
 pub enum CredentialsError {
     #[error("could not read secret '{secret_id}' from Secrets Manager: {reason}")]
     Fetch { secret_id: String, reason: String },
-    #[error("secret '{secret_id}' is not valid: {reason}; it must be JSON {{\"clientId\": \"...\", \"clientSecret\": \"...\"}}")]
+    #[error(
+        "secret '{secret_id}' is not valid: {reason}; it must be JSON {{\"clientId\": \"...\", \"clientSecret\": \"...\"}}"
+    )]
     Malformed { secret_id: String, reason: String },
 }
 
@@ -37,8 +39,16 @@ pub fn parse_secret(secret_id: &str, text: &str) -> Result<ClientCredentials, Cr
         secret_id: secret_id.to_string(),
         reason,
     };
-    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| malformed(format!("not JSON ({:?} error at line {} column {})", e.classify(), e.line(), e.column())))?;
-    let s: SecretJson = serde_json::from_value(v).map_err(|_| malformed("clientId and clientSecret must both be strings".into()))?;
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        malformed(format!(
+            "not JSON ({:?} error at line {} column {})",
+            e.classify(),
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let s: SecretJson = serde_json::from_value(v)
+        .map_err(|_| malformed("clientId and clientSecret must both be strings".into()))?;
     if s.client_id.trim().is_empty() || s.client_secret.is_empty() {
         return Err(malformed("clientId or clientSecret is empty".into()));
     }
@@ -59,7 +69,11 @@ pub struct SecretsManagerCredentials {
 }
 
 impl SecretsManagerCredentials {
-    pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>, max_age: Duration) -> Self {
+    pub fn new(
+        client: aws_sdk_secretsmanager::Client,
+        secret_id: impl Into<String>,
+        max_age: Duration,
+    ) -> Self {
         Self {
             client,
             secret_id: secret_id.into(),
@@ -89,10 +103,12 @@ impl SecretsManagerCredentials {
                 secret_id: self.secret_id.clone(),
                 reason: aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string(),
             })?;
-        let text = out.secret_string().ok_or_else(|| CredentialsError::Malformed {
-            secret_id: self.secret_id.clone(),
-            reason: "it has no SecretString".into(),
-        })?;
+        let text = out
+            .secret_string()
+            .ok_or_else(|| CredentialsError::Malformed {
+                secret_id: self.secret_id.clone(),
+                reason: "it has no SecretString".into(),
+            })?;
         let creds = parse_secret(&self.secret_id, text)?;
         *cached = Some((creds.clone(), Instant::now()));
         Ok(creds)
@@ -110,7 +126,11 @@ mod tests {
 
     #[test]
     fn parses_the_secret_and_never_quotes_it_in_errors() {
-        let c = parse_secret("s", r#"{"clientId":" abc ","clientSecret":"hunter2-value"}"#).expect("valid");
+        let c = parse_secret(
+            "s",
+            r#"{"clientId":" abc ","clientSecret":"hunter2-value"}"#,
+        )
+        .expect("valid");
         assert_eq!(c.client_id, "abc");
         assert_eq!(c.client_secret.expose(), "hunter2-value");
         assert!(!format!("{c:?}").contains("hunter2"));

@@ -8,7 +8,12 @@ pub const NAMESPACE: &str = "GenesysVirtualAgent";
 
 /// Builds one EMF document. Values are counts unless the name ends in
 /// `Seconds` or `Milliseconds`.
-pub fn document(function: &str, timestamp_ms: i64, dimensions: &[(&str, &str)], metrics: &[(&str, f64)]) -> Value {
+pub fn document(
+    function: &str,
+    timestamp_ms: i64,
+    dimensions: &[(&str, &str)],
+    metrics: &[(&str, f64)],
+) -> Value {
     let unit = |name: &str| {
         if name.ends_with("Seconds") {
             "Seconds"
@@ -43,6 +48,11 @@ pub fn document(function: &str, timestamp_ms: i64, dimensions: &[(&str, &str)], 
 }
 
 /// Prints one EMF line.
-pub fn emit(function: &str, timestamp_ms: i64, dimensions: &[(&str, &str)], metrics: &[(&str, f64)]) {
+pub fn emit(
+    function: &str,
+    timestamp_ms: i64,
+    dimensions: &[(&str, &str)],
+    metrics: &[(&str, f64)],
+) {
     println!("{}", document(function, timestamp_ms, dimensions, metrics));
 }

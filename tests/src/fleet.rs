@@ -53,20 +53,28 @@ pub struct FleetReport {
 /// Replays `traffic` through `n` containers in simulated time: the clock moves
 /// `step` at a time and each step's events are handled concurrently (one at a
 /// time per container). Events go to containers by a hash of their id.
-pub async fn drive<C, F>(
+///
+/// `background` containers (a scheduled refresher) get every tick but no events.
+pub async fn drive<C, B, F>(
     clock: &SimClock,
     traffic: &Traffic,
     n: usize,
     step: Duration,
     make: F,
+    background: Vec<B>,
     sim_counters: impl Fn() -> Counters,
 ) -> FleetReport
 where
     C: Container,
+    B: Container,
     F: Fn(usize) -> C,
 {
     let n = n.max(1);
     let containers: Vec<Arc<Mutex<C>>> = (0..n).map(|i| Arc::new(Mutex::new(make(i)))).collect();
+    let background: Vec<Arc<Mutex<B>>> = background
+        .into_iter()
+        .map(|b| Arc::new(Mutex::new(b)))
+        .collect();
     let before = sim_counters();
     let start = clock.now_ms();
     let first = traffic.events.first().map(|e| e.at_ms).unwrap_or(start);
@@ -89,6 +97,9 @@ where
             let e = &traffic.events[next];
             batches[slot_of(e, n)].push(e.clone());
             next += 1;
+        }
+        for b in &background {
+            b.lock().await.tick(now).await;
         }
         let mut tasks = Vec::with_capacity(n);
         for (c, batch) in containers.iter().zip(batches) {
@@ -122,6 +133,11 @@ where
     report.rate_limited = (after.api_rate_limited + after.injected_429)
         - (before.api_rate_limited + before.injected_429);
     report
+}
+
+/// Both kinds of container enrich ended sessions, the one event that needs the API.
+fn needs_api(e: &Event) -> bool {
+    e.detail_type.ends_with(".flow.end")
 }
 
 fn slot_of(e: &Event, n: usize) -> usize {
@@ -216,6 +232,12 @@ impl Container for NaiveContainer {
         if self.token.is_none() {
             self.fetch(now_ms).await;
         }
+        if !needs_api(event) {
+            return Handled {
+                ok: true,
+                ..Handled::default()
+            };
+        }
         let mut h = Handled::default();
         let mut status = self.call(&event.conversation_id).await;
         if status == 401 {
@@ -229,4 +251,142 @@ impl Container for NaiveContainer {
         h.ok = (200..300).contains(&status);
         h
     }
+}
+
+/// A product container: the shared broker's token, slot chosen per conversation.
+pub struct BrokerContainer<S> {
+    broker: Arc<va_shared::broker::TokenBroker<S>>,
+    api: va_shared::genesys::GenesysClient,
+}
+
+impl<S: va_shared::broker::TokenSource> BrokerContainer<S> {
+    pub fn new(
+        broker: Arc<va_shared::broker::TokenBroker<S>>,
+        api: va_shared::genesys::GenesysClient,
+    ) -> Self {
+        Self { broker, api }
+    }
+}
+
+impl<S: va_shared::broker::TokenSource> Container for BrokerContainer<S> {
+    async fn tick(&mut self, _now_ms: i64) {}
+
+    async fn handle(&mut self, event: &Event, _now_ms: i64) -> Handled {
+        use va_shared::broker::{CallError, slot_for};
+        use va_shared::genesys::ApiError;
+        if !needs_api(event) {
+            return Handled {
+                ok: true,
+                ..Handled::default()
+            };
+        }
+        let slot = slot_for(&event.conversation_id, self.broker.config().pool_size);
+        let path = format!("/api/v2/conversations/{}", event.conversation_id);
+        let r = self
+            .broker
+            .call(slot, |t| {
+                let (api, path) = (self.api.clone(), path.clone());
+                async move { api.get_json(&t, &path).await }
+            })
+            .await;
+        match r {
+            Ok((_, retried)) => Handled {
+                ok: true,
+                unauthorized: u32::from(retried),
+                retries: u32::from(retried),
+                ..Handled::default()
+            },
+            Err(CallError::Call(ApiError::RateLimited { .. })) => Handled {
+                rate_limited: 1,
+                ..Handled::default()
+            },
+            Err(CallError::Call(ApiError::Unauthorized { .. })) => Handled {
+                unauthorized: 2,
+                retries: 1,
+                ..Handled::default()
+            },
+            Err(_) => Handled::default(),
+        }
+    }
+}
+
+/// The scheduled token refresher, ticking every `every` of simulated time.
+pub struct RefresherContainer<S> {
+    broker: Arc<va_shared::broker::TokenBroker<S>>,
+    every_ms: i64,
+    last: Option<i64>,
+}
+
+impl<S: va_shared::broker::TokenSource> RefresherContainer<S> {
+    pub fn new(broker: Arc<va_shared::broker::TokenBroker<S>>, every: Duration) -> Self {
+        Self {
+            broker,
+            every_ms: every.as_millis() as i64,
+            last: None,
+        }
+    }
+}
+
+impl<S: va_shared::broker::TokenSource> Container for RefresherContainer<S> {
+    async fn tick(&mut self, now_ms: i64) {
+        if self.last.is_none_or(|l| now_ms - l >= self.every_ms) {
+            self.last = Some(now_ms);
+            self.broker.tick().await;
+        }
+    }
+
+    async fn handle(&mut self, _event: &Event, _now_ms: i64) -> Handled {
+        Handled::default()
+    }
+}
+
+/// Replays `traffic` through `containers` product containers (one broker
+/// each, as in Lambda) and a refresher ticking every `refresher_every`,
+/// against `sim` and the DynamoDB table and secret in `res`.
+pub async fn product_fleet(
+    sim: &crate::sim::Simulator,
+    res: &crate::aws::TestResources,
+    traffic: &Traffic,
+    containers: usize,
+    broker: va_shared::broker::BrokerConfig,
+    refresher_every: Duration,
+) -> FleetReport {
+    use va_shared::broker::{GenesysTokenSource, TokenBroker, TokenStore};
+    use va_shared::credentials::SecretsManagerCredentials;
+    use va_shared::genesys::{GenesysClient, Hosts, RetryPolicy};
+
+    let clock = sim.clock();
+    let api = match GenesysClient::new(Hosts::single(&sim.base_url()), RetryPolicy::default()) {
+        Ok(c) => c,
+        Err(e) => panic!("http client: {e}"),
+    };
+    let make_broker = || {
+        let creds = SecretsManagerCredentials::new(
+            res.secrets.clone(),
+            res.secret_id.clone(),
+            Duration::from_secs(300),
+        );
+        let store = TokenStore::new(
+            res.dynamodb.clone(),
+            res.token_table.clone(),
+            &res.secret_id,
+        );
+        Arc::new(TokenBroker::new(
+            store,
+            Arc::new(GenesysTokenSource::new(api.clone(), creds)),
+            clock.clone(),
+            broker.clone(),
+        ))
+    };
+    let refresher = RefresherContainer::new(make_broker(), refresher_every);
+    drive(
+        &clock,
+        traffic,
+        containers,
+        Duration::from_secs(1),
+        |_| BrokerContainer::new(make_broker(), api.clone()),
+        vec![refresher],
+        || sim.counters(),
+    )
+    .await
 }

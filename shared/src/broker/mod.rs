@@ -25,7 +25,10 @@ pub trait TokenSource: Send + Sync + 'static {
     /// One new token.
     fn fetch(&self) -> impl Future<Output = Result<IssuedToken, SourceError>> + Send;
     /// Whether the issuer still accepts `token`.
-    fn check(&self, token: &AccessToken) -> impl Future<Output = Result<TokenHealth, SourceError>> + Send;
+    fn check(
+        &self,
+        token: &AccessToken,
+    ) -> impl Future<Output = Result<TokenHealth, SourceError>> + Send;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +43,10 @@ pub enum SourceError {
     #[error("{0}")]
     Rejected(String),
     #[error("{message}")]
-    RateLimited { message: String, retry_after: Duration },
+    RateLimited {
+        message: String,
+        retry_after: Duration,
+    },
     #[error("{0}")]
     Unavailable(String),
 }
@@ -51,13 +57,17 @@ pub enum BrokerError {
     Store(#[from] StoreError),
     #[error("token slot {slot}: {source}")]
     Source { slot: usize, source: SourceError },
-    #[error("token slot {slot} has no usable token and refreshes are backing off until {retry_at_ms} (epoch ms): {last_error}")]
+    #[error(
+        "token slot {slot} has no usable token and refreshes are backing off until {retry_at_ms} (epoch ms): {last_error}"
+    )]
     BackingOff {
         slot: usize,
         retry_at_ms: i64,
         last_error: String,
     },
-    #[error("token slot {slot}: no new token within {waited_ms} ms while another writer held the lease")]
+    #[error(
+        "token slot {slot}: no new token within {waited_ms} ms while another writer held the lease"
+    )]
     WaitTimedOut { slot: usize, waited_ms: u64 },
     #[error("token slot {slot} does not exist (pool size {pool_size})")]
     NoSuchSlot { slot: usize, pool_size: usize },
@@ -179,7 +189,12 @@ enum Attempt {
 }
 
 impl<S: TokenSource> TokenBroker<S> {
-    pub fn new(store: TokenStore, source: Arc<S>, clock: Arc<dyn Clock>, mut cfg: BrokerConfig) -> Self {
+    pub fn new(
+        store: TokenStore,
+        source: Arc<S>,
+        clock: Arc<dyn Clock>,
+        mut cfg: BrokerConfig,
+    ) -> Self {
         cfg.pool_size = cfg.pool_size.max(1);
         Self {
             cache: RwLock::new(vec![None; cfg.pool_size]),
@@ -224,7 +239,8 @@ impl<S: TokenSource> TokenBroker<S> {
         let now = self.clock.now_ms();
         let cache = self.cache.read().unwrap_or_else(|e| e.into_inner());
         let c = cache.get(slot)?.as_ref()?;
-        (now - c.read_at < ms(self.cfg.max_age) && c.token.expires_at - ms(self.cfg.expiry_skew) > now)
+        (now - c.read_at < ms(self.cfg.max_age)
+            && c.token.expires_at - ms(self.cfg.expiry_skew) > now)
             .then(|| c.token.clone())
     }
 
@@ -260,12 +276,20 @@ impl<S: TokenSource> TokenBroker<S> {
 
     /// After a 401 for `version`: mark it stale, then get a newer token
     /// (single flight: one caller fetches, the rest wait for it).
-    pub async fn replace_rejected(&self, slot: usize, version: u64) -> Result<SlotToken, BrokerError> {
+    pub async fn replace_rejected(
+        &self,
+        slot: usize,
+        version: u64,
+    ) -> Result<SlotToken, BrokerError> {
         self.check_slot(slot)?;
         self.forget(slot, version);
         if self.store.mark_stale(slot, version).await? {
             self.stats.stale_marks.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(slot, version, "token rejected by Genesys Cloud; marked stale");
+            tracing::info!(
+                slot,
+                version,
+                "token rejected by Genesys Cloud; marked stale"
+            );
         }
         self.obtain(slot, Some(version)).await
     }
@@ -283,7 +307,10 @@ impl<S: TokenSource> TokenBroker<S> {
             Ok(v) => Ok((v, false)),
             Err(e) if e.is_unauthorized() => {
                 let fresh = self.replace_rejected(slot, t.version).await?;
-                f(fresh.token).await.map(|v| (v, true)).map_err(CallError::Call)
+                f(fresh.token)
+                    .await
+                    .map(|v| (v, true))
+                    .map_err(CallError::Call)
             }
             Err(e) => Err(CallError::Call(e)),
         }
@@ -336,11 +363,12 @@ impl<S: TokenSource> TokenBroker<S> {
         {
             // Past the margin the refresher should have acted; any reader may
             // take the lease as a backstop, and losers keep the current token.
-            if item.expires_at - ms(self.cfg.refresh_margin) <= now && !item.lease_live(now) {
-                if let Ok(Some(fresh)) = self.refresh_if_needed(slot).await {
-                    self.remember(&fresh);
-                    return Ok(Attempt::Got(fresh));
-                }
+            if item.expires_at - ms(self.cfg.refresh_margin) <= now
+                && !item.lease_live(now)
+                && let Ok(Some(fresh)) = self.refresh_if_needed(slot).await
+            {
+                self.remember(&fresh);
+                return Ok(Attempt::Got(fresh));
             }
             self.remember(&t);
             return Ok(Attempt::Got(t));
@@ -355,13 +383,15 @@ impl<S: TokenSource> TokenBroker<S> {
                 let now = self.clock.now_ms();
                 let current = self.store.read(slot).await?;
                 match current {
-                    Some(i) if i.usable(now, skew) && Self::newer(&i, rejected) => match Self::slot_token(slot, &i) {
-                        Some(t) => {
-                            self.remember(&t);
-                            Ok(Attempt::Got(t))
+                    Some(i) if i.usable(now, skew) && Self::newer(&i, rejected) => {
+                        match Self::slot_token(slot, &i) {
+                            Some(t) => {
+                                self.remember(&t);
+                                Ok(Attempt::Got(t))
+                            }
+                            None => Ok(Attempt::Wait),
                         }
-                        None => Ok(Attempt::Wait),
-                    },
+                    }
                     Some(i) if !i.lease_live(now) && i.next_attempt_at.is_some_and(|n| n > now) => {
                         Err(BrokerError::BackingOff {
                             slot,
@@ -385,7 +415,13 @@ impl<S: TokenSource> TokenBroker<S> {
         let owner = format!("{}-{}", self.instance, uuid::Uuid::new_v4().simple());
         let lease = match self
             .store
-            .try_acquire(slot, &owner, now, now + ms(self.cfg.refresh_margin), ms(self.cfg.lease))
+            .try_acquire(
+                slot,
+                &owner,
+                now,
+                now + ms(self.cfg.refresh_margin),
+                ms(self.cfg.lease),
+            )
             .await?
         {
             Acquire::Won(lease) => lease,
@@ -414,7 +450,12 @@ impl<S: TokenSource> TokenBroker<S> {
             Ok(issued) => {
                 let now = self.clock.now_ms();
                 let version = self.store.publish(&lease, &issued, now).await?;
-                tracing::info!(slot, version, expires_in_s = issued.expires_in, "published a new token");
+                tracing::info!(
+                    slot,
+                    version,
+                    expires_in_s = issued.expires_in,
+                    "published a new token"
+                );
                 Ok(SlotToken {
                     slot,
                     version,
@@ -427,7 +468,9 @@ impl<S: TokenSource> TokenBroker<S> {
                 let now = self.clock.now_ms();
                 let next = now + ms(self.backoff(lease.failures + 1, &e));
                 tracing::warn!(slot, error = %e, failures = lease.failures + 1, next_attempt_at = next, "token fetch failed; backing off");
-                self.store.record_failure(&lease, next, &e.to_string()).await?;
+                self.store
+                    .record_failure(&lease, next, &e.to_string())
+                    .await?;
                 Err(BrokerError::Source { slot, source: e })
             }
         }
@@ -449,4 +492,33 @@ impl<S: TokenSource> TokenBroker<S> {
             SourceError::Unavailable(_) => jittered,
         }
     }
+}
+
+/// The production broker: Genesys Cloud through `cfg`, DynamoDB and Secrets
+/// Manager through `aws`. Build once per container.
+pub fn genesys_broker(
+    aws: &aws_config::SdkConfig,
+    cfg: &crate::config::TokenConfig,
+    clock: Arc<dyn Clock>,
+) -> Result<TokenBroker<GenesysTokenSource>, reqwest::Error> {
+    let client = crate::genesys::GenesysClient::new(
+        cfg.hosts.clone(),
+        crate::genesys::RetryPolicy::default(),
+    )?;
+    let credentials = crate::credentials::SecretsManagerCredentials::new(
+        aws_sdk_secretsmanager::Client::new(aws),
+        cfg.secret_id.clone(),
+        cfg.credentials_max_age,
+    );
+    let store = TokenStore::new(
+        aws_sdk_dynamodb::Client::new(aws),
+        cfg.token_table.clone(),
+        &cfg.secret_id,
+    );
+    Ok(TokenBroker::new(
+        store,
+        Arc::new(GenesysTokenSource::new(client, credentials)),
+        clock,
+        cfg.broker.clone(),
+    ))
 }

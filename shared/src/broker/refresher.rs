@@ -58,13 +58,18 @@ impl<S: TokenSource> TokenBroker<S> {
     }
 
     async fn tick_slot(&self, slot: usize) -> SlotReport {
-        let fetches_before = self.stats.fetches.load(std::sync::atomic::Ordering::Relaxed);
+        let fetches_before = self
+            .stats
+            .fetches
+            .load(std::sync::atomic::Ordering::Relaxed);
         let (outcome, token) = self.tick_outcome(slot).await;
         let now = self.now_ms();
         let (version, seconds_to_expiry) = match &token {
             Some(t) => (Some(t.version), Some((t.expires_at - now) / 1000)),
             None => match self.store().read(slot).await {
-                Ok(Some(i)) if i.token.is_some() => (Some(i.version), Some((i.expires_at - now) / 1000)),
+                Ok(Some(i)) if i.token.is_some() => {
+                    (Some(i.version), Some((i.expires_at - now) / 1000))
+                }
                 _ => (None, None),
             },
         };
@@ -73,18 +78,43 @@ impl<S: TokenSource> TokenBroker<S> {
             outcome,
             version,
             seconds_to_expiry,
-            token_requests: self.stats.fetches.load(std::sync::atomic::Ordering::Relaxed) - fetches_before,
+            token_requests: self
+                .stats
+                .fetches
+                .load(std::sync::atomic::Ordering::Relaxed)
+                - fetches_before,
         };
         match &report.outcome {
-            SlotOutcome::Failed { error } => tracing::error!(slot, version, seconds_to_expiry, error = %error, "token slot refresh failed"),
-            SlotOutcome::Refreshed { reason, .. } => tracing::info!(slot, version, seconds_to_expiry, reason, "token slot refreshed"),
-            SlotOutcome::Skipped { reason } => tracing::info!(slot, version, seconds_to_expiry, reason, "token slot skipped"),
+            SlotOutcome::Failed { error } => {
+                tracing::error!(slot, version, seconds_to_expiry, error = %error, "token slot refresh failed")
+            }
+            SlotOutcome::Refreshed { reason, .. } => tracing::info!(
+                slot,
+                version,
+                seconds_to_expiry,
+                reason,
+                "token slot refreshed"
+            ),
+            SlotOutcome::Skipped { reason } => tracing::info!(
+                slot,
+                version,
+                seconds_to_expiry,
+                reason,
+                "token slot skipped"
+            ),
         }
         report
     }
 
     async fn tick_outcome(&self, slot: usize) -> (SlotOutcome, Option<SlotToken>) {
-        let failed = |e: BrokerError| (SlotOutcome::Failed { error: e.to_string() }, None);
+        let failed = |e: BrokerError| {
+            (
+                SlotOutcome::Failed {
+                    error: e.to_string(),
+                },
+                None,
+            )
+        };
         let item = match self.store().read(slot).await {
             Ok(i) => i,
             Err(e) => return failed(e.into()),
@@ -92,17 +122,28 @@ impl<S: TokenSource> TokenBroker<S> {
         let now = self.now_ms();
         let margin = self.config().refresh_margin.as_millis() as i64;
         let (reason, dead_version) = match &item {
-            Some(i) if i.token.is_some() && i.stale_version != Some(i.version) && i.expires_at - margin > now => {
+            Some(i)
+                if i.token.is_some()
+                    && i.stale_version != Some(i.version)
+                    && i.expires_at - margin > now =>
+            {
                 // Outside the margin: only a dead token needs replacing.
                 let Some(token) = i.token.clone() else {
                     return (SlotOutcome::Skipped { reason: "fresh" }, None);
                 };
                 match self.source().check(&token).await {
-                    Ok(TokenHealth::Alive) => return (SlotOutcome::Skipped { reason: "fresh" }, None),
+                    Ok(TokenHealth::Alive) => {
+                        return (SlotOutcome::Skipped { reason: "fresh" }, None);
+                    }
                     Ok(TokenHealth::Dead) => ("dead", Some(i.version)),
                     Err(e) => {
                         tracing::warn!(slot, error = %e, "token check failed; keeping the token");
-                        return (SlotOutcome::Skipped { reason: "check_failed" }, None);
+                        return (
+                            SlotOutcome::Skipped {
+                                reason: "check_failed",
+                            },
+                            None,
+                        );
                     }
                 }
             }
@@ -123,7 +164,12 @@ impl<S: TokenSource> TokenBroker<S> {
                 },
                 Some(t),
             ),
-            Ok(None) => (SlotOutcome::Skipped { reason: "lease_held_or_backing_off" }, None),
+            Ok(None) => (
+                SlotOutcome::Skipped {
+                    reason: "lease_held_or_backing_off",
+                },
+                None,
+            ),
             Err(e) => failed(e),
         }
     }

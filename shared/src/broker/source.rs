@@ -14,7 +14,10 @@ pub struct GenesysTokenSource {
 
 impl GenesysTokenSource {
     pub fn new(client: GenesysClient, credentials: SecretsManagerCredentials) -> Self {
-        Self { client, credentials }
+        Self {
+            client,
+            credentials,
+        }
     }
 
     pub fn client(&self) -> &GenesysClient {
@@ -29,12 +32,11 @@ impl GenesysTokenSource {
                  check clientId and clientSecret in that secret and the OAuth client's grant type (client credentials)"
             )),
             TokenRequestError::Rejected { .. } => SourceError::Rejected(e.to_string()),
-            TokenRequestError::RateLimited { retry_after } | TokenRequestError::RetryAfterTooLong { retry_after } => {
-                SourceError::RateLimited {
-                    message: e.to_string(),
-                    retry_after,
-                }
-            }
+            TokenRequestError::RateLimited { retry_after }
+            | TokenRequestError::RetryAfterTooLong { retry_after } => SourceError::RateLimited {
+                message: e.to_string(),
+                retry_after,
+            },
             TokenRequestError::Unavailable { .. } | TokenRequestError::Protocol(_) => {
                 SourceError::Unavailable(e.to_string())
             }
@@ -65,7 +67,10 @@ impl TokenSource for GenesysTokenSource {
                         description: "the secret has not changed since".into(),
                     }));
                 }
-                self.client.request_token(&fresh).await.map_err(|e| self.map(e))
+                self.client
+                    .request_token(&fresh)
+                    .await
+                    .map_err(|e| self.map(e))
             }
             Err(e) => Err(self.map(e)),
         }

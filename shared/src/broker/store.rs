@@ -35,7 +35,9 @@ impl TokenItem {
     /// A token that can be handed out: present, not marked stale, and not
     /// expiring within `skew_ms`.
     pub fn usable(&self, now: i64, skew_ms: i64) -> bool {
-        self.token.is_some() && self.expires_at - skew_ms > now && self.stale_version != Some(self.version)
+        self.token.is_some()
+            && self.expires_at - skew_ms > now
+            && self.stale_version != Some(self.version)
     }
 
     pub fn lease_live(&self, now: i64) -> bool {
@@ -44,7 +46,11 @@ impl TokenItem {
 
     fn from_item(item: &Item) -> Self {
         let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
-        let n = |k: &str| item.get(k).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok());
+        let n = |k: &str| {
+            item.get(k)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse::<i64>().ok())
+        };
         Self {
             token: s("access_token").map(Redacted::new),
             token_type: s("token_type"),
@@ -216,7 +222,12 @@ impl TokenStore {
 
     /// Publishes a new token as `version + 1`, clearing the lease and backoff;
     /// refused unless `lease` is still ours (fencing). Returns the new version.
-    pub async fn publish(&self, lease: &Lease, token: &IssuedToken, now: i64) -> Result<u64, StoreError> {
+    pub async fn publish(
+        &self,
+        lease: &Lease,
+        token: &IssuedToken,
+        now: i64,
+    ) -> Result<u64, StoreError> {
         let expires_at = now + (token.expires_in as i64) * 1000;
         let r = self
             .client
@@ -249,7 +260,10 @@ impl TokenStore {
                 .and_then(|v| v.as_n().ok())
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(lease.version + 1)),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
                 Err(StoreError::LeaseLost { slot: lease.slot })
             }
             Err(e) => Err(self.err("UpdateItem (publish)", e)),
@@ -257,7 +271,12 @@ impl TokenStore {
     }
 
     /// Releases the lease after a failed fetch and records the shared backoff.
-    pub async fn record_failure(&self, lease: &Lease, next_attempt_at: i64, error: &str) -> Result<(), StoreError> {
+    pub async fn record_failure(
+        &self,
+        lease: &Lease,
+        next_attempt_at: i64,
+        error: &str,
+    ) -> Result<(), StoreError> {
         let r = self
             .client
             .update_item()
@@ -275,7 +294,10 @@ impl TokenStore {
             .await;
         match r {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
                 Err(StoreError::LeaseLost { slot: lease.slot })
             }
             Err(e) => Err(self.err("UpdateItem (release)", e)),
@@ -298,7 +320,12 @@ impl TokenStore {
             .await;
         match r {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(self.err("UpdateItem (mark stale)", e)),
         }
     }

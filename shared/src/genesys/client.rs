@@ -66,7 +66,9 @@ impl TokenRequestError {
     /// When the caller should try again at the earliest, if the server said.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::RateLimited { retry_after } | Self::RetryAfterTooLong { retry_after } => Some(*retry_after),
+            Self::RateLimited { retry_after } | Self::RetryAfterTooLong { retry_after } => {
+                Some(*retry_after)
+            }
             _ => None,
         }
     }
@@ -165,7 +167,10 @@ impl GenesysClient {
     }
 
     /// One client-credentials grant, with retries.
-    pub async fn request_token(&self, creds: &ClientCredentials) -> Result<IssuedToken, TokenRequestError> {
+    pub async fn request_token(
+        &self,
+        creds: &ClientCredentials,
+    ) -> Result<IssuedToken, TokenRequestError> {
         let backoff = ExponentialBuilder::default()
             .with_min_delay(self.retry.min_delay)
             .with_max_delay(self.retry.max_delay)
@@ -187,32 +192,49 @@ impl GenesysClient {
             .await
     }
 
-    async fn request_token_once(&self, creds: &ClientCredentials) -> Result<IssuedToken, TokenRequestError> {
+    async fn request_token_once(
+        &self,
+        creds: &ClientCredentials,
+    ) -> Result<IssuedToken, TokenRequestError> {
         let resp = self
             .http
             .post(format!("{}/oauth/token", self.hosts.login))
             .basic_auth(&creds.client_id, Some(creds.client_secret.expose()))
-            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
             .body("grant_type=client_credentials")
             .send()
             .await
-            .map_err(|e| TokenRequestError::Unavailable { last: transport(&e) })?;
+            .map_err(|e| TokenRequestError::Unavailable {
+                last: transport(&e),
+            })?;
         let status = resp.status();
         let retry_after = retry_after_of(resp.headers());
         let body = resp
             .bytes()
             .await
-            .map_err(|e| TokenRequestError::Unavailable { last: transport(&e) })?;
+            .map_err(|e| TokenRequestError::Unavailable {
+                last: transport(&e),
+            })?;
         if status.is_success() {
             let t: TokenBody = serde_json::from_slice(&body).map_err(|e| {
-                TokenRequestError::Protocol(format!("token response is not the expected JSON ({:?})", e.classify()))
+                TokenRequestError::Protocol(format!(
+                    "token response is not the expected JSON ({:?})",
+                    e.classify()
+                ))
             })?;
             if t.access_token.is_empty() {
                 return Err(TokenRequestError::Protocol("empty access_token".into()));
             }
             return Ok(IssuedToken {
                 access_token: Redacted::new(t.access_token),
-                token_type: if t.token_type.is_empty() { "bearer".into() } else { t.token_type },
+                token_type: if t.token_type.is_empty() {
+                    "bearer".into()
+                } else {
+                    t.token_type
+                },
                 expires_in: t.expires_in,
             });
         }
@@ -226,12 +248,18 @@ impl GenesysClient {
                     Err(TokenRequestError::RateLimited { retry_after })
                 }
             }
-            s if s.is_server_error() && s != StatusCode::NOT_IMPLEMENTED => Err(TokenRequestError::Unavailable {
-                last: format!("HTTP {}", s.as_u16()),
-            }),
+            s if s.is_server_error() && s != StatusCode::NOT_IMPLEMENTED => {
+                Err(TokenRequestError::Unavailable {
+                    last: format!("HTTP {}", s.as_u16()),
+                })
+            }
             _ if err.error == "invalid_client" || status == StatusCode::UNAUTHORIZED => {
                 Err(TokenRequestError::InvalidClient {
-                    description: if err.error_description.is_empty() { format!("HTTP {}", status.as_u16()) } else { err.error_description },
+                    description: if err.error_description.is_empty() {
+                        format!("HTTP {}", status.as_u16())
+                    } else {
+                        err.error_description
+                    },
                 })
             }
             _ => Err(TokenRequestError::Rejected {
@@ -265,7 +293,11 @@ impl GenesysClient {
     }
 
     /// One authenticated `GET` on the API host; `path_and_query` starts with `/api/v2/`.
-    pub async fn get_json(&self, token: &AccessToken, path_and_query: &str) -> Result<serde_json::Value, ApiError> {
+    pub async fn get_json(
+        &self,
+        token: &AccessToken,
+        path_and_query: &str,
+    ) -> Result<serde_json::Value, ApiError> {
         let resp = self
             .http
             .get(format!("{}{path_and_query}", self.hosts.api))
@@ -275,7 +307,10 @@ impl GenesysClient {
             .map_err(|e| ApiError::Transport(transport(&e)))?;
         let status = resp.status();
         let retry_after = retry_after_of(resp.headers());
-        let body = resp.bytes().await.map_err(|e| ApiError::Transport(transport(&e)))?;
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| ApiError::Transport(transport(&e)))?;
         if status.is_success() {
             return serde_json::from_slice(&body)
                 .map_err(|e| ApiError::Protocol(format!("body is not JSON ({:?})", e.classify())));
@@ -289,7 +324,10 @@ impl GenesysClient {
             StatusCode::TOO_MANY_REQUESTS => ApiError::RateLimited {
                 retry_after: retry_after.unwrap_or(Duration::from_secs(1)),
             },
-            s => ApiError::Status { status: s.as_u16(), message },
+            s => ApiError::Status {
+                status: s.as_u16(),
+                message,
+            },
         })
     }
 }

@@ -31,13 +31,18 @@ pub struct Hosts {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown Genesys Cloud region or domain '{0}': use a region name such as us-east-1 or a domain such as mypurecloud.com")]
+#[error(
+    "unknown Genesys Cloud region or domain '{0}': use a region name such as us-east-1 or a domain such as mypurecloud.com"
+)]
 pub struct UnknownRegion(pub String);
 
 impl Hosts {
     /// From a region name (`us-east-1`) or a raw domain (`mypurecloud.com`).
     pub fn for_region(region_or_domain: &str) -> Result<Self, UnknownRegion> {
-        let key = region_or_domain.trim().trim_end_matches('.').to_ascii_lowercase();
+        let key = region_or_domain
+            .trim()
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
         let domain = REGIONS
             .iter()
             .find(|(region, domain)| *region == key || *domain == key)
@@ -72,7 +77,9 @@ mod tests {
             assert_eq!(by_region.api, format!("https://api.{domain}"));
         }
         assert_eq!(
-            Hosts::for_region(" EU-West-1 ").expect("case and spaces").api,
+            Hosts::for_region(" EU-West-1 ")
+                .expect("case and spaces")
+                .api,
             "https://api.mypurecloud.ie"
         );
     }

@@ -5,4 +5,4 @@ mod client;
 mod hosts;
 
 pub use client::{ApiError, GenesysClient, RetryPolicy, TokenRequestError};
-pub use hosts::{Hosts, UnknownRegion, REGIONS};
+pub use hosts::{Hosts, REGIONS, UnknownRegion};

@@ -87,3 +87,9 @@ impl SimClock {
         self.lock().speed
     }
 }
+
+impl va_shared::Clock for SimClock {
+    fn now_ms(&self) -> i64 {
+        SimClock::now_ms(self)
+    }
+}

@@ -72,3 +72,55 @@ where
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// Every log line any test in this process emitted, as JSON text.
+static LOGS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+struct Capture;
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(String::from_utf8_lossy(buf).into_owned());
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Sends all tracing output of this process (debug and up, the AWS SDK's
+/// included) to the capture buffer.
+pub fn capture_logs() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .with_env_filter("debug,hyper=info,hyper_util=info,h2=info,rustls=info,reqwest=debug")
+            .with_writer(|| Capture)
+            .try_init();
+    });
+}
+
+pub fn captured_logs() -> Vec<String> {
+    LOGS.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// No captured line contains any token the simulator issued or the client secret.
+pub fn assert_logs_clean(sim: &Simulator, extra_secrets: &[&str]) {
+    let logs = captured_logs();
+    assert!(!logs.is_empty(), "logs are being captured");
+    let mut secrets: Vec<String> = sim.issued_token_values();
+    secrets.push(DEFAULT_CLIENT_SECRET.to_string());
+    secrets.extend(extra_secrets.iter().map(|s| s.to_string()));
+    for line in &logs {
+        for s in &secrets {
+            assert!(
+                !line.contains(s.as_str()),
+                "a secret or token reached a log line: {line}"
+            );
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! One integration-test binary (one link) with a module per area.
 
 mod baseline;
+mod broker;
 mod common;
 mod hygiene;
 mod moto;
