@@ -160,6 +160,8 @@ pub struct Kpis {
     pub sessions_started: u64,
     /// This and the next eight by `flow.end` eventTime.
     pub sessions_ended: u64,
+    /// Sessions active at some point of the minute (from flow start to flow end).
+    pub active: u64,
     pub contained: u64,
     pub escalated: u64,
     pub abandoned: u64,
@@ -230,9 +232,7 @@ impl Traffic {
     }
 }
 
-pub fn minute_of(ms: i64) -> i64 {
-    ms - ms.rem_euclid(60_000)
-}
+pub use va_shared::time::minute_of;
 
 fn uuid(rng: &mut ChaCha8Rng) -> String {
     let bytes: [u8; 16] = rng.random();
@@ -330,6 +330,11 @@ fn record_truth(truth: &mut GroundTruth, conv: &Conversation) {
         }
     });
     truth.durations_ms.push(duration);
+    let mut m = minute_of(d.flow_start_ms);
+    while m <= minute_of(d.flow_end_ms) {
+        truth.add(&d.flow_id, m, |k| k.active += 1);
+        m += 60_000;
+    }
     for (id, value, _, end) in &d.outcomes {
         truth.add(&d.flow_id, minute_of(*end), |k| {
             let o = k.outcomes.entry(id.clone()).or_default();

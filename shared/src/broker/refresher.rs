@@ -8,7 +8,7 @@ use super::{BrokerError, SlotToken, TokenBroker, TokenHealth, TokenSource};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum SlotOutcome {
-    Refreshed { version: u64, reason: &'static str },
+    Refreshed { reason: &'static str },
     Skipped { reason: &'static str },
     Failed { error: String },
 }
@@ -157,13 +157,7 @@ impl<S: TokenSource> TokenBroker<S> {
             return failed(e.into());
         }
         match self.refresh_if_needed(slot).await {
-            Ok(Some(t)) => (
-                SlotOutcome::Refreshed {
-                    version: t.version,
-                    reason,
-                },
-                Some(t),
-            ),
+            Ok(Some(t)) => (SlotOutcome::Refreshed { reason }, Some(t)),
             Ok(None) => (
                 SlotOutcome::Skipped {
                     reason: "lease_held_or_backing_off",

@@ -8,8 +8,8 @@ mod server;
 mod state;
 
 pub use clock::SimClock;
-pub use server::{iso, parse_iso};
 pub use state::{BotSession, Counters, FaultSide, Faults, Policies, RevokeReason, SimConversation};
+pub use va_shared::time::{iso, parse_iso};
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -18,6 +18,7 @@ use tower::ServiceExt;
 
 use super::state::{Auth, FaultAction, Shared};
 use super::{FaultSide, Faults, Policies, RevokeReason, SimConversation};
+use va_shared::time::{iso, parse_iso};
 
 type Sim = Arc<Shared>;
 
@@ -391,29 +392,6 @@ fn not_found(id: &str) -> Response {
     )
 }
 
-pub fn iso(ms: i64) -> String {
-    // Civil-from-days (Howard Hinnant), so no date crate is needed.
-    let secs = ms.div_euclid(1000);
-    let millis = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60
-    )
-}
-
 fn conversation_details(c: &SimConversation) -> Value {
     let mut participants = vec![
         json!({
@@ -534,26 +512,6 @@ fn botflow_sessions(sim: &Sim, flow_id: &str, query: &[(String, String)]) -> Val
 fn parse_interval(s: &str) -> Option<(i64, i64)> {
     let (a, b) = s.split_once('/')?;
     Some((parse_iso(a)?, parse_iso(b)?))
-}
-
-/// Parses `YYYY-MM-DDTHH:MM:SS[.mmm]Z`.
-pub fn parse_iso(s: &str) -> Option<i64> {
-    let s = s.trim().strip_suffix('Z')?;
-    let (date, time) = s.split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
-    let mut t = hms.split(':').map(|p| p.parse::<i64>().ok());
-    let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
-    let millis: i64 = format!("{frac:0<3}")[..3].parse().ok()?;
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1000) + millis)
 }
 
 async fn ctl_counters(State(sim): State<Sim>) -> impl IntoResponse {

@@ -1,0 +1,197 @@
+//! Enrichment of ended bot sessions from the Platform API: the final intent
+//! and bot result, which the `flow.end` event lacks.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::analytics::Enrichment;
+use crate::broker::{BrokerError, CallError, TokenBroker, TokenSource, slot_for};
+use crate::genesys::{ApiError, GenesysClient};
+use crate::time::iso;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EnrichError {
+    #[error("enrichment of conversation {conversation_id} has no token: {source}")]
+    Token {
+        conversation_id: String,
+        source: BrokerError,
+    },
+    #[error("enrichment of conversation {conversation_id} failed: {source}")]
+    Api {
+        conversation_id: String,
+        source: ApiError,
+    },
+    #[error(
+        "enrichment of conversation {conversation_id} could not finish before the invocation's deadline (last: {last})"
+    )]
+    Deadline {
+        conversation_id: String,
+        last: String,
+    },
+    #[error("bot session of conversation {conversation_id} is not in the analytics API yet")]
+    NotFound { conversation_id: String },
+}
+
+/// What one ended session needs looked up.
+#[derive(Debug, Clone)]
+pub struct Lookup<'a> {
+    pub conversation_id: &'a str,
+    pub flow_id: &'a str,
+    /// `eventTime - connectedDurationMs` of the `flow.end`.
+    pub flow_start_ms: i64,
+}
+
+#[derive(Debug, Default)]
+pub struct EnrichStats {
+    pub api_calls: AtomicU64,
+    pub cache_hits: AtomicU64,
+    pub rate_limited: AtomicU64,
+    pub retried_after_401: AtomicU64,
+}
+
+/// Looks sessions up with the broker's token; caches per conversation.
+pub struct Enricher<S> {
+    broker: Arc<TokenBroker<S>>,
+    api: GenesysClient,
+    cache: Mutex<HashMap<String, Enrichment>>,
+    pub stats: EnrichStats,
+}
+
+const CACHE_LIMIT: usize = 10_000;
+const PAGE_SIZE: u32 = 100;
+
+impl<S: TokenSource> Enricher<S> {
+    pub fn new(broker: Arc<TokenBroker<S>>, api: GenesysClient) -> Self {
+        Self {
+            broker,
+            api,
+            cache: Mutex::new(HashMap::new()),
+            stats: EnrichStats::default(),
+        }
+    }
+
+    pub fn broker(&self) -> &TokenBroker<S> {
+        &self.broker
+    }
+
+    pub async fn enrich(
+        &self,
+        lookup: &Lookup<'_>,
+        deadline: Instant,
+    ) -> Result<Enrichment, EnrichError> {
+        if let Some(hit) = self.cache.lock().await.get(lookup.conversation_id) {
+            self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(hit.clone());
+        }
+        let slot = slot_for(lookup.conversation_id, self.broker.config().pool_size);
+        // Sessions are listed by creation time: a narrow window around the start.
+        let interval = format!(
+            "{}/{}",
+            iso(lookup.flow_start_ms - 5_000),
+            iso(lookup.flow_start_ms + 5_000)
+        );
+        let mut path = format!(
+            "/api/v2/analytics/botflows/{}/sessions?interval={interval}&pageSize={PAGE_SIZE}",
+            lookup.flow_id
+        );
+        loop {
+            let page = self
+                .get(slot, &path, lookup.conversation_id, deadline)
+                .await?;
+            let found = page["entities"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|e| e["conversation"]["id"].as_str() == Some(lookup.conversation_id));
+            if let Some(session) = found {
+                let e = Enrichment {
+                    final_intent: session["intents"]
+                        .as_array()
+                        .and_then(|i| i.last())
+                        .and_then(|i| i["name"].as_str())
+                        .map(str::to_string),
+                    bot_result: session["botResult"].as_str().map(str::to_string),
+                };
+                let mut cache = self.cache.lock().await;
+                if cache.len() >= CACHE_LIMIT {
+                    cache.clear();
+                }
+                cache.insert(lookup.conversation_id.to_string(), e.clone());
+                return Ok(e);
+            }
+            match page["nextUri"].as_str() {
+                Some(next) if next.starts_with("/api/v2/") => path = next.to_string(),
+                _ => {
+                    return Err(EnrichError::NotFound {
+                        conversation_id: lookup.conversation_id.to_string(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// One GET: 401 through the broker's single-flight path (one retry), 429
+    /// after `Retry-After`, 5xx and transport errors with backoff, all within
+    /// the deadline.
+    async fn get(
+        &self,
+        slot: usize,
+        path: &str,
+        conversation_id: &str,
+        deadline: Instant,
+    ) -> Result<Value, EnrichError> {
+        let mut pause = Duration::from_millis(100);
+        loop {
+            self.stats.api_calls.fetch_add(1, Ordering::Relaxed);
+            let r = self
+                .broker
+                .call(slot, |t| {
+                    let api = self.api.clone();
+                    async move { api.get_json(&t, path).await }
+                })
+                .await;
+            let wait = match r {
+                Ok((v, retried)) => {
+                    if retried {
+                        self.stats.retried_after_401.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return Ok(v);
+                }
+                Err(CallError::Token(source)) => {
+                    return Err(EnrichError::Token {
+                        conversation_id: conversation_id.to_string(),
+                        source,
+                    });
+                }
+                Err(CallError::Call(ApiError::RateLimited { retry_after })) => {
+                    self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    (retry_after, "429".to_string())
+                }
+                Err(CallError::Call(e)) if e.is_transient() => {
+                    let p = pause;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                    (p, e.to_string())
+                }
+                Err(CallError::Call(source)) => {
+                    return Err(EnrichError::Api {
+                        conversation_id: conversation_id.to_string(),
+                        source,
+                    });
+                }
+            };
+            if Instant::now() + wait.0 >= deadline {
+                return Err(EnrichError::Deadline {
+                    conversation_id: conversation_id.to_string(),
+                    last: wait.1,
+                });
+            }
+            tokio::time::sleep(wait.0).await;
+        }
+    }
+}
