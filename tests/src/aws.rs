@@ -162,11 +162,9 @@ fn run(cmd: &mut Command) -> Result<(), String> {
     Err(tail.into_iter().rev().collect::<Vec<_>>().join("\n"))
 }
 
-/// Python run by the moto child: exit as soon as stdin closes (the parent is gone).
-const MOTO_LAUNCHER: &str = "import os, sys, threading\n\
-threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()\n\
-from moto.server import main\n\
-main(['-H', '127.0.0.1', '-p', '0'])\n";
+/// Python run by the moto child: exits when stdin closes (the parent is
+/// gone), and fixes two DynamoDB emulation gaps (see the file).
+const MOTO_LAUNCHER: &str = include_str!("moto_launcher.py");
 
 fn start_moto() -> Result<MotoProcess, HarnessError> {
     let python = ensure_moto_installed()?;

@@ -351,33 +351,9 @@ pub async fn product_fleet(
     broker: va_shared::broker::BrokerConfig,
     refresher_every: Duration,
 ) -> FleetReport {
-    use va_shared::broker::{GenesysTokenSource, TokenBroker, TokenStore};
-    use va_shared::credentials::SecretsManagerCredentials;
-    use va_shared::genesys::{GenesysClient, Hosts, RetryPolicy};
-
     let clock = sim.clock();
-    let api = match GenesysClient::new(Hosts::single(&sim.base_url()), RetryPolicy::default()) {
-        Ok(c) => c,
-        Err(e) => panic!("http client: {e}"),
-    };
-    let make_broker = || {
-        let creds = SecretsManagerCredentials::new(
-            res.secrets.clone(),
-            res.secret_id.clone(),
-            Duration::from_secs(300),
-        );
-        let store = TokenStore::new(
-            res.dynamodb.clone(),
-            res.token_table.clone(),
-            &res.secret_id,
-        );
-        Arc::new(TokenBroker::new(
-            store,
-            Arc::new(GenesysTokenSource::new(api.clone(), creds)),
-            clock.clone(),
-            broker.clone(),
-        ))
-    };
+    let api = crate::product::api(sim);
+    let make_broker = || Arc::new(crate::product::broker(res, sim, broker.clone()));
     let refresher = RefresherContainer::new(make_broker(), refresher_every);
     drive(
         &clock,

@@ -4,5 +4,7 @@
 
 pub mod aws;
 pub mod fleet;
+pub mod product;
+pub mod replay;
 pub mod sim;
 pub mod traffic;

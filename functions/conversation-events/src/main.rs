@@ -1,1 +1,159 @@
-fn main() {}
+//! conversation-events: invoked by the EventBridge rule on the Genesys Cloud
+//! partner event bus, one event per invocation. Counts each event exactly once
+//! into per-minute Virtual Agent KPIs; a malformed event or an enrichment that
+//! cannot finish fails the invocation, so EventBridge retries it and finally
+//! dead-letters it. Nothing is dropped silently.
+//!
+//! Outside Lambda (no `AWS_LAMBDA_RUNTIME_API`) it reads events from standard
+//! input, one JSON document per line, and prints what it did with each.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::Value;
+use tokio::io::AsyncBufReadExt;
+use va_shared::analytics::AnalyticsStore;
+use va_shared::broker::{GenesysTokenSource, genesys_broker};
+use va_shared::config::HandlerConfig;
+use va_shared::enrich::Enricher;
+use va_shared::handler::{EventHandler, HandleError, Handled};
+use va_shared::{Clock, SystemClock, emf, telemetry};
+
+type Handler = EventHandler<GenesysTokenSource>;
+
+/// Leaves this much of the invocation for writing the result.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
+
+async fn handle(
+    handler: &Handler,
+    event: &Value,
+    remaining: Duration,
+) -> Result<Handled, HandleError> {
+    let started = tokio::time::Instant::now();
+    let api_before = handler
+        .enricher()
+        .map(|e| e.stats.api_calls.load(Ordering::Relaxed))
+        .unwrap_or(0);
+    let result = handler
+        .handle(event, started + remaining.saturating_sub(DEADLINE_MARGIN))
+        .await;
+    let api_calls = handler
+        .enricher()
+        .map(|e| e.stats.api_calls.load(Ordering::Relaxed))
+        .unwrap_or(0)
+        - api_before;
+    let (processed, duplicate, unknown, rejected) = match &result {
+        Ok(h) => match h.applied {
+            va_shared::analytics::Applied::Processed => {
+                (1.0, 0.0, f64::from(u8::from(h.unknown_topic)), 0.0)
+            }
+            va_shared::analytics::Applied::Duplicate => (0.0, 1.0, 0.0, 0.0),
+        },
+        Err(HandleError::Rejected(_)) => (0.0, 0.0, 0.0, 1.0),
+        Err(_) => (0.0, 0.0, 0.0, 0.0),
+    };
+    emf::emit(
+        "conversation-events",
+        SystemClock.now_ms(),
+        &[],
+        &[
+            ("EventsProcessed", processed),
+            ("DuplicateEvents", duplicate),
+            ("UnknownTopics", unknown),
+            ("RejectedEvents", rejected),
+            ("EnrichmentCalls", api_calls as f64),
+            (
+                "ProcessingLatencyMilliseconds",
+                started.elapsed().as_secs_f64() * 1000.0,
+            ),
+        ],
+    );
+    match &result {
+        Ok(h) => {
+            tracing::info!(event_id = %h.event_id, applied = ?h.applied, unknown_topic = h.unknown_topic, enriched = h.enriched, "event handled")
+        }
+        Err(HandleError::Rejected(r)) => {
+            tracing::error!(event_id = %r.event_id, field = %r.field, problem = %r.problem, "rejected malformed event")
+        }
+        Err(e) => {
+            let event_id = event.get("id").and_then(|v| v.as_str()).unwrap_or("<none>");
+            tracing::error!(event_id, error = %e, "event not counted; failing the invocation for a retry")
+        }
+    }
+    result
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let cfg = match HandlerConfig::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "conversation-events cannot start");
+            return Err(e.into());
+        }
+    };
+    // Clients are built once per container, outside the handler.
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let enricher = match &cfg.token {
+        Some(token_cfg) => {
+            let broker = Arc::new(genesys_broker(&aws, token_cfg, clock.clone())?);
+            let api = va_shared::genesys::GenesysClient::new(
+                token_cfg.hosts.clone(),
+                Default::default(),
+            )?;
+            Some(Enricher::new(broker, api))
+        }
+        None => None,
+    };
+    let store = AnalyticsStore::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        cfg.analytics_table.clone(),
+    );
+    let handler = Arc::new(EventHandler::new(store, cfg.kpi.clone(), enricher, clock));
+
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
+        let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+        let mut failures = 0;
+        while let Some(line) = lines.next_line().await? {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let event: Value = match serde_json::from_str(&line) {
+                Ok(v) => v,
+                Err(e) => {
+                    failures += 1;
+                    tracing::error!(error = ?e.classify(), line = e.line(), column = e.column(), "input line is not JSON");
+                    continue;
+                }
+            };
+            match handle(&handler, &event, Duration::from_secs(30)).await {
+                Ok(h) => println!("{}", serde_json::to_string(&h)?),
+                Err(_) => failures += 1,
+            }
+        }
+        return if failures == 0 {
+            Ok(())
+        } else {
+            Err(format!("{failures} events not counted").into())
+        };
+    }
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let handler = handler.clone();
+        async move {
+            let remaining = Duration::from_millis(
+                event
+                    .context
+                    .deadline
+                    .saturating_sub(SystemClock.now_ms().max(0) as u64),
+            );
+            handle(&handler, &event.payload, remaining)
+                .await
+                .map_err(Error::from)
+        }
+    }))
+    .await
+}

@@ -93,3 +93,15 @@ impl va_shared::Clock for SimClock {
         SimClock::now_ms(self)
     }
 }
+
+impl SimClock {
+    /// Moves simulated time forward to `epoch_ms`; never backwards.
+    pub fn advance_to(&self, epoch_ms: i64) {
+        let mut a = self.lock();
+        let now = Self::read(&a);
+        if epoch_ms > now {
+            a.sim_ms = epoch_ms;
+            a.real = Instant::now();
+        }
+    }
+}

@@ -15,8 +15,7 @@ use va_shared::broker::{
     Acquire, BrokerConfig, BrokerError, GenesysTokenSource, SlotOutcome, TokenBroker, TokenStore,
     slot_for,
 };
-use va_shared::credentials::SecretsManagerCredentials;
-use va_shared::genesys::{GenesysClient, Hosts, RetryPolicy};
+use va_shared::genesys::GenesysClient;
 use va_shared::{IssuedToken, Redacted};
 
 use crate::common::{assert_logs_clean, capture_logs, eventually};
@@ -27,17 +26,6 @@ struct Fleet {
     sim: Simulator,
     res: TestResources,
     clock: Arc<SimClock>,
-}
-
-fn fast_retries() -> RetryPolicy {
-    RetryPolicy {
-        attempts: 3,
-        min_delay: Duration::from_millis(5),
-        max_delay: Duration::from_millis(20),
-        max_in_call_wait: Duration::ZERO,
-        connect_timeout: Duration::from_secs(2),
-        request_timeout: Duration::from_secs(10),
-    }
 }
 
 fn config(pool_size: usize) -> BrokerConfig {
@@ -70,27 +58,12 @@ impl Fleet {
     }
 
     fn api(&self) -> GenesysClient {
-        GenesysClient::new(Hosts::single(&self.sim.base_url()), fast_retries()).expect("client")
+        testkit::product::api(&self.sim)
     }
 
-    /// One container's broker: its own Genesys client, credentials cache and memory tier.
+    /// One container's broker.
     fn broker(&self, cfg: BrokerConfig) -> Broker {
-        let creds = SecretsManagerCredentials::new(
-            self.res.secrets.clone(),
-            self.res.secret_id.clone(),
-            Duration::from_secs(300),
-        );
-        let store = TokenStore::new(
-            self.res.dynamodb.clone(),
-            self.res.token_table.clone(),
-            &self.res.secret_id,
-        );
-        TokenBroker::new(
-            store,
-            Arc::new(GenesysTokenSource::new(self.api(), creds)),
-            self.clock.clone(),
-            cfg,
-        )
+        testkit::product::broker(&self.res, &self.sim, cfg)
     }
 
     fn brokers(&self, n: usize, cfg: &BrokerConfig) -> Vec<Arc<Broker>> {

@@ -3,6 +3,7 @@
 mod baseline;
 mod broker;
 mod common;
+mod events;
 mod hygiene;
 mod moto;
 mod simulator;
