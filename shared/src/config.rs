@@ -331,3 +331,36 @@ impl HandlerConfig {
         })
     }
 }
+
+/// What `dashboard-api` needs: it reads aggregates and token items, never the secret.
+#[derive(Debug, Clone)]
+pub struct DashboardConfig {
+    pub analytics_table: String,
+    pub token_table: String,
+    /// Names the token items; the secret itself is not read.
+    pub secret_id: String,
+    pub pool_size: usize,
+}
+
+impl DashboardConfig {
+    pub fn from_env() -> Result<Self, ConfigErrors> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigErrors> {
+        let mut env = Env::new(get);
+        let analytics_table = env.required(ANALYTICS_TABLE, "the DynamoDB table of aggregates");
+        let token_table = env.required(TOKEN_TABLE, "the DynamoDB table of token items");
+        let secret_id = env.required(
+            GENESYS_SECRET_ID,
+            "the secret's name or ARN (only to find the token items)",
+        );
+        let pool_size = env.number(TOKEN_POOL_SIZE, 1, 1..=32) as usize;
+        env.finish(Self {
+            analytics_table,
+            token_table,
+            secret_id,
+            pool_size,
+        })
+    }
+}

@@ -226,6 +226,23 @@ fn typed<T: DeserializeOwned>(event_id: &str, prefix: &str, v: &Value) -> Result
     })
 }
 
+/// Parses raw bytes (a local run's input line, a fuzzer's input).
+pub fn parse_slice(bytes: &[u8]) -> Result<Event, Rejection> {
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| {
+        reject(
+            "<none>",
+            ".",
+            format!(
+                "is not JSON ({:?} error at line {} column {})",
+                e.classify(),
+                e.line(),
+                e.column()
+            ),
+        )
+    })?;
+    parse(&v)
+}
+
 /// Parses one EventBridge event as Lambda receives it.
 pub fn parse(v: &Value) -> Result<Event, Rejection> {
     let id = match v.get("id") {

@@ -6,6 +6,7 @@ pub mod broker;
 pub mod clock;
 pub mod config;
 pub mod credentials;
+pub mod dashboard;
 pub mod emf;
 pub mod enrich;
 pub mod events;

@@ -140,7 +140,9 @@ pub async fn run<S: TokenSource>(
                 };
                 clock.advance_to(delivery.at_ms);
                 let started = tokio::time::Instant::now();
-                let result = h.handle(&delivery.event, started + Duration::from_secs(15)).await;
+                let result = h
+                    .handle(&delivery.event, started + Duration::from_secs(15))
+                    .await;
                 let micros = started.elapsed().as_micros() as u64;
                 let mut r = report.lock().await;
                 r.latencies_us.push(micros);
