@@ -20,3 +20,9 @@ impl Clock for SystemClock {
             .unwrap_or(0)
     }
 }
+
+impl<T: Clock + ?Sized> Clock for std::sync::Arc<T> {
+    fn now_ms(&self) -> i64 {
+        (**self).now_ms()
+    }
+}

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use crate::analytics::Enrichment;
 use crate::broker::{BrokerError, CallError, TokenBroker, TokenSource, slot_for};
+use std::future::Future;
 use crate::genesys::{ApiError, GenesysClient};
 use crate::time::iso;
 
@@ -55,10 +56,39 @@ pub struct EnrichStats {
     pub retried_after_401: AtomicU64,
 }
 
-/// Looks sessions up with the broker's token; caches per conversation.
-pub struct Enricher<S> {
-    broker: Arc<TokenBroker<S>>,
-    api: GenesysClient,
+/// Platform API access under some token policy: the fleet's broker in
+/// production; a per-container token in the baselines it is compared with.
+pub trait ApiAccess: Send + Sync + 'static {
+    /// `GET path` for work on `conversation_id`: the body, and whether the
+    /// call was retried after a 401.
+    fn get_json(
+        &self,
+        conversation_id: &str,
+        path: &str,
+    ) -> impl Future<Output = Result<(Value, bool), CallError<ApiError>>> + Send;
+}
+
+/// The broker's token, slot chosen per conversation, one retry after a 401.
+pub struct BrokerAccess<S> {
+    pub broker: Arc<TokenBroker<S>>,
+    pub api: GenesysClient,
+}
+
+impl<S: TokenSource> ApiAccess for BrokerAccess<S> {
+    async fn get_json(&self, conversation_id: &str, path: &str) -> Result<(Value, bool), CallError<ApiError>> {
+        let slot = slot_for(conversation_id, self.broker.config().pool_size);
+        self.broker
+            .call(slot, |t| {
+                let api = self.api.clone();
+                async move { api.get_json(&t, path).await }
+            })
+            .await
+    }
+}
+
+/// Looks sessions up through `A`; caches per conversation.
+pub struct Enricher<A> {
+    access: A,
     cache: Mutex<HashMap<String, Enrichment>>,
     pub stats: EnrichStats,
 }
@@ -66,18 +96,24 @@ pub struct Enricher<S> {
 const CACHE_LIMIT: usize = 10_000;
 const PAGE_SIZE: u32 = 100;
 
-impl<S: TokenSource> Enricher<S> {
-    pub fn new(broker: Arc<TokenBroker<S>>, api: GenesysClient) -> Self {
+impl<S: TokenSource> Enricher<BrokerAccess<S>> {
+    /// The production enricher: the broker's token.
+    pub fn with_broker(broker: Arc<TokenBroker<S>>, api: GenesysClient) -> Self {
+        Self::new(BrokerAccess { broker, api })
+    }
+}
+
+impl<A: ApiAccess> Enricher<A> {
+    pub fn new(access: A) -> Self {
         Self {
-            broker,
-            api,
+            access,
             cache: Mutex::new(HashMap::new()),
             stats: EnrichStats::default(),
         }
     }
 
-    pub fn broker(&self) -> &TokenBroker<S> {
-        &self.broker
+    pub fn access(&self) -> &A {
+        &self.access
     }
 
     pub async fn enrich(
@@ -89,7 +125,6 @@ impl<S: TokenSource> Enricher<S> {
             self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(hit.clone());
         }
-        let slot = slot_for(lookup.conversation_id, self.broker.config().pool_size);
         // Sessions are listed by creation time: a narrow window around the start.
         let interval = format!(
             "{}/{}",
@@ -101,9 +136,7 @@ impl<S: TokenSource> Enricher<S> {
             lookup.flow_id
         );
         loop {
-            let page = self
-                .get(slot, &path, lookup.conversation_id, deadline)
-                .await?;
+            let page = self.get(&path, lookup.conversation_id, deadline).await?;
             let found = page["entities"]
                 .as_array()
                 .into_iter()
@@ -136,12 +169,12 @@ impl<S: TokenSource> Enricher<S> {
         }
     }
 
-    /// One GET: 401 through the broker's single-flight path (one retry), 429
+    /// One GET: a 401 is the access policy's business (the broker's
+    /// single-flight path, one retry), 429
     /// after `Retry-After`, 5xx and transport errors with backoff, all within
     /// the deadline.
     async fn get(
         &self,
-        slot: usize,
         path: &str,
         conversation_id: &str,
         deadline: Instant,
@@ -149,13 +182,7 @@ impl<S: TokenSource> Enricher<S> {
         let mut pause = Duration::from_millis(100);
         loop {
             self.stats.api_calls.fetch_add(1, Ordering::Relaxed);
-            let r = self
-                .broker
-                .call(slot, |t| {
-                    let api = self.api.clone();
-                    async move { api.get_json(&t, path).await }
-                })
-                .await;
+            let r = self.access.get_json(conversation_id, path).await;
             let wait = match r {
                 Ok((v, retried)) => {
                     if retried {

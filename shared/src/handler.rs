@@ -8,9 +8,8 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::analytics::{self, AnalyticsError, AnalyticsStore, Applied, KpiConfig};
-use crate::broker::TokenSource;
 use crate::clock::Clock;
-use crate::enrich::{EnrichError, Enricher, Lookup};
+use crate::enrich::{ApiAccess, EnrichError, Enricher, Lookup};
 use crate::events::{self, Body, Event, Rejection};
 
 #[derive(Debug, thiserror::Error)]
@@ -42,19 +41,19 @@ pub struct HandlerStats {
     pub failed: AtomicU64,
 }
 
-pub struct EventHandler<S> {
+pub struct EventHandler<A> {
     store: AnalyticsStore,
     kpi: KpiConfig,
-    enricher: Option<Enricher<S>>,
+    enricher: Option<Enricher<A>>,
     clock: std::sync::Arc<dyn Clock>,
     pub stats: HandlerStats,
 }
 
-impl<S: TokenSource> EventHandler<S> {
+impl<A: ApiAccess> EventHandler<A> {
     pub fn new(
         store: AnalyticsStore,
         kpi: KpiConfig,
-        enricher: Option<Enricher<S>>,
+        enricher: Option<Enricher<A>>,
         clock: std::sync::Arc<dyn Clock>,
     ) -> Self {
         Self {
@@ -66,7 +65,7 @@ impl<S: TokenSource> EventHandler<S> {
         }
     }
 
-    pub fn enricher(&self) -> Option<&Enricher<S>> {
+    pub fn enricher(&self) -> Option<&Enricher<A>> {
         self.enricher.as_ref()
     }
 

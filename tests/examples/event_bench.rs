@@ -99,7 +99,7 @@ async fn main() {
     let handler = EventHandler::new(
         AnalyticsStore::new(counted, res.analytics_table.clone()),
         kpi.clone(),
-        Some(Enricher::new(broker, testkit::product::api(&sim))),
+        Some(Enricher::with_broker(broker, testkit::product::api(&sim))),
         sim.clock(),
     );
     let began = Instant::now();

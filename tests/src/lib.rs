@@ -3,8 +3,10 @@
 //! naive-fleet baseline the product must beat.
 
 pub mod aws;
+pub mod baselines;
 pub mod fleet;
 pub mod product;
 pub mod replay;
 pub mod sim;
+pub mod stack;
 pub mod traffic;

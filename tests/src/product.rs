@@ -7,7 +7,7 @@ use std::time::Duration;
 use va_shared::analytics::{AnalyticsStore, KpiConfig};
 use va_shared::broker::{BrokerConfig, GenesysTokenSource, TokenBroker, TokenStore};
 use va_shared::credentials::SecretsManagerCredentials;
-use va_shared::enrich::Enricher;
+use va_shared::enrich::{BrokerAccess, Enricher};
 use va_shared::genesys::{GenesysClient, Hosts, RetryPolicy};
 use va_shared::handler::EventHandler;
 
@@ -15,7 +15,7 @@ use crate::aws::TestResources;
 use crate::sim::Simulator;
 
 pub type Broker = TokenBroker<GenesysTokenSource>;
-pub type Handler = EventHandler<GenesysTokenSource>;
+pub type Handler = EventHandler<BrokerAccess<GenesysTokenSource>>;
 
 /// Retries that keep tests fast: the same policy, millisecond pauses.
 pub fn fast_retries() -> RetryPolicy {
@@ -63,7 +63,7 @@ pub fn handler(
     cfg: BrokerConfig,
     enrichment: bool,
 ) -> Handler {
-    let enricher = enrichment.then(|| Enricher::new(Arc::new(broker(res, sim, cfg)), api(sim)));
+    let enricher = enrichment.then(|| Enricher::with_broker(Arc::new(broker(res, sim, cfg)), api(sim)));
     EventHandler::new(
         AnalyticsStore::new(res.dynamodb.clone(), res.analytics_table.clone()),
         KpiConfig::default(),

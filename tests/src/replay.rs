@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Mutex;
 use va_shared::analytics::{AnalyticsStore, Applied, Bucket, Scope, attr, duration_bucket};
-use va_shared::broker::TokenSource;
+use va_shared::enrich::ApiAccess;
 use va_shared::handler::EventHandler;
 
 use crate::sim::SimClock;
@@ -104,9 +104,9 @@ impl ReplayReport {
 /// Lambda containers). A failed invocation goes to the back of the queue, up
 /// to `max_attempts`. `on_progress(n)` runs after the n-th delivery finishes.
 /// The clock follows the deliveries' times (never backwards).
-pub async fn run<S: TokenSource>(
+pub async fn run<A: ApiAccess>(
     clock: Arc<SimClock>,
-    handlers: Vec<Arc<EventHandler<S>>>,
+    handlers: Vec<Arc<EventHandler<A>>>,
     events: Vec<Delivery>,
     max_attempts: u32,
     on_progress: impl Fn(usize) + Send + Sync + 'static,

@@ -17,11 +17,11 @@ use tokio::io::AsyncBufReadExt;
 use va_shared::analytics::AnalyticsStore;
 use va_shared::broker::{GenesysTokenSource, genesys_broker};
 use va_shared::config::HandlerConfig;
-use va_shared::enrich::Enricher;
+use va_shared::enrich::{BrokerAccess, Enricher};
 use va_shared::handler::{EventHandler, HandleError, Handled};
 use va_shared::{Clock, SystemClock, emf, telemetry};
 
-type Handler = EventHandler<GenesysTokenSource>;
+type Handler = EventHandler<BrokerAccess<GenesysTokenSource>>;
 
 /// Leaves this much of the invocation for writing the result.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
@@ -105,7 +105,7 @@ async fn main() -> Result<(), Error> {
                 token_cfg.hosts.clone(),
                 Default::default(),
             )?;
-            Some(Enricher::new(broker, api))
+            Some(Enricher::with_broker(broker, api))
         }
         None => None,
     };

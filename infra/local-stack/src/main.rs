@@ -1,0 +1,219 @@
+//! `cargo run -p local-stack`: the product end to end on this machine, and
+//! side by side with the integrations it replaces (`--compare`).
+//!
+//! Starts moto (or uses `--aws-endpoint` / `AWS_ENDPOINT_URL`) and the Genesys
+//! Cloud simulator, creates the tables and the OAuth secret, runs the token
+//! refresher on its schedule and a fleet of conversation-events containers
+//! (the Lambda's handler code) over generated traffic on a compressed clock,
+//! serves the dashboard, and ends with a report. Ctrl-C stops everything.
+//! Why indicatif: a maintained progress bar that degrades to nothing when
+//! standard error is not a terminal.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use clap::{Parser, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use testkit::stack::{self, FaultPlan, Mode, StackOptions, StackReport};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ModeArg {
+    Broker,
+    Naive,
+    SeedAdvice,
+}
+
+impl From<ModeArg> for Mode {
+    fn from(m: ModeArg) -> Self {
+        match m {
+            ModeArg::Broker => Mode::Broker,
+            ModeArg::Naive => Mode::Naive,
+            ModeArg::SeedAdvice => Mode::SeedAdvice,
+        }
+    }
+}
+
+#[derive(Parser, Debug)]
+#[command(about = "Run the Virtual Agent analytics pipeline locally against moto and the Genesys Cloud simulator")]
+struct Args {
+    /// Token policy of the fleet.
+    #[arg(long, value_enum, default_value = "broker")]
+    mode: ModeArg,
+    /// Run broker, naive and seed-advice on the same traffic; one table.
+    #[arg(long)]
+    compare: bool,
+    /// Handler containers in the fleet.
+    #[arg(long, default_value_t = 50)]
+    containers: usize,
+    #[arg(long, default_value_t = 60)]
+    sessions_per_minute: u32,
+    /// Simulated minutes of traffic.
+    #[arg(long, default_value_t = 60)]
+    minutes: u32,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// `expires_in` of the simulator's tokens, seconds.
+    #[arg(long, default_value_t = 3_600)]
+    token_lifetime: u64,
+    #[arg(long, default_value_t = 1)]
+    pool_size: usize,
+    /// Share of events delivered twice.
+    #[arg(long, default_value_t = 0.02)]
+    duplicates: f64,
+    /// Revoke every token every N simulated minutes.
+    #[arg(long)]
+    revoke_every: Option<u32>,
+    /// The org's idle-token timeout, seconds.
+    #[arg(long)]
+    idle_timeout: Option<u64>,
+    /// Live tokens per client before the oldest is revoked (a simulator assumption).
+    #[arg(long)]
+    token_cap: Option<usize>,
+    /// A storm of N API 429s every 10 simulated minutes.
+    #[arg(long)]
+    api_429_storm: Option<u32>,
+    /// The token endpoint fails for N simulated minutes, from minute 20.
+    #[arg(long)]
+    token_endpoint_outage: Option<u32>,
+    /// An AWS endpoint to use instead of starting moto (same as AWS_ENDPOINT_URL).
+    #[arg(long)]
+    aws_endpoint: Option<String>,
+    /// Dashboard address (port 0 picks one).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    dashboard: SocketAddr,
+    /// Keep serving the dashboard after the run until Ctrl-C.
+    #[arg(long)]
+    keep_serving: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn bar(label: &str, json: bool) -> ProgressBar {
+    let pb = if json { ProgressBar::hidden() } else { ProgressBar::new(1) };
+    pb.set_style(
+        ProgressStyle::with_template("{prefix:>12} [{bar:40}] {pos}/{len} simulated min  {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb.set_prefix(label.to_string());
+    pb
+}
+
+async fn run(args: Args) -> Result<bool, String> {
+    if let Some(url) = &args.aws_endpoint {
+        // SAFETY: set before any thread reads the environment (the harness reads it next).
+        unsafe { std::env::set_var("AWS_ENDPOINT_URL", url) };
+    }
+    let opts = StackOptions {
+        containers: args.containers,
+        sessions_per_minute: args.sessions_per_minute,
+        minutes: args.minutes,
+        seed: args.seed,
+        token_lifetime_s: args.token_lifetime,
+        pool_size: args.pool_size,
+        duplicate_share: args.duplicates.clamp(0.0, 1.0),
+        faults: FaultPlan {
+            revoke_every_min: args.revoke_every,
+            idle_timeout_s: args.idle_timeout,
+            token_cap: args.token_cap,
+            api_429_storm: args.api_429_storm,
+            token_endpoint_outage_min: args.token_endpoint_outage,
+        },
+    };
+    let modes: Vec<Mode> = if args.compare {
+        vec![Mode::Broker, Mode::Naive, Mode::SeedAdvice]
+    } else {
+        vec![args.mode.into()]
+    };
+    let traffic = stack::generate(&opts);
+    if !args.json {
+        eprintln!(
+            "{} sessions/min for {} simulated minutes: {} conversations, {} events; {} containers",
+            opts.sessions_per_minute,
+            opts.minutes,
+            traffic.conversations.len(),
+            traffic.events.len(),
+            opts.containers
+        );
+    }
+    let mut reports: Vec<StackReport> = Vec::new();
+    let mut keep = None;
+    for mode in modes {
+        let running = stack::start(&opts, traffic.clone()).await?;
+        let (addr, server) = stack::serve_dashboard(&running, args.dashboard)
+            .await
+            .map_err(|e| format!("dashboard server: {e}"))?;
+        if !args.json {
+            eprintln!("{:>12}: dashboard at {}", mode.name(), stack::dashboard_url(addr, &running));
+        }
+        let pb = bar(mode.name(), args.json);
+        let progress_bar = pb.clone();
+        let report = stack::run_mode(
+            &running,
+            &opts,
+            mode,
+            Arc::new(move |done, total| {
+                progress_bar.set_length(total);
+                progress_bar.set_position(done);
+            }),
+        )
+        .await;
+        pb.finish_and_clear();
+        reports.push(report);
+        if keep.is_none() {
+            keep = Some((running, server));
+        } else {
+            server.abort();
+            let _ = running.res.delete().await;
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reports).map_err(|e| e.to_string())?);
+    } else {
+        println!("\n{}", stack::table(&reports));
+        for r in &reports {
+            for d in &r.differences {
+                println!("{}: {d}", r.mode);
+            }
+        }
+    }
+    let broker_ok = reports
+        .iter()
+        .filter(|r| r.mode == "broker")
+        .all(|r| r.exactly_once && r.unauthorized == 0 && r.dead_lettered == 0);
+    if args.keep_serving
+        && let Some((running, _server)) = &keep
+    {
+        eprintln!("serving the dashboard until Ctrl-C");
+        let _ = tokio::signal::ctrl_c().await;
+        let _ = running.res.delete().await;
+    } else if let Some((running, _)) = &keep {
+        let _ = running.res.delete().await;
+    }
+    Ok(broker_ok)
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    tokio::select! {
+        r = run(args) => match r {
+            Ok(true) => std::process::ExitCode::SUCCESS,
+            Ok(false) => {
+                eprintln!("the broker run did not pass its checks (exactly once, no 401s, nothing dead-lettered)");
+                std::process::ExitCode::FAILURE
+            }
+            Err(e) => {
+                eprintln!("local-stack: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        },
+        _ = tokio::signal::ctrl_c() => {
+            // Returning ends the process: moto watches our pipe and exits,
+            // and the simulator and dashboard run inside this process.
+            eprintln!("interrupted; stopping");
+            std::process::ExitCode::from(130)
+        }
+    }
+}
