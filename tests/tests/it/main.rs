@@ -2,6 +2,7 @@
 
 mod baseline;
 mod broker;
+mod browser;
 mod common;
 mod events;
 mod fuzz;
