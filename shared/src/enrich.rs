@@ -12,9 +12,9 @@ use tokio::time::Instant;
 
 use crate::analytics::Enrichment;
 use crate::broker::{BrokerError, CallError, TokenBroker, TokenSource, slot_for};
-use std::future::Future;
 use crate::genesys::{ApiError, GenesysClient};
 use crate::time::iso;
+use std::future::Future;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum EnrichError {
@@ -75,7 +75,11 @@ pub struct BrokerAccess<S> {
 }
 
 impl<S: TokenSource> ApiAccess for BrokerAccess<S> {
-    async fn get_json(&self, conversation_id: &str, path: &str) -> Result<(Value, bool), CallError<ApiError>> {
+    async fn get_json(
+        &self,
+        conversation_id: &str,
+        path: &str,
+    ) -> Result<(Value, bool), CallError<ApiError>> {
         let slot = slot_for(conversation_id, self.broker.config().pool_size);
         self.broker
             .call(slot, |t| {

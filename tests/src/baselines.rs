@@ -1,7 +1,6 @@
 //! Token policies the product is compared with, behind the same handler code:
 //! each container fetches and "refreshes" its own token.
 
-use std::future::Future;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -54,7 +53,12 @@ pub struct OwnToken<C> {
 }
 
 impl<C: Clock> OwnToken<C> {
-    pub fn new(api: GenesysClient, creds: ClientCredentials, clock: C, policy: OwnTokenPolicy) -> Self {
+    pub fn new(
+        api: GenesysClient,
+        creds: ClientCredentials,
+        clock: C,
+        policy: OwnTokenPolicy,
+    ) -> Self {
         Self {
             api,
             creds,
@@ -71,42 +75,45 @@ impl<C: Clock> OwnToken<C> {
             .as_ref()
             .is_none_or(|(_, at)| now - at >= self.policy.refresh_every.as_millis() as i64);
         if force || due {
-            *slot = self.api.request_token(&self.creds).await.ok().map(|t| (t.access_token, now));
+            *slot = self
+                .api
+                .request_token(&self.creds)
+                .await
+                .ok()
+                .map(|t| (t.access_token, now));
         }
         slot.as_ref().map(|(t, _)| t.clone())
     }
 }
 
 impl<C: Clock> ApiAccess for OwnToken<C> {
-    fn get_json(
+    async fn get_json(
         &self,
         _conversation_id: &str,
         path: &str,
-    ) -> impl Future<Output = Result<(Value, bool), CallError<ApiError>>> + Send {
-        async move {
-            let mut force = false;
-            let mut pause = self.policy.backoff;
-            for attempt in 0..=self.policy.retries_after_401 {
-                let Some(token) = self.current(force).await else {
-                    return Err(CallError::Call(ApiError::Unauthorized {
-                        message: "no token".into(),
-                    }));
-                };
-                match self.api.get_json(&token, path).await {
-                    Ok(v) => return Ok((v, attempt > 0)),
-                    Err(e) if e.is_unauthorized() && attempt < self.policy.retries_after_401 => {
-                        force = true;
-                        if !pause.is_zero() {
-                            tokio::time::sleep(pause).await;
-                            pause *= 2;
-                        }
+    ) -> Result<(Value, bool), CallError<ApiError>> {
+        let mut force = false;
+        let mut pause = self.policy.backoff;
+        for attempt in 0..=self.policy.retries_after_401 {
+            let Some(token) = self.current(force).await else {
+                return Err(CallError::Call(ApiError::Unauthorized {
+                    message: "no token".into(),
+                }));
+            };
+            match self.api.get_json(&token, path).await {
+                Ok(v) => return Ok((v, attempt > 0)),
+                Err(e) if e.is_unauthorized() && attempt < self.policy.retries_after_401 => {
+                    force = true;
+                    if !pause.is_zero() {
+                        tokio::time::sleep(pause).await;
+                        pause *= 2;
                     }
-                    Err(e) => return Err(CallError::Call(e)),
                 }
+                Err(e) => return Err(CallError::Call(e)),
             }
-            Err(CallError::Call(ApiError::Unauthorized {
-                message: "still rejected after retries".into(),
-            }))
         }
+        Err(CallError::Call(ApiError::Unauthorized {
+            message: "still rejected after retries".into(),
+        }))
     }
 }

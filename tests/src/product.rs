@@ -63,7 +63,8 @@ pub fn handler(
     cfg: BrokerConfig,
     enrichment: bool,
 ) -> Handler {
-    let enricher = enrichment.then(|| Enricher::with_broker(Arc::new(broker(res, sim, cfg)), api(sim)));
+    let enricher =
+        enrichment.then(|| Enricher::with_broker(Arc::new(broker(res, sim, cfg)), api(sim)));
     EventHandler::new(
         AnalyticsStore::new(res.dynamodb.clone(), res.analytics_table.clone()),
         KpiConfig::default(),

@@ -20,7 +20,10 @@ use va_shared::{Clock, Redacted};
 use crate::aws::TestResources;
 use crate::baselines::{OwnToken, OwnTokenPolicy};
 use crate::replay::{self, Delivery};
-use crate::sim::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, FaultSide, Faults, Policies, SimClock, SimConfig, Simulator};
+use crate::sim::{
+    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, FaultSide, Faults, Policies, SimClock, SimConfig,
+    Simulator,
+};
 use crate::traffic::{self, Traffic, TrafficConfig};
 
 /// Which token policy the fleet runs.
@@ -165,10 +168,17 @@ pub fn generate(opts: &StackOptions) -> Traffic {
 
 /// The dashboard for a run, over HTTP on `addr` (port 0 picks one). Returns
 /// the bound address; the server stops when the returned handle is dropped.
-pub async fn serve_dashboard(run: &Running, addr: SocketAddr) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+pub async fn serve_dashboard(
+    run: &Running,
+    addr: SocketAddr,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let api = Arc::new(DashboardApi {
         store: AnalyticsStore::new(run.res.dynamodb.clone(), run.res.analytics_table.clone()),
-        tokens: TokenStore::new(run.res.dynamodb.clone(), run.res.token_table.clone(), &run.res.secret_id),
+        tokens: TokenStore::new(
+            run.res.dynamodb.clone(),
+            run.res.token_table.clone(),
+            &run.res.secret_id,
+        ),
         pool_size: 1,
         clock: run.sim.clock(),
     });
@@ -185,7 +195,9 @@ pub async fn serve_dashboard(run: &Running, addr: SocketAddr) -> std::io::Result
                         .collect()
                 })
                 .unwrap_or_default();
-            let reply = api.reply(req.method().as_str(), req.uri().path(), &query).await;
+            let reply = api
+                .reply(req.method().as_str(), req.uri().path(), &query)
+                .await;
             axum::response::Response::builder()
                 .status(reply.status)
                 .header("content-type", reply.content_type)
@@ -227,10 +239,18 @@ async fn drive<A: ApiAccess>(
     let start = clock.now_ms();
     let end = deliveries.iter().map(|d| d.at_ms).max().unwrap_or(start);
     let n = fleet.handlers.len().max(1);
-    let mut pending: std::collections::VecDeque<(Delivery, u32)> = deliveries.into_iter().map(|d| (d, 1)).collect();
+    let mut pending: std::collections::VecDeque<(Delivery, u32)> =
+        deliveries.into_iter().map(|d| (d, 1)).collect();
     let mut retry: Vec<(Delivery, u32)> = Vec::new();
     let before = run.sim.counters();
-    let stats = Arc::new(Mutex::new((0u64, 0u64, 0u64, 0u64, 0u64, Vec::<u64>::new())));
+    let stats = Arc::new(Mutex::new((
+        0u64,
+        0u64,
+        0u64,
+        0u64,
+        0u64,
+        Vec::<u64>::new(),
+    )));
     let mut last_refresh: Option<i64> = None;
     let mut last_revoke = start;
     let mut last_storm = start;
@@ -326,7 +346,10 @@ async fn drive<A: ApiAccess>(
         }
         clock.advance(STEP);
         now = clock.now_ms();
-        progress((((now - start) / 60_000) as u64).min(total_minutes), total_minutes);
+        progress(
+            (((now - start) / 60_000) as u64).min(total_minutes),
+            total_minutes,
+        );
     }
     let after = run.sim.counters();
     let (duplicates, rejected, redeliveries, dead, _, mut lat) = stats.lock().await.clone();
@@ -335,14 +358,19 @@ async fn drive<A: ApiAccess>(
         if lat.is_empty() {
             0.0
         } else {
-            lat[(((p / 100.0) * lat.len() as f64).ceil() as usize).clamp(1, lat.len()) - 1] as f64 / 1000.0
+            lat[(((p / 100.0) * lat.len() as f64).ceil() as usize).clamp(1, lat.len()) - 1] as f64
+                / 1000.0
         }
     };
     let retried_401: u64 = fleet
         .handlers
         .iter()
         .filter_map(|h| h.enricher())
-        .map(|e| e.stats.retried_after_401.load(std::sync::atomic::Ordering::Relaxed))
+        .map(|e| {
+            e.stats
+                .retried_after_401
+                .load(std::sync::atomic::Ordering::Relaxed)
+        })
         .sum();
     let store = AnalyticsStore::new(run.res.dynamodb.clone(), run.res.analytics_table.clone());
     let diffs = replay::compare(&store, &run.traffic.truth, 0, end + 3_600_000).await;
@@ -355,7 +383,8 @@ async fn drive<A: ApiAccess>(
         duplicates,
         token_requests: after.token_requests - before.token_requests,
         unauthorized: after.unauthorized_total - before.unauthorized_total,
-        rate_limited: (after.api_rate_limited + after.injected_429) - (before.api_rate_limited + before.injected_429),
+        rate_limited: (after.api_rate_limited + after.injected_429)
+            - (before.api_rate_limited + before.injected_429),
         retries: redeliveries + retried_401,
         rejected,
         dead_lettered: dead,
@@ -369,7 +398,12 @@ async fn drive<A: ApiAccess>(
 }
 
 /// Runs one mode over `run`'s traffic.
-pub async fn run_mode(run: &Running, opts: &StackOptions, mode: Mode, progress: Progress) -> StackReport {
+pub async fn run_mode(
+    run: &Running,
+    opts: &StackOptions,
+    mode: Mode,
+    progress: Progress,
+) -> StackReport {
     let cfg = BrokerConfig {
         pool_size: opts.pool_size,
         ..BrokerConfig::default()
@@ -379,7 +413,14 @@ pub async fn run_mode(run: &Running, opts: &StackOptions, mode: Mode, progress: 
     let mut report = match mode {
         Mode::Broker => {
             let handlers = (0..opts.containers.max(1))
-                .map(|_| Arc::new(crate::product::handler(&run.res, &run.sim, cfg.clone(), true)))
+                .map(|_| {
+                    Arc::new(crate::product::handler(
+                        &run.res,
+                        &run.sim,
+                        cfg.clone(),
+                        true,
+                    ))
+                })
                 .collect();
             let refresher = Arc::new(crate::product::broker(&run.res, &run.sim, cfg.clone()));
             drive(run, opts, Fleet { handlers }, Some(refresher), progress).await
@@ -395,8 +436,18 @@ pub async fn run_mode(run: &Running, opts: &StackOptions, mode: Mode, progress: 
             };
             let handlers = (0..containers)
                 .map(|_| {
-                    let access = OwnToken::new(crate::product::api(&run.sim), creds.clone(), clock.clone(), policy);
-                    Arc::new(EventHandler::new(store(), KpiConfig::default(), Some(Enricher::new(access)), clock.clone()))
+                    let access = OwnToken::new(
+                        crate::product::api(&run.sim),
+                        creds.clone(),
+                        clock.clone(),
+                        policy,
+                    );
+                    Arc::new(EventHandler::new(
+                        store(),
+                        KpiConfig::default(),
+                        Some(Enricher::new(access)),
+                        clock.clone(),
+                    ))
                 })
                 .collect();
             drive(run, opts, Fleet { handlers }, None, progress).await

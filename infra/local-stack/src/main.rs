@@ -34,7 +34,9 @@ impl From<ModeArg> for Mode {
 }
 
 #[derive(Parser, Debug)]
-#[command(about = "Run the Virtual Agent analytics pipeline locally against moto and the Genesys Cloud simulator")]
+#[command(
+    about = "Run the Virtual Agent analytics pipeline locally against moto and the Genesys Cloud simulator"
+)]
 struct Args {
     /// Token policy of the fleet.
     #[arg(long, value_enum, default_value = "broker")]
@@ -90,11 +92,17 @@ struct Args {
 }
 
 fn bar(label: &str, json: bool) -> ProgressBar {
-    let pb = if json { ProgressBar::hidden() } else { ProgressBar::new(1) };
+    let pb = if json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(1)
+    };
     pb.set_style(
-        ProgressStyle::with_template("{prefix:>12} [{bar:40}] {pos}/{len} simulated min  {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{prefix:>12} [{bar:40}] {pos}/{len} simulated min  {elapsed}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     pb.set_prefix(label.to_string());
     pb
@@ -145,7 +153,11 @@ async fn run(args: Args) -> Result<bool, String> {
             .await
             .map_err(|e| format!("dashboard server: {e}"))?;
         if !args.json {
-            eprintln!("{:>12}: dashboard at {}", mode.name(), stack::dashboard_url(addr, &running));
+            eprintln!(
+                "{:>12}: dashboard at {}",
+                mode.name(),
+                stack::dashboard_url(addr, &running)
+            );
         }
         let pb = bar(mode.name(), args.json);
         let progress_bar = pb.clone();
@@ -169,7 +181,10 @@ async fn run(args: Args) -> Result<bool, String> {
         }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&reports).map_err(|e| e.to_string())?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&reports).map_err(|e| e.to_string())?
+        );
     } else {
         println!("\n{}", stack::table(&reports));
         for r in &reports {
@@ -180,7 +195,8 @@ async fn run(args: Args) -> Result<bool, String> {
     }
     // Revocations and idle timeouts kill tokens under callers' feet: a 401 per
     // affected call is then expected, and recovered from with one retry.
-    let tokens_killed = opts.faults.revoke_every_min.is_some() || opts.faults.idle_timeout_s.is_some();
+    let tokens_killed =
+        opts.faults.revoke_every_min.is_some() || opts.faults.idle_timeout_s.is_some();
     let broker_ok = reports
         .iter()
         .filter(|r| r.mode == "broker")

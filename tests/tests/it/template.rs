@@ -22,7 +22,10 @@ fn reference(v: &Value) -> (String, String) {
 
 fn strings(v: &Value) -> Vec<String> {
     match v {
-        Value::Sequence(items) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect(),
+        Value::Sequence(items) => items
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_string))
+            .collect(),
         Value::String(s) => vec![s.clone()],
         _ => vec![],
     }
@@ -37,14 +40,23 @@ struct Statement {
 
 fn statements(t: &Value) -> Vec<Statement> {
     let mut out = Vec::new();
-    let Some(resources) = t["Resources"].as_mapping() else { return out };
+    let Some(resources) = t["Resources"].as_mapping() else {
+        return out;
+    };
     for (name, r) in resources {
         if r["Type"].as_str() != Some("AWS::Serverless::Function") {
             continue;
         }
         let function = name.as_str().unwrap_or_default().to_string();
-        for policy in r["Properties"]["Policies"].as_sequence().into_iter().flatten() {
-            assert!(policy.is_mapping(), "{function}: only inline policy documents, no managed policies");
+        for policy in r["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            assert!(
+                policy.is_mapping(),
+                "{function}: only inline policy documents, no managed policies"
+            );
             for s in policy["Statement"].as_sequence().into_iter().flatten() {
                 let resources = match &s["Resource"] {
                     Value::Sequence(items) => items.iter().map(reference).collect(),
@@ -80,8 +92,14 @@ fn functions_are_arm64_al2023_built_with_cargo_lambda() {
         .collect();
     assert_eq!(functions.len(), 3);
     for f in functions {
-        assert_eq!(f["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"));
-        assert!(f["Properties"]["MemorySize"].as_u64().is_some() && f["Properties"]["Timeout"].as_u64().is_some());
+        assert_eq!(
+            f["Metadata"]["BuildMethod"].as_str(),
+            Some("rust-cargolambda")
+        );
+        assert!(
+            f["Properties"]["MemorySize"].as_u64().is_some()
+                && f["Properties"]["Timeout"].as_u64().is_some()
+        );
     }
 }
 
@@ -92,11 +110,20 @@ fn no_wildcards_in_function_policies() {
     assert!(all.len() >= 8, "found {} statements", all.len());
     for s in &all {
         for a in &s.actions {
-            assert!(!a.contains('*') || a.starts_with("kms:GenerateDataKey"), "{}: wildcard action {a}", s.function);
+            assert!(
+                !a.contains('*') || a.starts_with("kms:GenerateDataKey"),
+                "{}: wildcard action {a}",
+                s.function
+            );
             assert_ne!(a, "dynamodb:*");
         }
         for (kind, r) in &s.resources {
-            assert!(!(kind.is_empty() && r == "*"), "{}: `*` resource for {:?}", s.function, s.actions);
+            assert!(
+                !(kind.is_empty() && r == "*"),
+                "{}: `*` resource for {:?}",
+                s.function,
+                s.actions
+            );
         }
     }
 }
@@ -104,9 +131,16 @@ fn no_wildcards_in_function_policies() {
 #[test]
 fn every_dynamodb_statement_is_scoped_by_leading_keys() {
     let t = template();
-    for s in statements(&t).iter().filter(|s| s.actions.iter().any(|a| a.starts_with("dynamodb:"))) {
+    for s in statements(&t)
+        .iter()
+        .filter(|s| s.actions.iter().any(|a| a.starts_with("dynamodb:")))
+    {
         let keys = leading_keys(&s.condition);
-        assert!(!keys.is_empty(), "{}: DynamoDB access without a dynamodb:LeadingKeys condition", s.function);
+        assert!(
+            !keys.is_empty(),
+            "{}: DynamoDB access without a dynamodb:LeadingKeys condition",
+            s.function
+        );
         let table = &s.resources[0].1;
         if table.starts_with("TokenTable") {
             assert_eq!(keys, vec!["token#*"], "{}", s.function);
@@ -117,12 +151,23 @@ fn every_dynamodb_statement_is_scoped_by_leading_keys() {
 #[test]
 fn handlers_may_only_read_mark_and_acquire_token_items() {
     let t = template();
-    for s in statements(&t).iter().filter(|s| s.resources.iter().any(|(_, r)| r.starts_with("TokenTable"))) {
+    for s in statements(&t)
+        .iter()
+        .filter(|s| s.resources.iter().any(|(_, r)| r.starts_with("TokenTable")))
+    {
         for a in &s.actions {
-            assert!(["dynamodb:GetItem", "dynamodb:UpdateItem"].contains(&a.as_str()), "{}: {a} on the token table", s.function);
+            assert!(
+                ["dynamodb:GetItem", "dynamodb:UpdateItem"].contains(&a.as_str()),
+                "{}: {a} on the token table",
+                s.function
+            );
         }
         if s.function == "DashboardApiFunction" {
-            assert_eq!(s.actions, vec!["dynamodb:GetItem"], "the dashboard only reads token health");
+            assert_eq!(
+                s.actions,
+                vec!["dynamodb:GetItem"],
+                "the dashboard only reads token health"
+            );
         }
     }
 }
@@ -133,13 +178,26 @@ fn only_the_functions_that_fetch_tokens_may_read_the_one_secret() {
     let mut readers: Vec<String> = Vec::new();
     for s in statements(&t) {
         if s.actions.iter().any(|a| a.starts_with("secretsmanager:")) {
-            assert_eq!(s.actions, vec!["secretsmanager:GetSecretValue"], "{}", s.function);
-            assert_eq!(s.resources, vec![("Ref".to_string(), "GenesysSecretArn".to_string())], "{}", s.function);
+            assert_eq!(
+                s.actions,
+                vec!["secretsmanager:GetSecretValue"],
+                "{}",
+                s.function
+            );
+            assert_eq!(
+                s.resources,
+                vec![("Ref".to_string(), "GenesysSecretArn".to_string())],
+                "{}",
+                s.function
+            );
             readers.push(s.function.clone());
         }
     }
     readers.sort();
-    assert_eq!(readers, vec!["ConversationEventsFunction", "TokenRefresherFunction"]);
+    assert_eq!(
+        readers,
+        vec!["ConversationEventsFunction", "TokenRefresherFunction"]
+    );
     // The secret is a parameter: never a plain value in the template.
     assert!(t["Parameters"]["GenesysSecretArn"]["Default"].is_null());
 }
@@ -150,8 +208,16 @@ fn tables_are_on_demand_kms_encrypted_with_ttl_and_analytics_has_pitr() {
     for name in ["TokenTable", "AnalyticsTable"] {
         let p = &t["Resources"][name]["Properties"];
         assert_eq!(p["BillingMode"].as_str(), Some("PAY_PER_REQUEST"), "{name}");
-        assert_eq!(p["SSESpecification"]["SSEType"].as_str(), Some("KMS"), "{name}");
-        assert_eq!(p["TimeToLiveSpecification"]["AttributeName"].as_str(), Some("ttl"), "{name}");
+        assert_eq!(
+            p["SSESpecification"]["SSEType"].as_str(),
+            Some("KMS"),
+            "{name}"
+        );
+        assert_eq!(
+            p["TimeToLiveSpecification"]["AttributeName"].as_str(),
+            Some("ttl"),
+            "{name}"
+        );
     }
     assert_eq!(
         t["Resources"]["AnalyticsTable"]["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
