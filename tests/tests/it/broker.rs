@@ -237,13 +237,7 @@ async fn revocation_costs_the_fleet_one_token_request_and_each_call_exactly_one_
     let api = fleet.api();
     let results = join_all(readers.iter().map(|r| {
         let api = api.clone();
-        async move {
-            r.call(0, |t| {
-                let api = api.clone();
-                async move { api.get_json(&t, "/api/v2/tokens/me").await }
-            })
-            .await
-        }
+        async move { call_me(r, &api).await }
     }))
     .await;
     for r in &results {
@@ -269,13 +263,7 @@ async fn revocation_costs_the_fleet_one_token_request_and_each_call_exactly_one_
 
     let again = join_all(readers.iter().map(|r| {
         let api = api.clone();
-        async move {
-            r.call(0, |t| {
-                let api = api.clone();
-                async move { api.get_json(&t, "/api/v2/tokens/me").await }
-            })
-            .await
-        }
+        async move { call_me(r, &api).await }
     }))
     .await;
     assert!(again.iter().all(|r| matches!(r, Ok((_, false)))));
@@ -299,13 +287,7 @@ async fn after_an_idle_spell_the_refresher_replaces_the_dead_token_before_any_re
     let readers = fleet.brokers(10, &cfg);
     let api = fleet.api();
     for r in &readers {
-        let (_, retried) = r
-            .call(0, |t| {
-                let api = api.clone();
-                async move { api.get_json(&t, "/api/v2/tokens/me").await }
-            })
-            .await
-            .expect("call");
+        let (_, retried) = call_me(r, &api).await.expect("call");
         assert!(!retried);
     }
     fleet.clock.advance(Duration::from_secs(1_000));
@@ -318,13 +300,7 @@ async fn after_an_idle_spell_the_refresher_replaces_the_dead_token_before_any_re
     assert_eq!(report.slots[0].version, Some(2));
     let unauthorized = fleet.sim.counters().unauthorized_total;
     for r in &readers {
-        let (_, retried) = r
-            .call(0, |t| {
-                let api = api.clone();
-                async move { api.get_json(&t, "/api/v2/tokens/me").await }
-            })
-            .await
-            .expect("call");
+        let (_, retried) = call_me(r, &api).await.expect("call");
         assert!(!retried, "no reader needed a retry");
     }
     assert_eq!(
@@ -455,6 +431,19 @@ async fn a_wrong_client_secret_is_a_clear_error_naming_the_secret_without_a_retr
     assert_eq!(fixed.refreshed(), 1, "{fixed:?}");
     assert_logs_clean(&fleet.sim, &[wrong]);
     fleet.done().await;
+}
+
+/// `GET /api/v2/tokens/me` with slot 0's token, through the broker's one-retry path.
+async fn call_me(
+    broker: &Broker,
+    api: &GenesysClient,
+) -> Result<(serde_json::Value, bool), va_shared::broker::CallError<va_shared::genesys::ApiError>> {
+    broker
+        .call(0, |t| {
+            let api = api.clone();
+            async move { api.get_json(&t, "/api/v2/tokens/me").await }
+        })
+        .await
 }
 
 async fn load(fleet: &Fleet, pool: usize, calls: usize) -> (u64, u64) {
