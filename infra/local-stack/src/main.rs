@@ -109,10 +109,6 @@ fn bar(label: &str, json: bool) -> ProgressBar {
 }
 
 async fn run(args: Args) -> Result<bool, String> {
-    if let Some(url) = &args.aws_endpoint {
-        // SAFETY: set before any thread reads the environment (the harness reads it next).
-        unsafe { std::env::set_var("AWS_ENDPOINT_URL", url) };
-    }
     let opts = StackOptions {
         containers: args.containers,
         sessions_per_minute: args.sessions_per_minute,
@@ -213,9 +209,22 @@ async fn run(args: Args) -> Result<bool, String> {
     Ok(broker_ok)
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    if let Some(url) = &args.aws_endpoint {
+        // SAFETY: no other thread exists yet; the runtime starts below.
+        unsafe { std::env::set_var("AWS_ENDPOINT_URL", url) };
+    }
+    match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt.block_on(run_until_ctrl_c(args)),
+        Err(e) => {
+            eprintln!("local-stack: cannot start the runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_until_ctrl_c(args: Args) -> std::process::ExitCode {
     tokio::select! {
         r = run(args) => match r {
             Ok(true) => std::process::ExitCode::SUCCESS,
