@@ -56,3 +56,33 @@ pub fn emit(
 ) {
     println!("{}", document(function, timestamp_ms, dimensions, metrics));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_document_declares_every_metric_with_its_unit_and_value() {
+        let d = document(
+            "token-refresher",
+            1_000,
+            &[("Slot", "0")],
+            &[("TokensRefreshed", 1.0), ("TokenExpiresInSeconds", 3_000.0)],
+        );
+        let spec = &d["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(spec["Namespace"], NAMESPACE);
+        assert_eq!(
+            spec["Dimensions"][0],
+            serde_json::json!(["Function", "Slot"])
+        );
+        assert_eq!(
+            spec["Metrics"][0],
+            serde_json::json!({"Name": "TokensRefreshed", "Unit": "Count"})
+        );
+        assert_eq!(spec["Metrics"][1]["Unit"], "Seconds");
+        assert_eq!(d["_aws"]["Timestamp"], 1_000);
+        assert_eq!(d["Function"], "token-refresher");
+        assert_eq!(d["Slot"], "0");
+        assert_eq!(d["TokenExpiresInSeconds"], 3_000.0);
+    }
+}
