@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use testkit::fleet::{self, FleetReport, NaiveContainer};
+use testkit::fleet::{self, FleetReport};
 use testkit::sim::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Policies, SimClock, SimConfig, Simulator,
 };
@@ -83,25 +83,8 @@ async fn main() {
 
     let naive_sim = simulator(&args, start).await;
     naive_sim.register_conversations(t.sim_conversations());
-    let base = naive_sim.base_url();
     let clock = Instant::now();
-    let naive = fleet::drive(
-        &naive_sim.clock(),
-        &t,
-        args.containers,
-        Duration::from_secs(1),
-        |_| {
-            NaiveContainer::new(
-                &base,
-                DEFAULT_CLIENT_ID,
-                DEFAULT_CLIENT_SECRET,
-                Duration::from_secs(300),
-            )
-        },
-        Vec::<NaiveContainer>::new(),
-        || naive_sim.counters(),
-    )
-    .await;
+    let naive = fleet::naive_fleet(&naive_sim, &t, args.containers).await;
     let naive_secs = clock.elapsed().as_secs_f64();
 
     let sim = simulator(&args, start).await;

@@ -366,3 +366,30 @@ pub async fn product_fleet(
     )
     .await
 }
+
+/// Replays `traffic` through `containers` naive containers against `sim`
+/// (the default client, a 5-minute re-fetch timer).
+pub async fn naive_fleet(
+    sim: &crate::sim::Simulator,
+    traffic: &Traffic,
+    containers: usize,
+) -> FleetReport {
+    let base = sim.base_url();
+    drive(
+        &sim.clock(),
+        traffic,
+        containers,
+        Duration::from_secs(1),
+        |_| {
+            NaiveContainer::new(
+                &base,
+                crate::sim::DEFAULT_CLIENT_ID,
+                crate::sim::DEFAULT_CLIENT_SECRET,
+                Duration::from_secs(300),
+            )
+        },
+        Vec::<NaiveContainer>::new(),
+        || sim.counters(),
+    )
+    .await
+}

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use testkit::fleet::{self, FleetReport, NaiveContainer};
+use testkit::fleet::{self, FleetReport};
 use testkit::sim::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Policies, SimClock, SimConfig, Simulator,
 };
@@ -25,24 +25,7 @@ async fn naive_run(policies: Policies) -> FleetReport {
     .await
     .expect("simulator");
     sim.register_conversations(t.sim_conversations());
-    let base = sim.base_url();
-    let report = fleet::drive(
-        &sim.clock(),
-        &t,
-        50,
-        Duration::from_secs(1),
-        |_| {
-            NaiveContainer::new(
-                &base,
-                DEFAULT_CLIENT_ID,
-                DEFAULT_CLIENT_SECRET,
-                Duration::from_secs(300),
-            )
-        },
-        Vec::<NaiveContainer>::new(),
-        || sim.counters(),
-    )
-    .await;
+    let report = fleet::naive_fleet(&sim, &t, 50).await;
     println!(
         "naive fleet {}",
         serde_json::to_string(&report).unwrap_or_default()
