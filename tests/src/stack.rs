@@ -122,6 +122,8 @@ pub struct Running {
     pub sim: Simulator,
     pub res: TestResources,
     pub traffic: Traffic,
+    /// Token slots, so the dashboard shows the health of each.
+    pub pool_size: usize,
 }
 
 /// Progress: simulated minutes done, of the total.
@@ -154,7 +156,12 @@ pub async fn start(opts: &StackOptions, traffic: Traffic) -> Result<Running, Str
     let res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
         .await
         .map_err(|e| e.to_string())?;
-    Ok(Running { sim, res, traffic })
+    Ok(Running {
+        sim,
+        res,
+        traffic,
+        pool_size: opts.pool_size.max(1),
+    })
 }
 
 pub fn generate(opts: &StackOptions) -> Traffic {
@@ -179,7 +186,7 @@ pub async fn serve_dashboard(
             run.res.token_table.clone(),
             &run.res.secret_id,
         ),
-        pool_size: 1,
+        pool_size: run.pool_size,
         clock: run.sim.clock(),
     });
     let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
