@@ -1,8 +1,9 @@
 //! conversation-events: invoked by the EventBridge rule on the Genesys Cloud
 //! partner event bus, one event per invocation. Counts each event exactly once
 //! into per-minute Virtual Agent KPIs; a malformed event or an enrichment that
-//! cannot finish fails the invocation, so EventBridge retries it and finally
-//! dead-letters it. Nothing is dropped silently.
+//! cannot finish fails the invocation, so Lambda's async retries try it again
+//! and finally send it to the on-failure destination. Nothing is dropped
+//! silently.
 //!
 //! Outside Lambda (no `AWS_LAMBDA_RUNTIME_API`) it reads events from standard
 //! input, one JSON document per line, and prints what it did with each.
@@ -14,12 +15,11 @@ use std::time::Duration;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 use tokio::io::AsyncBufReadExt;
-use va_shared::analytics::AnalyticsStore;
-use va_shared::broker::{GenesysTokenSource, genesys_broker};
-use va_shared::config::HandlerConfig;
-use va_shared::enrich::{BrokerAccess, Enricher};
-use va_shared::handler::{EventHandler, HandleError, Handled};
-use va_shared::{Clock, SystemClock, emf, telemetry};
+use lambda_support::{Clock, SystemClock, emf, telemetry};
+use token_broker::{GenesysTokenSource, genesys_broker};
+use va_analytics::{AnalyticsStore, Applied};
+use va_handler::enrich::{BrokerAccess, Enricher};
+use va_handler::{EventHandler, HandleError, Handled, HandlerConfig};
 
 type Handler = EventHandler<BrokerAccess<GenesysTokenSource>>;
 
@@ -46,10 +46,10 @@ async fn handle(
         - api_before;
     let (processed, duplicate, unknown, rejected) = match &result {
         Ok(h) => match h.applied {
-            va_shared::analytics::Applied::Processed => {
+            Applied::Processed => {
                 (1.0, 0.0, f64::from(u8::from(h.unknown_topic)), 0.0)
             }
-            va_shared::analytics::Applied::Duplicate => (0.0, 1.0, 0.0, 0.0),
+            Applied::Duplicate => (0.0, 1.0, 0.0, 0.0),
         },
         Err(HandleError::Rejected(_)) => (0.0, 0.0, 0.0, 1.0),
         Err(_) => (0.0, 0.0, 0.0, 0.0),
@@ -101,7 +101,7 @@ async fn main() -> Result<(), Error> {
     let enricher = match &cfg.token {
         Some(token_cfg) => {
             let broker = Arc::new(genesys_broker(&aws, token_cfg, clock.clone())?);
-            let api = va_shared::genesys::GenesysClient::new(
+            let api = genesys::GenesysClient::new(
                 token_cfg.hosts.clone(),
                 Default::default(),
             )?;

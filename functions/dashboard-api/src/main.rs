@@ -9,11 +9,10 @@ use aws_lambda_events::lambda_function_urls::{
     LambdaFunctionUrlRequest, LambdaFunctionUrlResponse,
 };
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use va_shared::analytics::AnalyticsStore;
-use va_shared::broker::TokenStore;
-use va_shared::config::DashboardConfig;
-use va_shared::dashboard::DashboardApi;
-use va_shared::{SystemClock, telemetry};
+use lambda_support::{SystemClock, telemetry};
+use token_store::TokenStore;
+use va_analytics::AnalyticsStore;
+use va_analytics::dashboard::{DashboardApi, DashboardConfig};
 
 async fn handle(api: &DashboardApi, req: LambdaFunctionUrlRequest) -> LambdaFunctionUrlResponse {
     let http = &req.request_context.http;

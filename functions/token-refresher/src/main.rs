@@ -9,9 +9,10 @@ use std::sync::Arc;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use va_shared::broker::{GenesysTokenSource, TickReport, TokenBroker, genesys_broker};
-use va_shared::config::TokenConfig;
-use va_shared::{SystemClock, emf, telemetry};
+use lambda_support::{SystemClock, emf, telemetry};
+use token_broker::{
+    GenesysTokenSource, SlotOutcome, TickReport, TokenBroker, TokenConfig, genesys_broker,
+};
 
 type Broker = TokenBroker<GenesysTokenSource>;
 
@@ -49,7 +50,7 @@ async fn tick(broker: &Broker) -> Result<TickReport, TickFailed> {
             .slots
             .iter()
             .filter_map(|s| match &s.outcome {
-                va_shared::broker::SlotOutcome::Failed { error } => {
+                SlotOutcome::Failed { error } => {
                     Some(format!("slot {}: {error}", s.slot))
                 }
                 _ => None,

@@ -1,0 +1,14 @@
+//! Genesys Cloud as this product uses it: the login and API hosts of each
+//! region, the client-credentials token endpoint, the Platform API calls, and
+//! the OAuth client's credentials. No AWS here.
+#![warn(missing_docs)]
+
+mod client;
+mod credentials;
+mod hosts;
+mod token;
+
+pub use client::{ApiError, BuildError, GenesysClient, MAX_RETRY_AFTER, RetryPolicy, TokenRequestError};
+pub use credentials::{ClientCredentials, CredentialsError, parse_secret};
+pub use hosts::{Hosts, REGIONS, UnknownRegion, interval};
+pub use token::{AccessToken, IssuedToken};

@@ -1,0 +1,15 @@
+//! What every function of the product needs, whatever its job: an injectable
+//! clock, configuration from the environment with one error per bad variable,
+//! CloudWatch EMF metrics, JSON logs, and a string type for secrets that never
+//! prints its value.
+#![warn(missing_docs)]
+
+mod clock;
+pub mod emf;
+mod env;
+mod redacted;
+pub mod telemetry;
+
+pub use clock::{Clock, SystemClock};
+pub use env::{ConfigError, ConfigErrors, Env};
+pub use redacted::Redacted;

@@ -1,0 +1,376 @@
+//! The broker's algorithm: memory, then the item, then a refresh by whoever
+//! wins the lease; after a 401, mark stale and recover single-flight.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use lambda_support::Clock;
+use rand::Rng;
+use token_store::{Acquire, Lease, NewToken, TokenItem, TokenStore};
+
+use crate::{AccessToken, BrokerConfig, BrokerError, CallError, SlotToken, SourceError, TokenSource,
+    Unauthorized,
+};
+
+#[derive(Debug, Clone)]
+struct Cached {
+    token: SlotToken,
+    read_at: i64,
+}
+
+/// One container's view of the fleet's token slots. Build once per container.
+pub struct TokenBroker<S> {
+    store: TokenStore,
+    source: Arc<S>,
+    clock: Arc<dyn Clock>,
+    cfg: BrokerConfig,
+    cache: RwLock<Vec<Option<Cached>>>,
+    instance: String,
+    /// Token requests this instance made (the refresher reports them).
+    fetches: AtomicU64,
+}
+
+impl<S> std::fmt::Debug for TokenBroker<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenBroker")
+            .field("table", &self.store.table())
+            .field("pool_size", &self.cfg.pool_size)
+            .finish_non_exhaustive()
+    }
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn secs_ms(secs: u64) -> i64 {
+    i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)
+}
+
+enum Attempt {
+    Got(SlotToken),
+    Wait,
+}
+
+impl<S: TokenSource> TokenBroker<S> {
+    /// A broker over `store`, fetching from `source` when it wins the lease.
+    pub fn new(
+        store: TokenStore,
+        source: Arc<S>,
+        clock: Arc<dyn Clock>,
+        mut cfg: BrokerConfig,
+    ) -> Self {
+        cfg.pool_size = cfg.pool_size.max(1);
+        Self {
+            cache: RwLock::new(vec![None; cfg.pool_size]),
+            store,
+            source,
+            clock,
+            cfg,
+            instance: uuid::Uuid::new_v4().simple().to_string(),
+            fetches: AtomicU64::new(0),
+        }
+    }
+
+    /// Token requests this instance has made.
+    pub fn fetches(&self) -> u64 {
+        self.fetches.load(Ordering::Relaxed)
+    }
+
+    /// The protocol's tuning.
+    pub fn config(&self) -> &BrokerConfig {
+        &self.cfg
+    }
+
+    /// The token items.
+    pub fn store(&self) -> &TokenStore {
+        &self.store
+    }
+
+    /// Where tokens come from.
+    pub fn source(&self) -> &S {
+        &self.source
+    }
+
+    /// The broker's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    fn check_slot(&self, slot: usize) -> Result<(), BrokerError> {
+        if slot < self.cfg.pool_size {
+            Ok(())
+        } else {
+            Err(BrokerError::NoSuchSlot {
+                slot,
+                pool_size: self.cfg.pool_size,
+            })
+        }
+    }
+
+    /// The in-memory copy, if fresh enough to hand out without a read.
+    pub fn cached(&self, slot: usize) -> Option<SlotToken> {
+        let now = self.clock.now_ms();
+        let cache = self.cache.read().unwrap_or_else(|e| e.into_inner());
+        let c = cache.get(slot)?.as_ref()?;
+        (now - c.read_at < ms(self.cfg.max_age)
+            && c.token.expires_at - ms(self.cfg.expiry_skew) > now)
+            .then(|| c.token.clone())
+    }
+
+    fn remember(&self, token: &SlotToken) {
+        let now = self.clock.now_ms();
+        let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = cache.get_mut(token.slot) {
+            *c = Some(Cached {
+                token: token.clone(),
+                read_at: now,
+            });
+        }
+    }
+
+    fn forget(&self, slot: usize, version: u64) {
+        let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = cache.get_mut(slot)
+            && c.as_ref().is_some_and(|c| c.token.version <= version)
+        {
+            *c = None;
+        }
+    }
+
+    /// The slot's current token: memory, else the item, else a refresh by
+    /// whoever wins the lease.
+    pub async fn token(&self, slot: usize) -> Result<SlotToken, BrokerError> {
+        self.check_slot(slot)?;
+        if let Some(t) = self.cached(slot) {
+            return Ok(t);
+        }
+        self.obtain(slot, None).await
+    }
+
+    /// After a 401 for `version`: mark it stale, then get a newer token
+    /// (single flight: one caller fetches, the rest wait for it).
+    pub async fn replace_rejected(
+        &self,
+        slot: usize,
+        version: u64,
+    ) -> Result<SlotToken, BrokerError> {
+        self.check_slot(slot)?;
+        self.forget(slot, version);
+        if self.store.mark_stale(slot, version).await? {
+            tracing::info!(
+                slot,
+                version,
+                "token rejected by Genesys Cloud; marked stale"
+            );
+        }
+        self.obtain(slot, Some(version)).await
+    }
+
+    /// Runs `f` with the slot's token; after a 401 it gets the replacement and
+    /// runs `f` once more, never twice. Returns the value and whether it retried.
+    pub async fn call<T, E, F, Fut>(&self, slot: usize, mut f: F) -> Result<(T, bool), CallError<E>>
+    where
+        E: std::error::Error + Unauthorized + 'static,
+        F: FnMut(AccessToken) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let t = self.token(slot).await?;
+        match f(t.token.clone()).await {
+            Ok(v) => Ok((v, false)),
+            Err(e) if e.is_unauthorized() => {
+                let fresh = self.replace_rejected(slot, t.version).await?;
+                f(fresh.token)
+                    .await
+                    .map(|v| (v, true))
+                    .map_err(CallError::Call)
+            }
+            Err(e) => Err(CallError::Call(e)),
+        }
+    }
+
+    async fn obtain(&self, slot: usize, rejected: Option<u64>) -> Result<SlotToken, BrokerError> {
+        let started = tokio::time::Instant::now();
+        let mut pause = Duration::from_millis(25);
+        loop {
+            match self.attempt(slot, rejected).await? {
+                Attempt::Got(t) => return Ok(t),
+                Attempt::Wait => {}
+            }
+            if started.elapsed() >= self.cfg.wait_timeout {
+                return Err(BrokerError::WaitTimedOut {
+                    slot,
+                    waited_ms: started.elapsed().as_millis() as u64,
+                });
+            }
+            let jitter = rand::rng().random_range(0.5..1.0);
+            tokio::time::sleep(pause.mul_f64(jitter)).await;
+            pause = (pause * 2).min(Duration::from_millis(400));
+        }
+    }
+
+    fn newer(item: &TokenItem, rejected: Option<u64>) -> bool {
+        rejected.is_none_or(|v| item.version > v)
+    }
+
+    fn slot_token(slot: usize, item: &TokenItem) -> Option<SlotToken> {
+        Some(SlotToken {
+            slot,
+            version: item.version,
+            token: item.token.clone()?,
+            expires_at: item.expires_at,
+        })
+    }
+
+    /// One pass: read; hand out a usable token; else try to refresh; else say wait.
+    async fn attempt(&self, slot: usize, rejected: Option<u64>) -> Result<Attempt, BrokerError> {
+        let now = self.clock.now_ms();
+        let skew = ms(self.cfg.expiry_skew);
+        let item = self.store.read(slot).await?;
+        if let Some(item) = &item
+            && item.usable(now, skew)
+            && Self::newer(item, rejected)
+            && let Some(t) = Self::slot_token(slot, item)
+        {
+            // Past the margin the refresher should have acted; any reader may
+            // take the lease as a backstop, and losers keep the current token.
+            if item.expires_at - ms(self.cfg.refresh_margin) <= now
+                && !item.lease_live(now)
+                && let Ok(Some(fresh)) = self.refresh_if_needed(slot).await
+            {
+                self.remember(&fresh);
+                return Ok(Attempt::Got(fresh));
+            }
+            self.remember(&t);
+            return Ok(Attempt::Got(t));
+        }
+        match self.refresh_if_needed(slot).await {
+            Ok(Some(t)) => {
+                self.remember(&t);
+                Ok(Attempt::Got(t))
+            }
+            Ok(None) => {
+                // Lost: someone holds the lease, or the backoff forbids a fetch.
+                let now = self.clock.now_ms();
+                let current = self.store.read(slot).await?;
+                match current {
+                    Some(i) if i.usable(now, skew) && Self::newer(&i, rejected) => {
+                        match Self::slot_token(slot, &i) {
+                            Some(t) => {
+                                self.remember(&t);
+                                Ok(Attempt::Got(t))
+                            }
+                            None => Ok(Attempt::Wait),
+                        }
+                    }
+                    Some(i) if !i.lease_live(now) && i.next_attempt_at.is_some_and(|n| n > now) => {
+                        Err(BrokerError::BackingOff {
+                            slot,
+                            retry_at_ms: i.next_attempt_at.unwrap_or(now),
+                            last_error: i.last_error.unwrap_or_default(),
+                        })
+                    }
+                    _ => Ok(Attempt::Wait),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Takes the lease if a refresh is needed, fetches and publishes.
+    /// `Ok(None)`: another writer holds the lease, the backoff is on, or no
+    /// refresh was needed.
+    pub async fn refresh_if_needed(&self, slot: usize) -> Result<Option<SlotToken>, BrokerError> {
+        self.check_slot(slot)?;
+        let now = self.clock.now_ms();
+        let owner = format!("{}-{}", self.instance, uuid::Uuid::new_v4().simple());
+        let lease = match self
+            .store
+            .try_acquire(
+                slot,
+                &owner,
+                now,
+                now + ms(self.cfg.refresh_margin),
+                ms(self.cfg.lease),
+            )
+            .await?
+        {
+            Acquire::Won(lease) => lease,
+            Acquire::Lost => return Ok(None),
+        };
+        self.fetch_and_publish(lease).await.map(Some)
+    }
+
+    async fn fetch_and_publish(&self, lease: Lease) -> Result<SlotToken, BrokerError> {
+        let slot = lease.slot;
+        self.fetches.fetch_add(1, Ordering::Relaxed);
+        // Never outlive the lease: a late publish would be refused anyway.
+        let budget = self.cfg.lease.mul_f64(0.8);
+        let fetched = match tokio::time::timeout(budget, self.source.fetch()).await {
+            Ok(r) => r,
+            Err(_) => Err(SourceError::Unavailable(format!(
+                "token fetch did not finish within {} ms",
+                budget.as_millis()
+            ))),
+        };
+        match fetched {
+            Ok(issued) => {
+                let now = self.clock.now_ms();
+                let expires_at = now.saturating_add(secs_ms(issued.expires_in));
+                let version = self
+                    .store
+                    .publish(
+                        &lease,
+                        NewToken {
+                            access_token: &issued.access_token,
+                            token_type: &issued.token_type,
+                            expires_at,
+                        },
+                        now,
+                    )
+                    .await?;
+                tracing::info!(
+                    slot,
+                    version,
+                    expires_in_s = issued.expires_in,
+                    "published a new token"
+                );
+                Ok(SlotToken {
+                    slot,
+                    version,
+                    token: issued.access_token,
+                    expires_at,
+                })
+            }
+            Err(e) => {
+                let now = self.clock.now_ms();
+                let next = now + ms(self.backoff(lease.failures + 1, &e));
+                tracing::warn!(slot, error = %e, failures = lease.failures + 1, next_attempt_at = next, "token fetch failed; backing off");
+                self.store
+                    .record_failure(&lease, next, &e.to_string())
+                    .await?;
+                Err(BrokerError::Source { slot, source: e })
+            }
+        }
+    }
+
+    /// Exponential with jitter from the shared failure count, at least the
+    /// server's `Retry-After`; a rejected client waits the maximum.
+    fn backoff(&self, failures: u32, e: &SourceError) -> Duration {
+        let max = self.cfg.backoff_max;
+        let exp = self
+            .cfg
+            .backoff_base
+            .saturating_mul(2u32.saturating_pow(failures.saturating_sub(1).min(20)))
+            .min(max);
+        let jittered = exp.mul_f64(rand::rng().random_range(0.5..=1.0));
+        match e {
+            SourceError::Rejected(_) => max,
+            SourceError::RateLimited { retry_after, .. } => jittered.max(*retry_after),
+            SourceError::Unavailable(_) => jittered,
+        }
+    }
+}
+

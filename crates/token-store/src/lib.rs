@@ -1,0 +1,535 @@
+//! The DynamoDB token item: one per slot, both the fleet's lock (lease and
+//! fencing version) and its shared cache. docs/DESIGN.md, "The token
+//! protocol", says why each attribute exists.
+//!
+//! Every expression names attributes through `#placeholders` bound to the
+//! constants in [`attr`], so a renamed attribute cannot be missed in one of them.
+#![warn(missing_docs)]
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use lambda_support::Redacted;
+
+/// Attribute names of a token item.
+pub mod attr {
+    /// Partition key, `token#<hash of the client's secret id>#<slot>`.
+    pub const PK: &str = "pk";
+    /// The bearer token. Never read by the dashboard.
+    pub const ACCESS_TOKEN: &str = "access_token";
+    /// `token_type` as issued.
+    pub const TOKEN_TYPE: &str = "token_type";
+    /// Epoch ms.
+    pub const EXPIRES_AT: &str = "expires_at";
+    /// The fencing counter.
+    pub const VERSION: &str = "version";
+    /// Who holds the lease.
+    pub const LEASE_OWNER: &str = "lease_owner";
+    /// Until when (epoch ms).
+    pub const LEASE_UNTIL: &str = "lease_until";
+    /// A version some reader got a 401 for.
+    pub const STALE_VERSION: &str = "stale_version";
+    /// Consecutive failed fetches (shared backoff).
+    pub const FAILURES: &str = "failures";
+    /// No fetch before this (epoch ms).
+    pub const NEXT_ATTEMPT_AT: &str = "next_attempt_at";
+    /// The last fetch error, for operators.
+    pub const LAST_ERROR: &str = "last_error";
+    /// When the current token was published (epoch ms).
+    pub const REFRESHED_AT: &str = "refreshed_at";
+    /// DynamoDB TTL (epoch seconds), cleanup only.
+    pub const TTL: &str = "ttl";
+    /// Every attribute but the token: what a health view may read.
+    pub const HEALTH: [&str; 10] = [
+        PK,
+        EXPIRES_AT,
+        VERSION,
+        LEASE_OWNER,
+        LEASE_UNTIL,
+        STALE_VERSION,
+        FAILURES,
+        NEXT_ATTEMPT_AT,
+        LAST_ERROR,
+        REFRESHED_AT,
+    ];
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+/// One slot's item as read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TokenItem {
+    /// The token; `None` before the first publish (or in a health read).
+    pub token: Option<Redacted>,
+    /// Epoch ms.
+    pub expires_at: i64,
+    /// The fencing counter: +1 on every published token; 0 before the first.
+    pub version: u64,
+    /// Who holds the lease, if anyone.
+    pub lease_owner: Option<String>,
+    /// Until when the lease holds (epoch ms).
+    pub lease_until: Option<i64>,
+    /// A reader got a 401 for this version.
+    pub stale_version: Option<u64>,
+    /// Consecutive failed fetches.
+    pub failures: u32,
+    /// The shared backoff: no fetch before this (epoch ms).
+    pub next_attempt_at: Option<i64>,
+    /// The last fetch error.
+    pub last_error: Option<String>,
+    /// When the current token was published (epoch ms).
+    pub refreshed_at: Option<i64>,
+}
+
+impl TokenItem {
+    /// A token that can be handed out: present, not marked stale, and not
+    /// expiring within `skew_ms`.
+    pub fn usable(&self, now: i64, skew_ms: i64) -> bool {
+        self.token.is_some()
+            && self.expires_at.saturating_sub(skew_ms) > now
+            && self.stale_version != Some(self.version)
+    }
+
+    /// Someone holds an unexpired lease.
+    pub fn lease_live(&self, now: i64) -> bool {
+        self.lease_owner.is_some() && self.lease_until.is_some_and(|u| u >= now)
+    }
+
+    fn from_item(item: &Item) -> Self {
+        let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+        let n = |k: &str| {
+            item.get(k)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse::<i64>().ok())
+        };
+        let unsigned = |k: &str| n(k).map(|v| u64::try_from(v).unwrap_or(0));
+        Self {
+            token: s(attr::ACCESS_TOKEN).map(Redacted::new),
+            expires_at: n(attr::EXPIRES_AT).unwrap_or(0),
+            version: unsigned(attr::VERSION).unwrap_or(0),
+            lease_owner: s(attr::LEASE_OWNER),
+            lease_until: n(attr::LEASE_UNTIL),
+            stale_version: unsigned(attr::STALE_VERSION),
+            failures: n(attr::FAILURES)
+                .and_then(|v| u32::try_from(v).ok())
+                .unwrap_or(0),
+            next_attempt_at: n(attr::NEXT_ATTEMPT_AT),
+            last_error: s(attr::LAST_ERROR),
+            refreshed_at: n(attr::REFRESHED_AT),
+        }
+    }
+}
+
+/// A held lease: the right to fetch and publish one token for a slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The slot.
+    pub slot: usize,
+    /// This holder's unique id (the fencing condition).
+    pub owner: String,
+    /// Epoch ms.
+    pub until: i64,
+    /// The item's failure count when the lease was taken.
+    pub failures: u32,
+}
+
+/// Outcome of an acquire attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Acquire {
+    /// This caller holds the lease.
+    Won(Lease),
+    /// The condition failed: no refresh needed, a live lease, or the backoff.
+    Lost,
+}
+
+/// A token to publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewToken<'a> {
+    /// The bearer token.
+    pub access_token: &'a Redacted,
+    /// As issued.
+    pub token_type: &'a str,
+    /// Epoch ms.
+    pub expires_at: i64,
+}
+
+/// A token store operation that failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// Another writer took the lease over: this one must not publish.
+    #[error("the lease on token slot {slot} was lost before publishing (another writer took over)")]
+    LeaseLost {
+        /// The slot.
+        slot: usize,
+    },
+    /// DynamoDB failed (throttling, 5xx, permissions).
+    #[error("DynamoDB {op} on table {table} failed: {reason}")]
+    DynamoDb {
+        /// The operation.
+        op: &'static str,
+        /// The table.
+        table: String,
+        /// The SDK's error chain.
+        reason: String,
+    },
+}
+
+/// The token items of one OAuth client in one table.
+#[derive(Debug, Clone)]
+pub struct TokenStore {
+    client: Client,
+    table: String,
+    key_prefix: String,
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+/// Stable FNV-1a hash, hex: names the item without naming the secret, and
+/// spreads keys over slots and workers.
+pub fn key_hash(input: &str) -> String {
+    format!("{:016x}", hash64(input))
+}
+
+/// The same FNV-1a hash as a number.
+pub fn hash64(input: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in input.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+fn conditional_check_failed<E, R>(e: &SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    e.as_service_error()
+        .and_then(|s| s.code())
+        .is_some_and(|c| c == "ConditionalCheckFailedException")
+}
+
+impl TokenStore {
+    /// `identity` names the OAuth client (we use the secret's id, so readers
+    /// never need the secret to find the token).
+    pub fn new(client: Client, table: impl Into<String>, identity: &str) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            key_prefix: format!("token#{}", key_hash(identity)),
+        }
+    }
+
+    /// The table's name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The slot's partition key.
+    pub fn key(&self, slot: usize) -> String {
+        format!("{}#{slot}", self.key_prefix)
+    }
+
+    fn err<E, R>(&self, op: &'static str, e: SdkError<E, R>) -> StoreError
+    where
+        E: std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        StoreError::DynamoDb {
+            op,
+            table: self.table.clone(),
+            reason: DisplayErrorContext(e).to_string(),
+        }
+    }
+
+    /// An UpdateItem on the slot with every attribute name bound to its
+    /// placeholder (`#version` for [`attr::VERSION`], and so on).
+    fn update(&self, slot: usize, names: &[&str]) -> UpdateItemFluentBuilder {
+        names.iter().fold(
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key(attr::PK, s(self.key(slot))),
+            |b, name| b.expression_attribute_names(format!("#{name}"), *name),
+        )
+    }
+
+    /// Strongly consistent read of one slot.
+    pub async fn read(&self, slot: usize) -> Result<Option<TokenItem>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(attr::PK, s(self.key(slot)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.err("GetItem", e))?;
+        Ok(out.item().map(TokenItem::from_item))
+    }
+
+    /// One slot without its token: only the [`attr::HEALTH`] attributes are
+    /// read, so a caller allowed only those (IAM `dynamodb:Attributes`) can
+    /// use it. Eventually consistent: health, not protocol.
+    pub async fn read_health(&self, slot: usize) -> Result<Option<TokenItem>, StoreError> {
+        let projection = attr::HEALTH
+            .iter()
+            .map(|a| format!("#{a}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let out = attr::HEALTH
+            .iter()
+            .fold(
+                self.client
+                    .get_item()
+                    .table_name(&self.table)
+                    .key(attr::PK, s(self.key(slot)))
+                    .projection_expression(projection),
+                |b, a| b.expression_attribute_names(format!("#{a}"), *a),
+            )
+            .send()
+            .await
+            .map_err(|e| self.err("GetItem (health)", e))?;
+        Ok(out.item().map(TokenItem::from_item))
+    }
+
+    /// One UpdateItem: take the lease if a refresh is needed (no token, expiring
+    /// before `refresh_before`, or marked stale) and nobody holds a live lease
+    /// and the shared backoff allows it.
+    pub async fn try_acquire(
+        &self,
+        slot: usize,
+        owner: &str,
+        now: i64,
+        refresh_before: i64,
+        lease_ms: i64,
+    ) -> Result<Acquire, StoreError> {
+        let until = now.saturating_add(lease_ms);
+        let r = self
+            .update(
+                slot,
+                &[
+                    attr::LEASE_OWNER,
+                    attr::LEASE_UNTIL,
+                    attr::VERSION,
+                    attr::ACCESS_TOKEN,
+                    attr::EXPIRES_AT,
+                    attr::STALE_VERSION,
+                    attr::NEXT_ATTEMPT_AT,
+                ],
+            )
+            .update_expression("SET #lease_owner = :me, #lease_until = :until")
+            .condition_expression(
+                "(attribute_not_exists(#version) OR attribute_not_exists(#access_token) \
+                   OR #expires_at < :refresh_before OR #stale_version = #version) \
+                 AND (attribute_not_exists(#lease_until) OR #lease_until < :now) \
+                 AND (attribute_not_exists(#next_attempt_at) OR #next_attempt_at <= :now)",
+            )
+            .expression_attribute_values(":me", s(owner))
+            .expression_attribute_values(":until", n(until))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":refresh_before", n(refresh_before))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match r {
+            Ok(out) => {
+                let item = out.attributes().map(TokenItem::from_item).unwrap_or_default();
+                Ok(Acquire::Won(Lease {
+                    slot,
+                    owner: owner.to_string(),
+                    until,
+                    failures: item.failures,
+                }))
+            }
+            Err(e) if conditional_check_failed(&e) => Ok(Acquire::Lost),
+            Err(e) => Err(self.err("UpdateItem (acquire)", e)),
+        }
+    }
+
+    /// Publishes a new token as `version + 1`, clearing the lease and backoff;
+    /// refused unless `lease` is still ours (fencing). Returns the new version.
+    pub async fn publish(
+        &self,
+        lease: &Lease,
+        token: NewToken<'_>,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let r = self
+            .update(
+                lease.slot,
+                &[
+                    attr::ACCESS_TOKEN,
+                    attr::TOKEN_TYPE,
+                    attr::EXPIRES_AT,
+                    attr::VERSION,
+                    attr::REFRESHED_AT,
+                    attr::FAILURES,
+                    attr::TTL,
+                    attr::LEASE_OWNER,
+                    attr::LEASE_UNTIL,
+                    attr::NEXT_ATTEMPT_AT,
+                    attr::LAST_ERROR,
+                    attr::STALE_VERSION,
+                ],
+            )
+            .update_expression(
+                "SET #access_token = :t, #token_type = :tt, #expires_at = :exp, \
+                 #version = if_not_exists(#version, :zero) + :one, \
+                 #refreshed_at = :now, #failures = :zero, #ttl = :ttl \
+                 REMOVE #lease_owner, #lease_until, #next_attempt_at, #last_error, #stale_version",
+            )
+            .condition_expression("#lease_owner = :me")
+            .expression_attribute_values(":t", s(token.access_token.expose()))
+            .expression_attribute_values(":tt", s(token.token_type))
+            .expression_attribute_values(":exp", n(token.expires_at))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":ttl", n(token.expires_at / 1000 + 86_400))
+            .expression_attribute_values(":me", s(lease.owner.clone()))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match r {
+            Ok(out) => out
+                .attributes()
+                .and_then(|a| a.get(attr::VERSION))
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| StoreError::DynamoDb {
+                    op: "UpdateItem (publish)",
+                    table: self.table.clone(),
+                    reason: "the answer has no version".into(),
+                }),
+            Err(e) if conditional_check_failed(&e) => {
+                Err(StoreError::LeaseLost { slot: lease.slot })
+            }
+            Err(e) => Err(self.err("UpdateItem (publish)", e)),
+        }
+    }
+
+    /// Releases the lease after a failed fetch and records the shared backoff.
+    pub async fn record_failure(
+        &self,
+        lease: &Lease,
+        next_attempt_at: i64,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let r = self
+            .update(
+                lease.slot,
+                &[
+                    attr::FAILURES,
+                    attr::NEXT_ATTEMPT_AT,
+                    attr::LAST_ERROR,
+                    attr::LEASE_OWNER,
+                    attr::LEASE_UNTIL,
+                ],
+            )
+            .update_expression(
+                "SET #failures = :f, #next_attempt_at = :next, #last_error = :err \
+                 REMOVE #lease_owner, #lease_until",
+            )
+            .condition_expression("#lease_owner = :me")
+            .expression_attribute_values(":f", n(lease.failures.saturating_add(1)))
+            .expression_attribute_values(":next", n(next_attempt_at))
+            .expression_attribute_values(":err", s(error.chars().take(500).collect::<String>()))
+            .expression_attribute_values(":me", s(lease.owner.clone()))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if conditional_check_failed(&e) => {
+                Err(StoreError::LeaseLost { slot: lease.slot })
+            }
+            Err(e) => Err(self.err("UpdateItem (release)", e)),
+        }
+    }
+
+    /// Marks `version` as rejected by Genesys, only if it is still current.
+    /// Returns whether this call marked it.
+    pub async fn mark_stale(&self, slot: usize, version: u64) -> Result<bool, StoreError> {
+        let r = self
+            .update(slot, &[attr::STALE_VERSION, attr::VERSION])
+            .update_expression("SET #stale_version = :v")
+            .condition_expression("#version = :v")
+            .expression_attribute_values(":v", n(version))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if conditional_check_failed(&e) => Ok(false),
+            Err(e) => Err(self.err("UpdateItem (mark stale)", e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(pairs: &[(&str, AttributeValue)]) -> Item {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn an_item_reads_back_and_bad_numbers_fall_back() {
+        let i = TokenItem::from_item(&item(&[
+            (attr::ACCESS_TOKEN, s("secret-token")),
+            (attr::EXPIRES_AT, n(5_000)),
+            (attr::VERSION, n(-3)),
+            (attr::FAILURES, n(u64::MAX)),
+            (attr::STALE_VERSION, n(2)),
+        ]));
+        assert_eq!(i.version, 0);
+        assert_eq!(i.failures, 0);
+        assert_eq!(i.stale_version, Some(2));
+        assert!(i.usable(1_000, 1_000));
+        assert!(!i.usable(4_500, 1_000), "inside the skew");
+        assert!(!format!("{i:?}").contains("secret-token"));
+    }
+
+    #[test]
+    fn a_stale_version_is_not_usable_and_leases_expire() {
+        let mut i = TokenItem {
+            token: Some(Redacted::new("t")),
+            expires_at: i64::MAX,
+            version: 4,
+            stale_version: Some(4),
+            ..TokenItem::default()
+        };
+        assert!(!i.usable(0, 0));
+        i.stale_version = Some(3);
+        assert!(i.usable(0, 0));
+        i.lease_owner = Some("me".into());
+        i.lease_until = Some(100);
+        assert!(i.lease_live(100));
+        assert!(!i.lease_live(101));
+    }
+
+    #[test]
+    fn the_health_projection_never_names_the_token() {
+        assert!(!attr::HEALTH.contains(&attr::ACCESS_TOKEN));
+        assert!(!attr::HEALTH.contains(&attr::TOKEN_TYPE));
+    }
+
+    #[test]
+    fn key_hash_is_stable() {
+        assert_eq!(key_hash(""), "cbf29ce484222325");
+        assert_eq!(key_hash("genesys/oauth"), key_hash("genesys/oauth"));
+        assert_ne!(key_hash("a"), key_hash("b"));
+    }
+}

@@ -1,0 +1,352 @@
+//! The Genesys Cloud EventBridge envelope and the conversation topics this
+//! product reads. Parsing never panics: anything it cannot use is a
+//! [`Rejection`] naming the event id and the field, never the field's value
+//! (bodies carry ANIs and other personal data). Pure: no I/O, no AWS SDK.
+//!
+//! Body fields are the SDK models' (`FlowEndDetailEventTopicFlowEndEvent` and
+//! siblings) in snake case; every one is optional there, so only what the KPIs
+//! cannot do without is required here.
+#![warn(missing_docs)]
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+const CONVERSATION_PREFIX: &str = "v2.detail.events.conversation.";
+
+/// Conversation topics with a typed body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[allow(missing_docs)]
+pub enum Topic {
+    CustomerStart,
+    CustomerEnd,
+    FlowStart,
+    FlowEnd,
+    FlowOutcome,
+    AcdStart,
+    AcdEnd,
+    UserStart,
+    UserEnd,
+}
+
+impl Topic {
+    /// Every typed topic.
+    pub const ALL: [Topic; 9] = [
+        Topic::CustomerStart,
+        Topic::CustomerEnd,
+        Topic::FlowStart,
+        Topic::FlowEnd,
+        Topic::FlowOutcome,
+        Topic::AcdStart,
+        Topic::AcdEnd,
+        Topic::UserStart,
+        Topic::UserEnd,
+    ];
+
+    /// The part after `v2.detail.events.conversation.{id}.`.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Topic::CustomerStart => "customer.start",
+            Topic::CustomerEnd => "customer.end",
+            Topic::FlowStart => "flow.start",
+            Topic::FlowEnd => "flow.end",
+            Topic::FlowOutcome => "flow.outcome",
+            Topic::AcdStart => "acd.start",
+            Topic::AcdEnd => "acd.end",
+            Topic::UserStart => "user.start",
+            Topic::UserEnd => "user.end",
+        }
+    }
+
+    /// The EventBridge `detail-type` (topic pattern with `{id}` left in).
+    pub fn detail_type(self) -> String {
+        format!("{CONVERSATION_PREFIX}{{id}}.{}", self.suffix())
+    }
+
+    fn from_suffix(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.suffix() == s)
+    }
+}
+
+/// Why an event cannot be used. Carries no field values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("rejected event {event_id}: `{field}` {problem}")]
+pub struct Rejection {
+    /// The envelope's `id`, or `<none>`.
+    pub event_id: String,
+    /// A JSON path, e.g. `detail.eventBody.eventTime`.
+    pub field: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GenesysDetail {
+    topic_name: String,
+    #[serde(default)]
+    event_body: Value,
+}
+
+/// `flow.start` and `flow.end`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[allow(missing_docs)]
+#[serde(rename_all = "camelCase")]
+pub struct FlowBody {
+    pub event_time: i64,
+    pub conversation_id: String,
+    #[serde(default)]
+    pub participant_id: Option<String>,
+    #[serde(default)]
+    pub session_id: Option<String>,
+    #[serde(default)]
+    pub media_type: Option<String>,
+    pub flow_type: String,
+    pub flow_id: String,
+    #[serde(default)]
+    pub flow_version: Option<String>,
+    #[serde(default)]
+    pub division_id: Option<String>,
+    #[serde(default)]
+    pub disconnect_type: Option<String>,
+    #[serde(default)]
+    pub connected_duration_ms: Option<i64>,
+    #[serde(default)]
+    pub exit_reason: Option<String>,
+    #[serde(default)]
+    pub transfer_type: Option<String>,
+}
+
+/// `flow.outcome`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[allow(missing_docs)]
+#[serde(rename_all = "camelCase")]
+pub struct FlowOutcomeBody {
+    pub event_time: i64,
+    pub conversation_id: String,
+    pub flow_type: String,
+    pub flow_id: String,
+    pub flow_outcome_id: String,
+    pub flow_outcome_value: String,
+    #[serde(default)]
+    pub flow_outcome_start_time: Option<i64>,
+    #[serde(default)]
+    pub flow_outcome_end_time: Option<i64>,
+}
+
+/// `customer.*`, `acd.*`, `user.*`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[allow(missing_docs)]
+#[serde(rename_all = "camelCase")]
+pub struct ParticipantBody {
+    pub event_time: i64,
+    pub conversation_id: String,
+    #[serde(default)]
+    pub participant_id: Option<String>,
+    #[serde(default)]
+    pub session_id: Option<String>,
+    #[serde(default)]
+    pub media_type: Option<String>,
+    #[serde(default)]
+    pub queue_id: Option<String>,
+    #[serde(default)]
+    pub user_id: Option<String>,
+    #[serde(default)]
+    pub disconnect_type: Option<String>,
+    #[serde(default)]
+    pub connected_duration_ms: Option<i64>,
+}
+
+/// A typed body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum Body {
+    Flow(FlowBody),
+    FlowOutcome(FlowOutcomeBody),
+    Participant(ParticipantBody),
+}
+
+impl Body {
+    /// `eventTime`, epoch ms.
+    pub fn event_time(&self) -> i64 {
+        match self {
+            Body::Flow(b) => b.event_time,
+            Body::FlowOutcome(b) => b.event_time,
+            Body::Participant(b) => b.event_time,
+        }
+    }
+}
+
+/// A parsed event. One lives per invocation, so the variants' size gap is moot.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A conversation topic with a typed body.
+    Conversation {
+        /// The EventBridge id.
+        id: String,
+        /// Which topic.
+        topic: Topic,
+        /// The body's `conversationId`.
+        conversation_id: String,
+        /// The body.
+        body: Body,
+    },
+    /// Any other topic: acknowledged and counted, never an error.
+    Unknown {
+        /// The EventBridge id.
+        id: String,
+        /// The envelope's `detail-type`.
+        detail_type: String,
+        /// The envelope's `time`, epoch ms.
+        time_ms: i64,
+    },
+}
+
+impl Event {
+    /// The EventBridge id.
+    pub fn id(&self) -> &str {
+        match self {
+            Event::Conversation { id, .. } | Event::Unknown { id, .. } => id,
+        }
+    }
+}
+
+fn reject(event_id: &str, field: impl Into<String>, problem: impl Into<String>) -> Rejection {
+    Rejection {
+        event_id: event_id.to_string(),
+        field: field.into(),
+        problem: problem.into(),
+    }
+}
+
+fn typed<T: DeserializeOwned>(event_id: &str, prefix: &str, v: &Value) -> Result<T, Rejection> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        // serde names a missing field in its message; other messages may
+        // quote the value, so they are replaced.
+        match inner
+            .strip_prefix("missing field `")
+            .and_then(|r| r.split('`').next())
+        {
+            Some(missing) => {
+                let field = if path == "." {
+                    missing.to_string()
+                } else {
+                    format!("{path}.{missing}")
+                };
+                reject(event_id, format!("{prefix}{field}"), "is missing")
+            }
+            None => reject(
+                event_id,
+                format!("{prefix}{path}"),
+                "has the wrong type or value",
+            ),
+        }
+    })
+}
+
+/// Parses raw bytes (a local run's input line, a fuzzer's input).
+pub fn parse_slice(bytes: &[u8]) -> Result<Event, Rejection> {
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| {
+        reject(
+            "<none>",
+            ".",
+            format!(
+                "is not JSON ({:?} error at line {} column {})",
+                e.classify(),
+                e.line(),
+                e.column()
+            ),
+        )
+    })?;
+    parse(&v)
+}
+
+/// Parses one EventBridge event as Lambda receives it.
+pub fn parse(v: &Value) -> Result<Event, Rejection> {
+    let id = match v.get("id") {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+        Some(_) => return Err(reject("<none>", "id", "must be a non-empty string")),
+        None => return Err(reject("<none>", "id", "is missing")),
+    };
+    if !v.is_object() {
+        return Err(reject(&id, ".", "must be a JSON object"));
+    }
+    let envelope: EventBridgeEvent<Value> = typed(&id, "", v)?;
+    let topic_name = match envelope.detail.get("topicName") {
+        Some(Value::String(s)) => s.as_str(),
+        Some(_) => return Err(reject(&id, "detail.topicName", "must be a string")),
+        None if envelope.detail_type.starts_with(CONVERSATION_PREFIX) => {
+            return Err(reject(&id, "detail.topicName", "is missing"));
+        }
+        None => "",
+    };
+    let time_ms = envelope.time.map(|t| t.timestamp_millis()).unwrap_or(0);
+    let Some(rest) = topic_name.strip_prefix(CONVERSATION_PREFIX) else {
+        return Ok(Event::Unknown {
+            id,
+            detail_type: envelope.detail_type,
+            time_ms,
+        });
+    };
+    let topic = rest
+        .split_once('.')
+        .and_then(|(_, suffix)| Topic::from_suffix(suffix).map(|t| (t, suffix)));
+    let Some((topic, _)) = topic else {
+        return Ok(Event::Unknown {
+            id,
+            detail_type: envelope.detail_type,
+            time_ms,
+        });
+    };
+    let detail: GenesysDetail = typed(&id, "detail.", &envelope.detail)?;
+    if !detail.event_body.is_object() {
+        return Err(reject(&id, "detail.eventBody", "must be a JSON object"));
+    }
+    let prefix = "detail.eventBody.";
+    let body = match topic {
+        Topic::FlowStart | Topic::FlowEnd => Body::Flow(typed(&id, prefix, &detail.event_body)?),
+        Topic::FlowOutcome => Body::FlowOutcome(typed(&id, prefix, &detail.event_body)?),
+        _ => Body::Participant(typed(&id, prefix, &detail.event_body)?),
+    };
+    let conversation_id = match &body {
+        Body::Flow(b) => b.conversation_id.clone(),
+        Body::FlowOutcome(b) => b.conversation_id.clone(),
+        Body::Participant(b) => b.conversation_id.clone(),
+    };
+    if conversation_id.trim().is_empty() {
+        return Err(reject(
+            &id,
+            "detail.eventBody.conversationId",
+            "must not be empty",
+        ));
+    }
+    if body.event_time() <= 0 {
+        return Err(reject(
+            &id,
+            "detail.eventBody.eventTime",
+            "must be a positive epoch-ms time",
+        ));
+    }
+    if let Body::Flow(b) = &body {
+        if b.flow_id.trim().is_empty() {
+            return Err(reject(&id, "detail.eventBody.flowId", "must not be empty"));
+        }
+        if b.connected_duration_ms.is_some_and(|d| d < 0) {
+            return Err(reject(
+                &id,
+                "detail.eventBody.connectedDurationMs",
+                "must not be negative",
+            ));
+        }
+    }
+    Ok(Event::Conversation {
+        id,
+        topic,
+        conversation_id,
+        body,
+    })
+}

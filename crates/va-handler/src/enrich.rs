@@ -1,0 +1,239 @@
+//! Enrichment of ended bot sessions from the Platform API: the final intent
+//! and bot result, which the `flow.end` event lacks.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use std::future::Future;
+
+use genesys::{ApiError, GenesysClient, interval};
+use token_broker::{BrokerError, CallError, TokenBroker, TokenSource, slot_for};
+use va_analytics::Enrichment;
+
+/// Why an ended session could not be enriched.
+#[derive(Debug, Clone, thiserror::Error)]
+#[allow(missing_docs)]
+pub enum EnrichError {
+    /// The broker had no token.
+    #[error("enrichment of conversation {conversation_id} has no token: {source}")]
+    Token {
+        conversation_id: String,
+        source: BrokerError,
+    },
+    /// The Platform API refused.
+    #[error("enrichment of conversation {conversation_id} failed: {source}")]
+    Api {
+        conversation_id: String,
+        source: ApiError,
+    },
+    /// Retries did not fit before the invocation's deadline.
+    #[error(
+        "enrichment of conversation {conversation_id} could not finish before the invocation's deadline (last: {last})"
+    )]
+    Deadline {
+        conversation_id: String,
+        last: String,
+    },
+    /// The session is not (yet) in the analytics API.
+    #[error("bot session of conversation {conversation_id} is not in the analytics API yet")]
+    NotFound { conversation_id: String },
+}
+
+/// What one ended session needs looked up.
+#[derive(Debug, Clone)]
+pub struct Lookup<'a> {
+    /// The conversation.
+    pub conversation_id: &'a str,
+    /// The bot flow.
+    pub flow_id: &'a str,
+    /// `eventTime - connectedDurationMs` of the `flow.end`.
+    pub flow_start_ms: i64,
+}
+
+/// What an enricher did, for metrics and reports.
+#[derive(Debug, Default)]
+pub struct EnrichStats {
+    /// Platform API requests (the `EnrichmentCalls` metric).
+    pub api_calls: AtomicU64,
+    /// 429s waited out.
+    pub rate_limited: AtomicU64,
+    /// Calls repeated once after a 401 with the replacement token.
+    pub retried_after_401: AtomicU64,
+}
+
+/// Platform API access under some token policy: the fleet's broker in
+/// production; a per-container token in the baselines it is compared with.
+pub trait ApiAccess: Send + Sync + 'static {
+    /// `GET path` for work on `conversation_id`: the body, and whether the
+    /// call was retried after a 401.
+    fn get_json(
+        &self,
+        conversation_id: &str,
+        path: &str,
+    ) -> impl Future<Output = Result<(Value, bool), CallError<ApiError>>> + Send;
+}
+
+/// The broker's token, slot chosen per conversation, one retry after a 401.
+pub struct BrokerAccess<S> {
+    /// The container's broker.
+    pub broker: Arc<TokenBroker<S>>,
+    /// The Platform API.
+    pub api: GenesysClient,
+}
+
+impl<S: TokenSource> ApiAccess for BrokerAccess<S> {
+    async fn get_json(
+        &self,
+        conversation_id: &str,
+        path: &str,
+    ) -> Result<(Value, bool), CallError<ApiError>> {
+        let slot = slot_for(conversation_id, self.broker.config().pool_size);
+        self.broker
+            .call(slot, |t| {
+                let api = self.api.clone();
+                async move { api.get_json(&t, path).await }
+            })
+            .await
+    }
+}
+
+/// Looks sessions up through `A`; caches per conversation.
+pub struct Enricher<A> {
+    access: A,
+    cache: Mutex<HashMap<String, Enrichment>>,
+    /// What it did.
+    pub stats: EnrichStats,
+}
+
+const CACHE_LIMIT: usize = 10_000;
+const PAGE_SIZE: u32 = 100;
+
+impl<S: TokenSource> Enricher<BrokerAccess<S>> {
+    /// The production enricher: the broker's token.
+    pub fn with_broker(broker: Arc<TokenBroker<S>>, api: GenesysClient) -> Self {
+        Self::new(BrokerAccess { broker, api })
+    }
+}
+
+impl<A: ApiAccess> Enricher<A> {
+    /// An enricher calling through `access`.
+    pub fn new(access: A) -> Self {
+        Self {
+            access,
+            cache: Mutex::new(HashMap::new()),
+            stats: EnrichStats::default(),
+        }
+    }
+
+    /// The final intent and bot result of one ended session.
+    pub async fn enrich(
+        &self,
+        lookup: &Lookup<'_>,
+        deadline: Instant,
+    ) -> Result<Enrichment, EnrichError> {
+        if let Some(hit) = self.cache.lock().await.get(lookup.conversation_id) {
+            return Ok(hit.clone());
+        }
+        // Sessions are listed by creation time: a narrow window around the start.
+        let interval = interval(
+            lookup.flow_start_ms.saturating_sub(5_000),
+            lookup.flow_start_ms.saturating_add(5_000),
+        )
+        .unwrap_or_default();
+        let mut path = format!(
+            "/api/v2/analytics/botflows/{}/sessions?interval={interval}&pageSize={PAGE_SIZE}",
+            lookup.flow_id
+        );
+        loop {
+            let page = self.get(&path, lookup.conversation_id, deadline).await?;
+            let found = page["entities"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|e| e["conversation"]["id"].as_str() == Some(lookup.conversation_id));
+            if let Some(session) = found {
+                let e = Enrichment {
+                    final_intent: session["intents"]
+                        .as_array()
+                        .and_then(|i| i.last())
+                        .and_then(|i| i["name"].as_str())
+                        .map(str::to_string),
+                    bot_result: session["botResult"].as_str().map(str::to_string),
+                };
+                let mut cache = self.cache.lock().await;
+                if cache.len() >= CACHE_LIMIT {
+                    cache.clear();
+                }
+                cache.insert(lookup.conversation_id.to_string(), e.clone());
+                return Ok(e);
+            }
+            match page["nextUri"].as_str() {
+                Some(next) if next.starts_with("/api/v2/") => path = next.to_string(),
+                _ => {
+                    return Err(EnrichError::NotFound {
+                        conversation_id: lookup.conversation_id.to_string(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// One GET: a 401 is the access policy's business (the broker's
+    /// single-flight path, one retry), 429
+    /// after `Retry-After`, 5xx and transport errors with backoff, all within
+    /// the deadline.
+    async fn get(
+        &self,
+        path: &str,
+        conversation_id: &str,
+        deadline: Instant,
+    ) -> Result<Value, EnrichError> {
+        let mut pause = Duration::from_millis(100);
+        loop {
+            self.stats.api_calls.fetch_add(1, Ordering::Relaxed);
+            let r = self.access.get_json(conversation_id, path).await;
+            let wait = match r {
+                Ok((v, retried)) => {
+                    if retried {
+                        self.stats.retried_after_401.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return Ok(v);
+                }
+                Err(CallError::Token(source)) => {
+                    return Err(EnrichError::Token {
+                        conversation_id: conversation_id.to_string(),
+                        source,
+                    });
+                }
+                Err(CallError::Call(ApiError::RateLimited { retry_after })) => {
+                    self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    (retry_after, "429".to_string())
+                }
+                Err(CallError::Call(e)) if e.is_transient() => {
+                    let p = pause;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                    (p, e.to_string())
+                }
+                Err(CallError::Call(source)) => {
+                    return Err(EnrichError::Api {
+                        conversation_id: conversation_id.to_string(),
+                        source,
+                    });
+                }
+            };
+            if Instant::now() + wait.0 >= deadline {
+                return Err(EnrichError::Deadline {
+                    conversation_id: conversation_id.to_string(),
+                    last: wait.1,
+                });
+            }
+            tokio::time::sleep(wait.0).await;
+        }
+    }
+}

@@ -1,0 +1,395 @@
+//! A real AWS-API-compatible endpoint for tests.
+//!
+//! By default a pinned moto server is installed into a virtualenv inside the
+//! build directory (once), started on a free loopback port for this test
+//! process, and stopped when the process ends: the server watches its stdin,
+//! which only this process holds, so it exits even after a panic or a kill.
+//! With `AWS_ENDPOINT_URL` set, that endpoint is used instead; with
+//! `VA_TEST_REAL_AWS=1`, the default AWS configuration (a real account).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::client::Waiters;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+
+/// The moto release the suite is pinned to (see docs/DESIGN.md).
+pub const MOTO_VERSION: &str = "5.2.5";
+const MOTO_EXTRAS: &str = "server,dynamodb,secretsmanager,events";
+
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    #[error(
+        "python3 was not found on PATH ({0}); the test harness needs Python 3 with pip and venv to install moto"
+    )]
+    NoPython(String),
+    #[error("installing moto {MOTO_VERSION} failed: {0}")]
+    Install(String),
+    #[error("starting moto failed: {0}")]
+    Start(String),
+    #[error("AWS call failed: {0}")]
+    Aws(String),
+}
+
+/// Where the tests send AWS traffic.
+#[derive(Debug, Clone)]
+pub enum Endpoint {
+    /// moto, started by this process.
+    Moto { url: String, pid: u32 },
+    /// `AWS_ENDPOINT_URL`, started by someone else.
+    External { url: String },
+    /// The default AWS configuration: a real account.
+    RealAws,
+}
+
+impl Endpoint {
+    pub fn url(&self) -> Option<&str> {
+        match self {
+            Self::Moto { url, .. } | Self::External { url } => Some(url),
+            Self::RealAws => None,
+        }
+    }
+}
+
+struct MotoProcess {
+    url: String,
+    child: Child,
+    /// Held open for the life of the process; its closing tells moto to exit.
+    _stdin: ChildStdin,
+}
+
+static MOTO: OnceLock<Result<Mutex<MotoProcess>, String>> = OnceLock::new();
+
+/// The endpoint for this test process, starting moto on first use.
+pub fn endpoint() -> Result<Endpoint, HarnessError> {
+    if std::env::var("VA_TEST_REAL_AWS").is_ok_and(|v| v == "1") {
+        return Ok(Endpoint::RealAws);
+    }
+    if let Ok(url) = std::env::var("AWS_ENDPOINT_URL")
+        && !url.is_empty()
+    {
+        return Ok(Endpoint::External { url });
+    }
+    let moto = MOTO.get_or_init(|| start_moto().map(Mutex::new).map_err(|e| e.to_string()));
+    match moto {
+        Ok(m) => {
+            let m = m.lock().unwrap_or_else(|e| e.into_inner());
+            Ok(Endpoint::Moto {
+                url: m.url.clone(),
+                pid: m.child.id(),
+            })
+        }
+        Err(e) => Err(HarnessError::Start(e.clone())),
+    }
+}
+
+/// The build directory: `CARGO_TARGET_DIR`, else `target/` of the workspace.
+pub fn build_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("target")
+}
+
+/// Installs moto into `target/moto-venv-<version>` unless it is there.
+pub fn ensure_moto_installed() -> Result<PathBuf, HarnessError> {
+    let venv = build_dir().join(format!("moto-venv-{MOTO_VERSION}"));
+    let python = venv.join("bin").join("python");
+    if python.exists() && venv.join(".installed").exists() {
+        return Ok(python);
+    }
+    let version = Command::new("python3")
+        .arg("--version")
+        .output()
+        .map_err(|e| HarnessError::NoPython(e.to_string()))?;
+    if !version.status.success() {
+        return Err(HarnessError::NoPython("`python3 --version` failed".into()));
+    }
+    // Install beside the final place and rename, so concurrent test processes
+    // never see a half-built environment.
+    std::fs::create_dir_all(build_dir()).map_err(|e| HarnessError::Install(e.to_string()))?;
+    let tmp = build_dir().join(format!(
+        "moto-venv-{MOTO_VERSION}.tmp-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&tmp);
+    run(Command::new("python3").arg("-m").arg("venv").arg(&tmp)).map_err(|e| {
+        HarnessError::Install(format!(
+            "python3 -m venv: {e} (on Debian: apt-get install python3-venv)"
+        ))
+    })?;
+    run(Command::new(tmp.join("bin").join("pip")).args([
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        &format!("moto[{MOTO_EXTRAS}]=={MOTO_VERSION}"),
+    ]))
+    .map_err(|e| HarnessError::Install(format!("pip install: {e}")))?;
+    std::fs::write(tmp.join(".installed"), MOTO_VERSION)
+        .map_err(|e| HarnessError::Install(e.to_string()))?;
+    if std::fs::rename(&tmp, &venv).is_err() {
+        // Another process won the race; use theirs if it is complete.
+        let _ = std::fs::remove_dir_all(&tmp);
+        if !venv.join(".installed").exists() {
+            return Err(HarnessError::Install(format!(
+                "could not move the virtualenv into {}",
+                venv.display()
+            )));
+        }
+    }
+    Ok(python)
+}
+
+fn run(cmd: &mut Command) -> Result<(), String> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let tail: Vec<&str> = stderr.lines().rev().take(15).collect();
+    Err(tail.into_iter().rev().collect::<Vec<_>>().join("\n"))
+}
+
+/// Python run by the moto child: exits when stdin closes (the parent is
+/// gone), and fixes two DynamoDB emulation gaps (see the file).
+const MOTO_LAUNCHER: &str = include_str!("moto_launcher.py");
+
+fn start_moto() -> Result<MotoProcess, HarnessError> {
+    let python = ensure_moto_installed()?;
+    let mut child = Command::new(&python)
+        .args(["-c", MOTO_LAUNCHER])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| HarnessError::Start(format!("{}: {e}", python.display())))?;
+    let stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| HarnessError::Start("no stdin pipe".into()))?;
+    let stderr = child
+        .stderr
+        .take()
+        .ok_or_else(|| HarnessError::Start("no stderr pipe".into()))?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Reads the bound port from moto's banner, then keeps draining its log so
+    // the pipe never fills and blocks the server.
+    std::thread::Builder::new()
+        .name("moto-log".into())
+        .spawn(move || {
+            let mut reader = BufReader::new(stderr);
+            let mut line = String::new();
+            let mut sent = false;
+            let mut early = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                if !sent {
+                    if let Some(pos) = line.find("http://127.0.0.1:") {
+                        let port: String = line[pos + 17..]
+                            .chars()
+                            .take_while(char::is_ascii_digit)
+                            .collect();
+                        let _ = tx.send(Ok(port));
+                        sent = true;
+                    } else {
+                        early.push_str(&line);
+                    }
+                }
+                line.clear();
+            }
+            if !sent {
+                let _ = tx.send(Err(early));
+            }
+        })
+        .map_err(|e| HarnessError::Start(e.to_string()))?;
+    let port = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(Ok(port)) => port,
+        Ok(Err(log)) => return Err(HarnessError::Start(format!("moto exited: {log}"))),
+        Err(_) => {
+            let _ = child.kill();
+            return Err(HarnessError::Start(
+                "moto printed no address within 60 s".into(),
+            ));
+        }
+    };
+    let url = format!("http://127.0.0.1:{port}");
+    wait_until_answers(&format!("127.0.0.1:{port}"), Duration::from_secs(30))
+        .map_err(|e| HarnessError::Start(format!("moto at {url} did not answer: {e}")))?;
+    Ok(MotoProcess {
+        url,
+        child,
+        _stdin: stdin,
+    })
+}
+
+fn wait_until_answers(addr: &str, within: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + within;
+    let mut last = String::new();
+    let mut pause = Duration::from_millis(20);
+    while Instant::now() < deadline {
+        match probe(addr) {
+            Ok(()) => return Ok(()),
+            Err(e) => last = e,
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(500));
+    }
+    Err(last)
+}
+
+fn probe(addr: &str) -> Result<(), String> {
+    let mut s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    s.write_all(b"GET /moto-api/ HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).map_err(|e| e.to_string())?;
+    if head.starts_with(b"HTTP/1.") {
+        Ok(())
+    } else {
+        Err("not HTTP".into())
+    }
+}
+
+/// An SDK configuration aimed at the test endpoint.
+pub async fn sdk_config() -> Result<SdkConfig, HarnessError> {
+    let ep = endpoint()?;
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(url) = ep.url() {
+        loader = loader
+            .endpoint_url(url)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "testing", "testing", None, None, "moto",
+            ));
+    }
+    Ok(loader.load().await)
+}
+
+/// A unique resource name, so concurrent tests and a shared real account never collide.
+pub fn unique_name(kind: &str) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("va-test-{kind}-{}", &id[..12])
+}
+
+/// The product's resources for one test: token table, analytics table, OAuth secret.
+#[derive(Debug, Clone)]
+pub struct TestResources {
+    pub config: SdkConfig,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+    pub token_table: String,
+    pub analytics_table: String,
+    pub secret_id: String,
+}
+
+impl TestResources {
+    /// Creates uniquely named tables and a secret holding `{"clientId","clientSecret"}`.
+    pub async fn create(client_id: &str, client_secret: &str) -> Result<Self, HarnessError> {
+        let config = sdk_config().await?;
+        let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+        let secrets = aws_sdk_secretsmanager::Client::new(&config);
+        let token_table = unique_name("tokens");
+        let analytics_table = unique_name("analytics");
+        create_table(&dynamodb, &token_table, false).await?;
+        create_table(&dynamodb, &analytics_table, true).await?;
+        let secret_id = unique_name("genesys-oauth");
+        let value =
+            serde_json::json!({"clientId": client_id, "clientSecret": client_secret}).to_string();
+        secrets
+            .create_secret()
+            .name(&secret_id)
+            .secret_string(value)
+            .send()
+            .await
+            .map_err(|e| {
+                HarnessError::Aws(format!(
+                    "create secret: {}",
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+                ))
+            })?;
+        Ok(Self {
+            config,
+            dynamodb,
+            secrets,
+            token_table,
+            analytics_table,
+            secret_id,
+        })
+    }
+
+    /// Deletes exactly what `create` made.
+    pub async fn delete(&self) -> Result<(), HarnessError> {
+        for t in [&self.token_table, &self.analytics_table] {
+            self.dynamodb
+                .delete_table()
+                .table_name(t)
+                .send()
+                .await
+                .map_err(|e| HarnessError::Aws(format!("delete table {t}: {e}")))?;
+        }
+        self.secrets
+            .delete_secret()
+            .secret_id(&self.secret_id)
+            .force_delete_without_recovery(true)
+            .send()
+            .await
+            .map_err(|e| HarnessError::Aws(format!("delete secret: {e}")))?;
+        Ok(())
+    }
+}
+
+/// On-demand table keyed by `pk` (and `sk` when `sorted`), then waits until it is active.
+pub async fn create_table(
+    ddb: &aws_sdk_dynamodb::Client,
+    name: &str,
+    sorted: bool,
+) -> Result<(), HarnessError> {
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+    };
+    let key = |n: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+    };
+    let mut req = ddb
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("pk").map_err(|e| HarnessError::Aws(e.to_string()))?)
+        .key_schema(key("pk", KeyType::Hash).map_err(|e| HarnessError::Aws(e.to_string()))?);
+    if sorted {
+        req = req
+            .attribute_definitions(attr("sk").map_err(|e| HarnessError::Aws(e.to_string()))?)
+            .key_schema(key("sk", KeyType::Range).map_err(|e| HarnessError::Aws(e.to_string()))?);
+    }
+    req.send().await.map_err(|e| {
+        HarnessError::Aws(format!(
+            "create table {name}: {}",
+            aws_sdk_dynamodb::error::DisplayErrorContext(e)
+        ))
+    })?;
+    ddb.wait_until_table_exists()
+        .table_name(name)
+        .wait(Duration::from_secs(300))
+        .await
+        .map_err(|e| HarnessError::Aws(format!("wait for table {name}: {e}")))?;
+    Ok(())
+}

@@ -1,0 +1,13 @@
+//! Test support for the product: a local AWS endpoint (moto in server mode),
+//! the Genesys Cloud simulator, the Virtual Agent traffic generator and the
+//! naive-fleet baseline the product must beat.
+
+pub mod aws;
+pub mod baselines;
+pub mod fixtures;
+pub mod fleet;
+pub mod product;
+pub mod replay;
+pub mod sim;
+pub mod stack;
+pub mod traffic;

@@ -1,0 +1,494 @@
+//! The whole pipeline on this machine: moto (or `AWS_ENDPOINT_URL`), the
+//! Genesys Cloud simulator, the traffic generator, the token refresher on its
+//! schedule and a fleet of conversation-events containers running the
+//! Lambda's handler code, on a compressed clock; a dashboard server; a report.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::Mutex;
+use va_analytics::{AnalyticsStore, Applied, KpiConfig};
+use token_broker::{BrokerConfig, TokenStore};
+use genesys::ClientCredentials;
+use va_analytics::dashboard::DashboardApi;
+use va_handler::enrich::{ApiAccess, Enricher};
+use va_handler::{EventHandler, HandleError};
+use lambda_support::{Clock, Redacted};
+
+use crate::aws::TestResources;
+use crate::baselines::{OwnToken, OwnTokenPolicy};
+use crate::replay::{self, Delivery};
+use crate::sim::{
+    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, FaultSide, Faults, Policies, SimClock, SimConfig,
+    Simulator,
+};
+use crate::traffic::{self, Traffic, TrafficConfig};
+
+/// Which token policy the fleet runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// The product: the shared token broker and the scheduled refresher.
+    Broker,
+    /// Each container fetches its own token and re-fetches it every 5 minutes.
+    Naive,
+    /// Refresh every 540000 ms per container, at most 45 containers, backoff.
+    SeedAdvice,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Broker => "broker",
+            Mode::Naive => "naive",
+            Mode::SeedAdvice => "seed-advice",
+        }
+    }
+}
+
+/// Faults to inject, in simulated time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FaultPlan {
+    /// Revoke every token every N minutes.
+    pub revoke_every_min: Option<u32>,
+    /// The org's idle-token timeout, seconds.
+    pub idle_timeout_s: Option<u64>,
+    /// Live tokens per client before the oldest is revoked (simulator assumption).
+    pub token_cap: Option<usize>,
+    /// A storm of N 429s on the API every 10 minutes.
+    pub api_429_storm: Option<u32>,
+    /// The token endpoint answers 5xx for N minutes, from minute 20.
+    pub token_endpoint_outage_min: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StackOptions {
+    pub containers: usize,
+    pub sessions_per_minute: u32,
+    pub minutes: u32,
+    pub seed: u64,
+    pub token_lifetime_s: u64,
+    pub pool_size: usize,
+    /// Share of events EventBridge delivers twice.
+    pub duplicate_share: f64,
+    pub faults: FaultPlan,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        Self {
+            containers: 50,
+            sessions_per_minute: 60,
+            minutes: 60,
+            seed: 1,
+            token_lifetime_s: 3_600,
+            pool_size: 1,
+            duplicate_share: 0.02,
+            faults: FaultPlan::default(),
+        }
+    }
+}
+
+/// What one run did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StackReport {
+    pub mode: String,
+    pub containers: usize,
+    pub sessions: u64,
+    pub events: u64,
+    pub deliveries: u64,
+    pub duplicates: u64,
+    pub token_requests: u64,
+    pub unauthorized: u64,
+    pub rate_limited: u64,
+    /// Redelivered invocations plus calls retried after a 401.
+    pub retries: u64,
+    pub rejected: u64,
+    /// Events that failed every delivery attempt.
+    pub dead_lettered: u64,
+    pub exactly_once: bool,
+    /// The first differences between the store and the generator's truth.
+    pub differences: Vec<String>,
+    pub latency_p50_ms: f64,
+    pub latency_p90_ms: f64,
+    pub latency_p99_ms: f64,
+    pub wall_seconds: f64,
+}
+
+/// What a run leaves up for the dashboard.
+pub struct Running {
+    pub sim: Simulator,
+    pub res: TestResources,
+    pub traffic: Traffic,
+    /// Token slots, so the dashboard shows the health of each.
+    pub pool_size: usize,
+}
+
+/// Progress: simulated minutes done, of the total.
+pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
+
+const MAX_ATTEMPTS: u32 = 3;
+const STEP: Duration = Duration::from_secs(1);
+
+fn slot_of(event_id: &str, n: usize) -> usize {
+    let h = token_store::key_hash(event_id);
+    (u64::from_str_radix(&h, 16).unwrap_or(0) % n.max(1) as u64) as usize
+}
+
+/// Starts the simulator and the AWS resources for one run.
+pub async fn start(opts: &StackOptions, traffic: Traffic) -> Result<Running, String> {
+    let start_ms = traffic.events.first().map(|e| e.at_ms).unwrap_or(0);
+    let sim = Simulator::start(SimConfig {
+        policies: Policies {
+            token_lifetime_s: opts.token_lifetime_s,
+            idle_timeout_s: opts.faults.idle_timeout_s,
+            live_token_cap: opts.faults.token_cap,
+            ..Policies::default()
+        },
+        clock: Arc::new(SimClock::frozen_at(start_ms)),
+        ..SimConfig::default()
+    })
+    .await
+    .map_err(|e| format!("simulator: {e}"))?;
+    sim.register_conversations(traffic.sim_conversations());
+    let res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Running {
+        sim,
+        res,
+        traffic,
+        pool_size: opts.pool_size.max(1),
+    })
+}
+
+pub fn generate(opts: &StackOptions) -> Traffic {
+    traffic::generate(&TrafficConfig {
+        seed: opts.seed,
+        sessions_per_minute: opts.sessions_per_minute,
+        minutes: opts.minutes,
+        ..TrafficConfig::default()
+    })
+}
+
+/// The dashboard for a run, over HTTP on `addr` (port 0 picks one). Returns
+/// the bound address; the server stops when the returned handle is dropped.
+pub async fn serve_dashboard(
+    run: &Running,
+    addr: SocketAddr,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let api = Arc::new(DashboardApi {
+        store: AnalyticsStore::new(run.res.dynamodb.clone(), run.res.analytics_table.clone()),
+        tokens: TokenStore::new(
+            run.res.dynamodb.clone(),
+            run.res.token_table.clone(),
+            &run.res.secret_id,
+        ),
+        pool_size: run.pool_size,
+        clock: run.sim.clock(),
+    });
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let api = api.clone();
+        async move {
+            let query: Vec<(String, String)> = req
+                .uri()
+                .query()
+                .map(|q| {
+                    q.split('&')
+                        .filter_map(|p| p.split_once('='))
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let reply = api
+                .reply(req.method().as_str(), req.uri().path(), &query)
+                .await;
+            axum::response::Response::builder()
+                .status(reply.status)
+                .header("content-type", reply.content_type)
+                .header("cache-control", "no-store")
+                .body(axum::body::Body::from(reply.body))
+                .unwrap_or_default()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((bound, task))
+}
+
+/// The page URL for a run's time range.
+pub fn dashboard_url(addr: SocketAddr, run: &Running) -> String {
+    let from = run.traffic.events.first().map(|e| e.at_ms).unwrap_or(0);
+    let to = run.traffic.events.last().map(|e| e.at_ms).unwrap_or(0) + 60_000;
+    format!("http://{addr}/?from={from}&to={to}")
+}
+
+struct Fleet<A> {
+    handlers: Vec<Arc<EventHandler<A>>>,
+}
+
+async fn drive<A: ApiAccess>(
+    run: &Running,
+    opts: &StackOptions,
+    fleet: Fleet<A>,
+    refresher: Option<Arc<crate::product::Broker>>,
+    progress: Progress,
+) -> StackReport {
+    let began = Instant::now();
+    let clock = run.sim.clock();
+    let deliveries = replay::deliveries(&run.traffic, opts.duplicate_share, opts.seed);
+    let total = deliveries.len();
+    let start = clock.now_ms();
+    let end = deliveries.iter().map(|d| d.at_ms).max().unwrap_or(start);
+    let n = fleet.handlers.len().max(1);
+    let mut pending: std::collections::VecDeque<(Delivery, u32)> =
+        deliveries.into_iter().map(|d| (d, 1)).collect();
+    let mut retry: Vec<(Delivery, u32)> = Vec::new();
+    let before = run.sim.counters();
+    let stats = Arc::new(Mutex::new((
+        0u64,
+        0u64,
+        0u64,
+        0u64,
+        0u64,
+        Vec::<u64>::new(),
+    )));
+    let mut last_refresh: Option<i64> = None;
+    let mut last_revoke = start;
+    let mut last_storm = start;
+    let mut outage_on = false;
+    let total_minutes = ((end - start) / 60_000 + 1) as u64;
+    let mut now = start;
+    while !pending.is_empty() || !retry.is_empty() {
+        // Scheduled work and faults, in simulated time.
+        if let Some(r) = &refresher
+            && last_refresh.is_none_or(|l| now - l >= 60_000)
+        {
+            last_refresh = Some(now);
+            r.tick().await;
+        }
+        if let Some(every) = opts.faults.revoke_every_min
+            && now - last_revoke >= i64::from(every.max(1)) * 60_000
+        {
+            last_revoke = now;
+            run.sim.revoke_all();
+        }
+        if let Some(storm) = opts.faults.api_429_storm
+            && now - last_storm >= 600_000
+        {
+            last_storm = now;
+            run.sim.set_faults(
+                FaultSide::Api,
+                Faults {
+                    storm_429: storm,
+                    storm_retry_after_s: 1,
+                    ..Faults::default()
+                },
+            );
+        }
+        if let Some(minutes) = opts.faults.token_endpoint_outage_min {
+            let from = start + 20 * 60_000;
+            let until = from + i64::from(minutes) * 60_000;
+            let on = now >= from && now < until;
+            if on != outage_on {
+                outage_on = on;
+                let faults = if on {
+                    Faults {
+                        errors_5xx: u32::MAX,
+                        ..Faults::default()
+                    }
+                } else {
+                    Faults::default()
+                };
+                run.sim.set_faults(FaultSide::Token, faults);
+            }
+        }
+        // This step's deliveries (and last step's failures, redelivered).
+        let mut batches: Vec<Vec<(Delivery, u32)>> = vec![Vec::new(); n];
+        for (d, attempt) in retry.drain(..) {
+            let id = d.event["id"].as_str().unwrap_or_default().to_string();
+            batches[slot_of(&id, n)].push((d, attempt));
+        }
+        while pending.front().is_some_and(|(d, _)| d.at_ms <= now) {
+            if let Some((d, attempt)) = pending.pop_front() {
+                let id = d.event["id"].as_str().unwrap_or_default().to_string();
+                batches[slot_of(&id, n)].push((d, attempt));
+            }
+        }
+        let mut tasks = Vec::new();
+        for (h, batch) in fleet.handlers.iter().zip(batches) {
+            if batch.is_empty() {
+                continue;
+            }
+            let (h, stats) = (h.clone(), stats.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut failed = Vec::new();
+                for (d, attempt) in batch {
+                    let t = tokio::time::Instant::now();
+                    let r = h.handle(&d.event, t + Duration::from_secs(10)).await;
+                    let micros = t.elapsed().as_micros() as u64;
+                    let mut s = stats.lock().await;
+                    s.5.push(micros);
+                    match r {
+                        Ok(x) if x.applied == Applied::Duplicate => s.0 += 1,
+                        Ok(_) => {}
+                        Err(HandleError::Rejected(_)) => s.1 += 1,
+                        Err(_) if attempt < MAX_ATTEMPTS => {
+                            s.2 += 1;
+                            failed.push((d, attempt + 1));
+                        }
+                        Err(_) => s.3 += 1,
+                    }
+                }
+                failed
+            }));
+        }
+        for t in tasks {
+            retry.extend(t.await.unwrap_or_default());
+        }
+        clock.advance(STEP);
+        now = clock.now_ms();
+        progress(
+            (((now - start) / 60_000) as u64).min(total_minutes),
+            total_minutes,
+        );
+    }
+    let after = run.sim.counters();
+    let (duplicates, rejected, redeliveries, dead, _, mut lat) = stats.lock().await.clone();
+    lat.sort_unstable();
+    let pct = |p: f64| {
+        if lat.is_empty() {
+            0.0
+        } else {
+            lat[(((p / 100.0) * lat.len() as f64).ceil() as usize).clamp(1, lat.len()) - 1] as f64
+                / 1000.0
+        }
+    };
+    let retried_401: u64 = fleet
+        .handlers
+        .iter()
+        .filter_map(|h| h.enricher())
+        .map(|e| {
+            e.stats
+                .retried_after_401
+                .load(std::sync::atomic::Ordering::Relaxed)
+        })
+        .sum();
+    let store = AnalyticsStore::new(run.res.dynamodb.clone(), run.res.analytics_table.clone());
+    let diffs = replay::compare(&store, &run.traffic.truth, 0, end + 3_600_000).await;
+    StackReport {
+        mode: String::new(),
+        containers: n,
+        sessions: run.traffic.truth.bot_sessions,
+        events: run.traffic.truth.events,
+        deliveries: total as u64,
+        duplicates,
+        token_requests: after.token_requests - before.token_requests,
+        unauthorized: after.unauthorized_total - before.unauthorized_total,
+        rate_limited: (after.api_rate_limited + after.injected_429)
+            - (before.api_rate_limited + before.injected_429),
+        retries: redeliveries + retried_401,
+        rejected,
+        dead_lettered: dead,
+        exactly_once: diffs.is_empty(),
+        differences: diffs.into_iter().take(5).collect(),
+        latency_p50_ms: pct(50.0),
+        latency_p90_ms: pct(90.0),
+        latency_p99_ms: pct(99.0),
+        wall_seconds: began.elapsed().as_secs_f64(),
+    }
+}
+
+/// Runs one mode over `run`'s traffic.
+pub async fn run_mode(
+    run: &Running,
+    opts: &StackOptions,
+    mode: Mode,
+    progress: Progress,
+) -> StackReport {
+    let cfg = BrokerConfig {
+        pool_size: opts.pool_size,
+        ..BrokerConfig::default()
+    };
+    let store = || AnalyticsStore::new(run.res.dynamodb.clone(), run.res.analytics_table.clone());
+    let clock: Arc<dyn Clock> = run.sim.clock();
+    let mut report = match mode {
+        Mode::Broker => {
+            let handlers = (0..opts.containers.max(1))
+                .map(|_| {
+                    Arc::new(crate::product::handler(
+                        &run.res,
+                        &run.sim,
+                        cfg.clone(),
+                        true,
+                    ))
+                })
+                .collect();
+            let refresher = Arc::new(crate::product::broker(&run.res, &run.sim, cfg.clone()));
+            drive(run, opts, Fleet { handlers }, Some(refresher), progress).await
+        }
+        Mode::Naive | Mode::SeedAdvice => {
+            let (policy, containers) = match mode {
+                Mode::Naive => (OwnTokenPolicy::naive(), opts.containers.max(1)),
+                _ => (OwnTokenPolicy::seed_advice(), opts.containers.clamp(1, 45)),
+            };
+            let creds = ClientCredentials {
+                client_id: DEFAULT_CLIENT_ID.into(),
+                client_secret: Redacted::new(DEFAULT_CLIENT_SECRET),
+            };
+            let handlers = (0..containers)
+                .map(|_| {
+                    let access = OwnToken::new(
+                        crate::product::api(&run.sim),
+                        creds.clone(),
+                        clock.clone(),
+                        policy,
+                    );
+                    Arc::new(EventHandler::new(
+                        store(),
+                        KpiConfig::default(),
+                        Some(Enricher::new(access)),
+                        clock.clone(),
+                    ))
+                })
+                .collect();
+            drive(run, opts, Fleet { handlers }, None, progress).await
+        }
+    };
+    report.mode = mode.name().to_string();
+    report
+}
+
+/// One table row per report.
+pub fn table(reports: &[StackReport]) -> String {
+    let mut out = String::from(
+        "| mode | containers | sessions | events | duplicates | token requests | 401s | 429s | retries | rejected | DLQ | exactly once | p50 ms | p90 ms | p99 ms |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+    );
+    for r in reports {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} |\n",
+            r.mode,
+            r.containers,
+            r.sessions,
+            r.events,
+            r.duplicates,
+            r.token_requests,
+            r.unauthorized,
+            r.rate_limited,
+            r.retries,
+            r.rejected,
+            r.dead_lettered,
+            if r.exactly_once { "pass" } else { "FAIL" },
+            r.latency_p50_ms,
+            r.latency_p90_ms,
+            r.latency_p99_ms,
+        ));
+    }
+    out
+}

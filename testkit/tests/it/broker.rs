@@ -1,0 +1,565 @@
+//! The token protocol against moto (DynamoDB, Secrets Manager) and the
+//! simulator, over real HTTP.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::join_all;
+use testkit::aws::TestResources;
+use testkit::sim::{
+    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, FaultSide, Faults, Policies, SimClock, SimConfig,
+    Simulator,
+};
+use testkit::traffic::{self, TrafficConfig};
+use token_broker::{
+    BrokerConfig, BrokerError, GenesysTokenSource, SlotOutcome, TokenBroker, TokenStore,
+    slot_for,
+};
+use genesys::GenesysClient;
+use genesys::IssuedToken;
+use token_store::{Acquire, NewToken};
+use lambda_support::Redacted;
+
+use crate::common::{assert_logs_clean, capture_logs, eventually};
+
+type Broker = TokenBroker<GenesysTokenSource>;
+
+struct Fleet {
+    sim: Simulator,
+    res: TestResources,
+    clock: Arc<SimClock>,
+}
+
+fn config(pool_size: usize) -> BrokerConfig {
+    BrokerConfig {
+        pool_size,
+        wait_timeout: Duration::from_secs(20),
+        ..BrokerConfig::default()
+    }
+}
+
+impl Fleet {
+    async fn new(policies: Policies) -> Self {
+        Self::with_secret(policies, DEFAULT_CLIENT_SECRET).await
+    }
+
+    async fn with_secret(policies: Policies, secret_in_secrets_manager: &str) -> Self {
+        capture_logs();
+        let clock = Arc::new(SimClock::frozen_at(1_763_650_000_000));
+        let sim = Simulator::start(SimConfig {
+            policies,
+            clock: clock.clone(),
+            ..SimConfig::default()
+        })
+        .await
+        .expect("simulator");
+        let res = TestResources::create(DEFAULT_CLIENT_ID, secret_in_secrets_manager)
+            .await
+            .expect("moto resources");
+        Self { sim, res, clock }
+    }
+
+    fn api(&self) -> GenesysClient {
+        testkit::product::api(&self.sim)
+    }
+
+    /// One container's broker.
+    fn broker(&self, cfg: BrokerConfig) -> Broker {
+        testkit::product::broker(&self.res, &self.sim, cfg)
+    }
+
+    fn brokers(&self, n: usize, cfg: &BrokerConfig) -> Vec<Arc<Broker>> {
+        (0..n).map(|_| Arc::new(self.broker(cfg.clone()))).collect()
+    }
+
+    async fn done(self) {
+        assert_logs_clean(&self.sim, &[]);
+        self.res.delete().await.expect("cleanup");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_refreshers_and_two_hundred_readers_on_an_empty_table_make_one_token_request() {
+    let fleet = Fleet::new(Policies::default()).await;
+    // Slow the token endpoint so everyone races while the one fetch is in flight.
+    fleet.sim.set_faults(
+        FaultSide::Token,
+        Faults {
+            latency_ms: 300,
+            ..Faults::default()
+        },
+    );
+    let cfg = config(1);
+    let refreshers = fleet.brokers(20, &cfg);
+    let readers = fleet.brokers(200, &cfg);
+    let gate = Arc::new(tokio::sync::Barrier::new(220));
+    let mut ticks = Vec::new();
+    for r in refreshers {
+        let gate = gate.clone();
+        ticks.push(tokio::spawn(async move {
+            gate.wait().await;
+            r.tick().await
+        }));
+    }
+    let mut reads = Vec::new();
+    for r in readers {
+        let gate = gate.clone();
+        reads.push(tokio::spawn(async move {
+            gate.wait().await;
+            r.token(0).await
+        }));
+    }
+    let mut refreshed = 0;
+    for t in ticks {
+        let report = t.await.expect("task");
+        refreshed += report.refreshed();
+        assert_eq!(report.failed(), 0, "{report:?}");
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for r in reads {
+        let t = r.await.expect("task").expect("every reader gets a token");
+        assert_eq!(t.version, 1);
+        seen.insert(t.token.expose().to_string());
+    }
+    let c = fleet.sim.counters();
+    assert_eq!(
+        c.token_requests, 1,
+        "exactly one token request reached Genesys"
+    );
+    assert_eq!(c.max_token_requests_in_flight, 1);
+    assert_eq!(seen.len(), 1, "all readers got the same token");
+    assert!(
+        refreshed <= 1,
+        "at most one refresher published ({refreshed})"
+    );
+    fleet.done().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_lease_holder_is_taken_over_after_the_lease_and_its_late_publish_is_fenced() {
+    let fleet = Fleet::new(Policies::default()).await;
+    let cfg = config(2);
+
+    // Slot 0: the holder's task is aborted while its token request is in flight.
+    fleet.sim.set_faults(
+        FaultSide::Token,
+        Faults {
+            latency_ms: 60_000,
+            ..Faults::default()
+        },
+    );
+    let doomed = Arc::new(fleet.broker(cfg.clone()));
+    let task = {
+        let b = doomed.clone();
+        tokio::spawn(async move { b.refresh_if_needed(0).await })
+    };
+    eventually(
+        Duration::from_secs(20),
+        "the holder's token request is in flight",
+        || async { fleet.sim.counters().token_requests_in_flight == 1 },
+    )
+    .await;
+    task.abort();
+    let _ = task.await;
+    fleet.sim.set_faults(FaultSide::Token, Faults::default());
+    let survivor = fleet.broker(cfg.clone());
+    assert_eq!(
+        survivor.refresh_if_needed(0).await.expect("no error"),
+        None,
+        "the lease is still live"
+    );
+    fleet.clock.advance(cfg.lease + Duration::from_secs(1));
+    let t = survivor
+        .refresh_if_needed(0)
+        .await
+        .expect("refresh")
+        .expect("took over after the lease lapsed");
+    assert_eq!(t.version, 1);
+
+    // Slot 1: a writer that acquired, stalled past its lease, then publishes late.
+    let store = TokenStore::new(
+        fleet.res.dynamodb.clone(),
+        fleet.res.token_table.clone(),
+        &fleet.res.secret_id,
+    );
+    let now = fleet.clock.now_ms();
+    let Acquire::Won(stale_lease) = store
+        .try_acquire(1, "stalled-writer", now, now + 600_000, 30_000)
+        .await
+        .expect("acquire")
+    else {
+        panic!("an empty slot must be acquirable");
+    };
+    fleet.clock.advance(Duration::from_secs(31));
+    let newer = survivor
+        .refresh_if_needed(1)
+        .await
+        .expect("refresh")
+        .expect("took over");
+    assert_eq!(newer.version, 1);
+    let late = Redacted::new("late-token-from-the-stalled-writer");
+    let now = fleet.clock.now_ms();
+    let refused = store
+        .publish(
+            &stale_lease,
+            NewToken {
+                access_token: &late,
+                token_type: "bearer",
+                expires_at: now + 86_400_000,
+            },
+            now,
+        )
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(token_broker::StoreError::LeaseLost { slot: 1 })
+        ),
+        "{refused:?}"
+    );
+    let item = store.read(1).await.expect("read").expect("item");
+    assert_eq!(item.version, 1);
+    assert_eq!(
+        item.token.as_ref().map(|t| t.expose().to_string()),
+        Some(newer.token.expose().to_string())
+    );
+    assert!(
+        store.record_failure(&stale_lease, 0, "late").await.is_err(),
+        "a lost lease cannot release either"
+    );
+    fleet.done().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn revocation_costs_the_fleet_one_token_request_and_each_call_exactly_one_retry() {
+    let fleet = Fleet::new(Policies::default()).await;
+    let cfg = config(1);
+    let readers = fleet.brokers(20, &cfg);
+    for r in &readers {
+        r.token(0).await.expect("warm");
+    }
+    assert_eq!(fleet.sim.counters().token_requests, 1);
+    assert_eq!(fleet.sim.revoke_all(), 1);
+    let before = fleet.sim.counters();
+    let api = fleet.api();
+    let results = join_all(readers.iter().map(|r| {
+        let api = api.clone();
+        async move { call_me(r, &api).await }
+    }))
+    .await;
+    for r in &results {
+        let (_, retried) = r.as_ref().expect("every affected call succeeds");
+        assert!(*retried, "every affected call was retried once");
+    }
+    let after = fleet.sim.counters();
+    assert_eq!(
+        after.token_requests - before.token_requests,
+        1,
+        "single-flight recovery"
+    );
+    assert_eq!(
+        after.unauthorized_total - before.unauthorized_total,
+        20,
+        "one 401 per affected call"
+    );
+    assert_eq!(
+        after.api_calls - before.api_calls,
+        40,
+        "each call ran at most twice"
+    );
+
+    let again = join_all(readers.iter().map(|r| {
+        let api = api.clone();
+        async move { call_me(r, &api).await }
+    }))
+    .await;
+    assert!(again.iter().all(|r| matches!(r, Ok((_, false)))));
+    assert_eq!(
+        fleet.sim.counters().unauthorized_total,
+        after.unauthorized_total
+    );
+    fleet.done().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_idle_spell_the_refresher_replaces_the_dead_token_before_any_reader_sees_a_401() {
+    let fleet = Fleet::new(Policies {
+        idle_timeout_s: Some(900),
+        ..Policies::default()
+    })
+    .await;
+    let cfg = config(1);
+    let refresher = fleet.broker(cfg.clone());
+    assert_eq!(refresher.tick().await.refreshed(), 1);
+    let readers = fleet.brokers(10, &cfg);
+    let api = fleet.api();
+    for r in &readers {
+        let (_, retried) = call_me(r, &api).await.expect("call");
+        assert!(!retried);
+    }
+    fleet.clock.advance(Duration::from_secs(1_000));
+    let report = refresher.tick().await;
+    assert_eq!(
+        report.slots[0].outcome,
+        SlotOutcome::Refreshed { reason: "dead" },
+        "{report:?}"
+    );
+    assert_eq!(report.slots[0].version, Some(2));
+    let unauthorized = fleet.sim.counters().unauthorized_total;
+    for r in &readers {
+        let (_, retried) = call_me(r, &api).await.expect("call");
+        assert!(!retried, "no reader needed a retry");
+    }
+    assert_eq!(
+        fleet.sim.counters().unauthorized_total,
+        unauthorized,
+        "no 401 reached a reader"
+    );
+    assert_eq!(fleet.sim.counters().token_requests, 2);
+    fleet.done().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_token_endpoint_outage_keeps_the_current_token_serving_and_backs_off_fleet_wide() {
+    let fleet = Fleet::new(Policies {
+        token_lifetime_s: 3_600,
+        ..Policies::default()
+    })
+    .await;
+    let cfg = config(1);
+    let brokers = fleet.brokers(25, &cfg);
+    assert_eq!(brokers[0].tick().await.refreshed(), 1);
+    let first = brokers[0].token(0).await.expect("token");
+    // Inside the refresh margin, then the endpoint starts failing.
+    fleet.clock.advance(Duration::from_secs(3_100));
+    fleet.sim.set_faults(
+        FaultSide::Token,
+        Faults {
+            errors_5xx: u32::MAX,
+            ..Faults::default()
+        },
+    );
+    let before = fleet.sim.counters().token_requests;
+    let mut attempts = 0;
+    for _ in 0..30 {
+        let results = join_all(brokers.iter().enumerate().map(|(i, b)| async move {
+            if i < 5 {
+                b.tick().await;
+            }
+            b.token(0).await
+        }))
+        .await;
+        for r in results {
+            attempts += 1;
+            assert_eq!(
+                r.expect("the current token keeps serving").version,
+                first.version
+            );
+        }
+        fleet.clock.advance(Duration::from_secs(10));
+    }
+    let during = fleet.sim.counters().token_requests - before;
+    println!("token requests during a 5-minute outage: {during} for {attempts} reads");
+    // Without the shared backoff every tick and reader would try: 750 attempts.
+    assert!(
+        during > 0 && during <= 45,
+        "token requests during the outage: {during} for {attempts} reads"
+    );
+
+    fleet.sim.set_faults(FaultSide::Token, Faults::default());
+    fleet.clock.advance(cfg.backoff_max);
+    assert_eq!(
+        brokers[0].tick().await.refreshed(),
+        1,
+        "recovers once the endpoint is back"
+    );
+    let recovered = brokers[1]
+        .replace_rejected(0, first.version)
+        .await
+        .expect("new token");
+    assert_eq!(recovered.version, first.version + 1);
+    fleet.done().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_client_secret_is_a_clear_error_naming_the_secret_without_a_retry_storm() {
+    let wrong = "wrong-secret-5d1c0a9e";
+    let fleet = Fleet::with_secret(Policies::default(), wrong).await;
+    let cfg = config(1);
+    let report = fleet.broker(cfg.clone()).tick().await;
+    let SlotOutcome::Failed { error } = &report.slots[0].outcome else {
+        panic!("expected a failure: {report:?}");
+    };
+    assert!(
+        error.contains(&fleet.res.secret_id),
+        "names the secret: {error}"
+    );
+    assert!(error.contains("invalid_client"), "{error}");
+    assert!(
+        !error.contains(wrong) && !error.contains(DEFAULT_CLIENT_SECRET),
+        "{error}"
+    );
+    assert_eq!(
+        fleet.sim.counters().token_requests,
+        1,
+        "invalid_client is not retried"
+    );
+
+    let others = fleet.brokers(20, &cfg);
+    for b in &others {
+        b.tick().await;
+        match b.token(0).await {
+            Err(BrokerError::BackingOff { last_error, .. }) => {
+                assert!(last_error.contains(&fleet.res.secret_id))
+            }
+            other => panic!("expected the shared backoff, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        fleet.sim.counters().token_requests,
+        1,
+        "the fleet honours the shared backoff"
+    );
+
+    // Fix the secret; after the backoff the next tick recovers.
+    fleet
+        .res
+        .secrets
+        .put_secret_value()
+        .secret_id(&fleet.res.secret_id)
+        .secret_string(serde_json::json!({"clientId": DEFAULT_CLIENT_ID, "clientSecret": DEFAULT_CLIENT_SECRET}).to_string())
+        .send()
+        .await
+        .expect("rotate");
+    fleet
+        .clock
+        .advance(cfg.backoff_max + Duration::from_secs(1));
+    let fixed = fleet.broker(cfg.clone()).tick().await;
+    assert_eq!(fixed.refreshed(), 1, "{fixed:?}");
+    assert_logs_clean(&fleet.sim, &[wrong]);
+    fleet.done().await;
+}
+
+/// `GET /api/v2/tokens/me` with slot 0's token, through the broker's one-retry path.
+async fn call_me(
+    broker: &Broker,
+    api: &GenesysClient,
+) -> Result<(serde_json::Value, bool), token_broker::CallError<genesys::ApiError>> {
+    broker
+        .call(0, |t| {
+            let api = api.clone();
+            async move { api.get_json(&t, "/api/v2/tokens/me").await }
+        })
+        .await
+}
+
+async fn load(fleet: &Fleet, pool: usize, calls: usize) -> (u64, u64) {
+    let t = traffic::generate(&TrafficConfig {
+        minutes: 5,
+        ..TrafficConfig::default()
+    });
+    fleet.sim.register_conversations(t.sim_conversations());
+    let cfg = config(pool);
+    let refresher = fleet.broker(cfg.clone());
+    let tokens_before = fleet.sim.counters().token_requests;
+    assert_eq!(refresher.tick().await.refreshed(), pool);
+    let broker = fleet.broker(cfg);
+    let api = fleet.api();
+    let before = fleet.sim.counters();
+    let ids: Vec<String> = t.conversations.iter().map(|c| c.id.clone()).collect();
+    let mut rate_limited = 0;
+    for chunk in (0..calls).collect::<Vec<_>>().chunks(50) {
+        let results = join_all(chunk.iter().map(|i| {
+            let id = ids[i % ids.len()].clone();
+            let (api, broker) = (api.clone(), &broker);
+            async move {
+                broker
+                    .call(slot_for(&id, pool), |t| {
+                        let (api, id) = (api.clone(), id.clone());
+                        async move {
+                            api.get_json(&t, &format!("/api/v2/conversations/{id}"))
+                                .await
+                        }
+                    })
+                    .await
+            }
+        }))
+        .await;
+        for r in results {
+            match r {
+                Ok(_) => {}
+                Err(token_broker::CallError::Call(
+                    genesys::ApiError::RateLimited { .. },
+                )) => rate_limited += 1,
+                Err(e) => panic!("unexpected: {e}"),
+            }
+        }
+    }
+    let after = fleet.sim.counters();
+    assert_eq!(after.token_requests - tokens_before, pool as u64);
+    (
+        rate_limited,
+        after.api_rate_limited - before.api_rate_limited,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_of_four_tokens_carries_a_load_that_one_token_cannot() {
+    // 900 calls in one simulated minute: three times one token's 300/min.
+    let pooled = Fleet::new(Policies::default()).await;
+    let (client_429, sim_429) = load(&pooled, 4, 900).await;
+    assert_eq!(
+        (client_429, sim_429),
+        (0, 0),
+        "a pool of 4 stays under every token's limit"
+    );
+    let per_token = &pooled.sim.counters().api_calls_per_token;
+    assert_eq!(
+        per_token.len(),
+        4,
+        "all four tokens carried load: {per_token:?}"
+    );
+    pooled.done().await;
+
+    let single = Fleet::new(Policies::default()).await;
+    let (client_429, sim_429) = load(&single, 1, 900).await;
+    assert_eq!(client_429, 600, "one token gets 429s past 300/min");
+    assert_eq!(sim_429, 600);
+    single.done().await;
+}
+
+#[test]
+fn tokens_and_secrets_never_show_in_debug_or_display() {
+    let secret = "s3cr3t-token-value-0042";
+    let token = Redacted::new(secret);
+    let issued = IssuedToken {
+        access_token: token.clone(),
+        token_type: "bearer".into(),
+        expires_in: 60,
+    };
+    let slot = token_broker::SlotToken {
+        slot: 0,
+        version: 3,
+        token: token.clone(),
+        expires_at: 0,
+    };
+    let item = token_broker::TokenItem {
+        token: Some(token.clone()),
+        ..Default::default()
+    };
+    let creds = genesys::ClientCredentials {
+        client_id: "id".into(),
+        client_secret: token.clone(),
+    };
+    for text in [
+        format!("{token:?}"),
+        format!("{token}"),
+        format!("{issued:?}"),
+        format!("{slot:?}"),
+        format!("{item:?}"),
+        format!("{creds:?}"),
+        format!("{:#?}", (issued.clone(), slot.clone())),
+    ] {
+        assert!(!text.contains(secret), "{text}");
+    }
+}

@@ -1,0 +1,251 @@
+//! conversation-events: fixtures, exactly-once replay against moto and the
+//! simulator, faults mid-run, and malformed input.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+use testkit::aws::TestResources;
+use testkit::product::{self, Handler};
+use testkit::replay;
+use testkit::sim::{
+    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Policies, SimClock, SimConfig, Simulator,
+};
+use testkit::traffic::{self, TrafficConfig};
+use va_analytics::{Applied, Scope, attr};
+use token_broker::BrokerConfig;
+use va_handler::HandleError;
+
+use crate::common::{assert_logs_clean, capture_logs};
+
+fn fixtures() -> Vec<(String, Value)> {
+    testkit::fixtures::all()
+}
+
+async fn setup(policies: Policies, start_ms: i64) -> (Simulator, TestResources) {
+    capture_logs();
+    let sim = Simulator::start(SimConfig {
+        policies,
+        clock: Arc::new(SimClock::frozen_at(start_ms)),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator");
+    let res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+        .await
+        .expect("moto");
+    (sim, res)
+}
+
+fn deadline() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(15)
+}
+
+#[tokio::test]
+async fn every_fixture_is_handled_and_a_second_delivery_is_a_duplicate() {
+    let (sim, res) = setup(Policies::default(), 1_763_650_000_000).await;
+    let handler = product::handler(&res, &sim, BrokerConfig::default(), false);
+    let mut unknown = 0;
+    for (name, fixture) in fixtures() {
+        let h = handler
+            .handle(&fixture, deadline())
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(h.applied, Applied::Processed, "{name}");
+        unknown += usize::from(h.unknown_topic);
+        let again = handler.handle(&fixture, deadline()).await.expect("again");
+        assert_eq!(again.applied, Applied::Duplicate, "{name}");
+    }
+    // The presence event and the scheduler's tick are not conversation topics.
+    assert_eq!(unknown, 2);
+    let org = handler
+        .store()
+        .query(&Scope::Org, 0, i64::MAX / 2)
+        .await
+        .expect("query");
+    let total = |name: &str| {
+        org.iter()
+            .map(|b| b.counters.get(name).copied().unwrap_or(0))
+            .sum::<i64>()
+    };
+    assert_eq!(
+        total(attr::EVENTS),
+        fixtures().len() as i64,
+        "each event counted once"
+    );
+    assert_eq!(total(attr::UNKNOWN_TOPICS), 2);
+    assert_eq!(total(attr::STARTED), 1);
+    assert_eq!(total(attr::ENDED), 2, "two flow.end fixtures");
+    assert_eq!(total(attr::CONTAINED), 1);
+    assert_eq!(total(attr::ESCALATED), 1);
+    assert_eq!(total("o#e5f6a7b8-2222-4333-8444-555566667777#success"), 1);
+    assert_eq!(total(attr::DURATION_MS_SUM), 62_238 + 82_238);
+    res.delete().await.expect("cleanup");
+}
+
+#[tokio::test]
+async fn a_malformed_event_is_rejected_naming_the_event_and_the_field_and_counts_nothing() {
+    let (sim, res) = setup(Policies::default(), 1_763_650_000_000).await;
+    let handler = product::handler(&res, &sim, BrokerConfig::default(), false);
+    let (_, mut fixture) = fixtures()
+        .into_iter()
+        .find(|(n, _)| n == "flow-end-contained.json")
+        .expect("fixture");
+    fixture["detail"]["eventBody"]["eventTime"] = Value::String("+1 555 0100 (not a time)".into());
+    let err = handler
+        .handle(&fixture, deadline())
+        .await
+        .expect_err("rejected");
+    let HandleError::Rejected(r) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(r.event_id, "0b6f0a9e-0002-4c1a-9e55-000000000002");
+    assert_eq!(r.field, "detail.eventBody.eventTime");
+    assert!(
+        !err.to_string().contains("555 0100"),
+        "the value is not echoed: {err}"
+    );
+    fixture["detail"]["eventBody"]
+        .as_object_mut()
+        .expect("object")
+        .remove("eventTime");
+    let err = handler
+        .handle(&fixture, deadline())
+        .await
+        .expect_err("rejected");
+    assert!(
+        err.to_string()
+            .contains("detail.eventBody.eventTime` is missing"),
+        "{err}"
+    );
+    let org = handler
+        .store()
+        .query(&Scope::Org, 0, i64::MAX / 2)
+        .await
+        .expect("query");
+    assert!(org.is_empty(), "a rejected event changes nothing: {org:?}");
+    res.delete().await.expect("cleanup");
+}
+
+struct Replay {
+    report: replay::ReplayReport,
+    diffs: Vec<String>,
+    token_requests: u64,
+    revocations: u64,
+    rate_limited: u64,
+    sim: Simulator,
+}
+
+async fn run_replay(faults: bool) -> Replay {
+    let t = traffic::generate(&TrafficConfig {
+        seed: 11,
+        sessions_per_minute: 60,
+        minutes: 20,
+        ..TrafficConfig::default()
+    });
+    assert!(t.truth.bot_sessions >= 900 && t.conversations.len() >= 1_000);
+    let start = t.events[0].at_ms;
+    let (sim, res) = setup(Policies::default(), start).await;
+    sim.register_conversations(t.sim_conversations());
+    let cfg = BrokerConfig::default();
+    let handlers: Vec<Arc<Handler>> = (0..8)
+        .map(|_| Arc::new(product::handler(&res, &sim, cfg.clone(), true)))
+        .collect();
+    let deliveries = replay::deliveries(&t, 0.10, 5);
+    assert!(deliveries.len() > t.events.len());
+    let total = deliveries.len();
+    let revocations = Arc::new(AtomicU64::new(0));
+    let hook = {
+        let revocations = revocations.clone();
+        let sim_url = sim.base_url();
+        let http = reqwest::Client::new();
+        let storm = serde_json::json!({"storm_429": 40, "storm_retry_after_s": 1});
+        move |n: usize| {
+            if !faults {
+                return;
+            }
+            // Revoke at one third and two thirds; 429 storms at a quarter and three quarters.
+            if n == total / 3 || n == 2 * total / 3 {
+                revocations.fetch_add(1, Ordering::SeqCst);
+                let (http, url) = (http.clone(), sim_url.clone());
+                tokio::spawn(
+                    async move { http.post(format!("{url}/sim/revoke-all")).send().await },
+                );
+            }
+            if n == total / 4 || n == 3 * total / 4 {
+                let (http, url, storm) = (http.clone(), sim_url.clone(), storm.clone());
+                tokio::spawn(async move {
+                    http.put(format!("{url}/sim/faults/api"))
+                        .json(&storm)
+                        .send()
+                        .await
+                });
+            }
+        }
+    };
+    let report = replay::run(sim.clock(), handlers.clone(), deliveries, 5, hook).await;
+    let store = handlers[0].store().clone();
+    let end = t.events.last().map(|e| e.at_ms).unwrap_or(start) + 3_600_000;
+    let diffs = replay::compare(&store, &t.truth, 0, end).await;
+    let c = sim.counters();
+    let rate_limited = handlers
+        .iter()
+        .filter_map(|h| h.enricher())
+        .map(|e| e.stats.rate_limited.load(Ordering::Relaxed))
+        .sum();
+    res.delete().await.expect("cleanup");
+    Replay {
+        report,
+        diffs,
+        token_requests: c.token_requests,
+        revocations: revocations.load(Ordering::SeqCst),
+        rate_limited,
+        sim,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replaying_with_duplicates_and_shuffles_matches_the_ground_truth_exactly() {
+    let r = run_replay(false).await;
+    println!(
+        "replay: lost {} redeliveries {} errors {:?}",
+        r.report.lost, r.report.redeliveries, r.report.errors
+    );
+    assert!(
+        r.diffs.is_empty(),
+        "{} differences, first: {:#?}",
+        r.diffs.len(),
+        &r.diffs[..r.diffs.len().min(5)]
+    );
+    assert_eq!(r.report.lost, 0, "{:?}", r.report.lost);
+    assert_eq!(
+        r.report.duplicates + r.report.processed,
+        r.report.deliveries
+    );
+    assert!(r.report.duplicates > 0);
+    assert_eq!(r.token_requests, 1, "the whole replay ran on one token");
+    assert_logs_clean(&r.sim, &[]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn revocations_and_429_storms_mid_replay_keep_it_exact_with_one_token_request_per_revocation()
+{
+    let r = run_replay(true).await;
+    assert!(
+        r.diffs.is_empty(),
+        "{} differences, first: {:#?}",
+        r.diffs.len(),
+        &r.diffs[..r.diffs.len().min(5)]
+    );
+    assert_eq!(r.report.lost, 0);
+    assert_eq!(r.revocations, 2);
+    assert!(r.rate_limited > 0, "the storms were felt");
+    assert!(
+        r.token_requests <= 1 + r.revocations,
+        "at most one token request per revocation: {} for {} revocations",
+        r.token_requests,
+        r.revocations
+    );
+    assert_logs_clean(&r.sim, &[]);
+}

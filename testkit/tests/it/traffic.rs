@@ -1,0 +1,276 @@
+//! The traffic generator: fixture shape, determinism, and a ground truth that
+//! matches its own events.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+use testkit::sim::Policies;
+use testkit::traffic::{self, BOT_FLOW_TYPES, SessionKind, TrafficConfig};
+
+use crate::common::{api_get, frozen_sim, new_token};
+
+use testkit::fixtures::all as fixtures;
+
+/// Field name -> JSON type, for one object.
+fn shape(v: &Value) -> BTreeMap<String, &'static str> {
+    let kind = |v: &Value| match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    v.as_object()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), kind(v))).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn generated_envelopes_have_the_shape_of_the_fixtures_topic_by_topic() {
+    let t = traffic::generate(&TrafficConfig {
+        minutes: 5,
+        ..TrafficConfig::default()
+    });
+    let mut compared = BTreeSet::new();
+    for (name, fixture) in fixtures() {
+        let dt = fixture["detail-type"].as_str().unwrap_or_default();
+        if !dt.starts_with("v2.detail.events.conversation.") {
+            continue;
+        }
+        let transfer = fixture["detail"]["eventBody"].get("transferType").is_some();
+        let media = fixture["detail"]["eventBody"]["mediaType"].clone();
+        let generated = t
+            .events
+            .iter()
+            .map(|e| &e.envelope)
+            .find(|e| {
+                e["detail-type"] == dt
+                    && e["detail"]["eventBody"].get("transferType").is_some() == transfer
+                    && e["detail"]["eventBody"]["mediaType"] == media
+            })
+            .unwrap_or_else(|| panic!("no generated event like {name}"));
+        assert_eq!(shape(generated), shape(&fixture), "{name}: envelope");
+        assert_eq!(
+            shape(&generated["detail"]),
+            shape(&fixture["detail"]),
+            "{name}: detail"
+        );
+        assert_eq!(
+            shape(&generated["detail"]["metadata"]),
+            shape(&fixture["detail"]["metadata"]),
+            "{name}: metadata"
+        );
+        assert_eq!(
+            shape(&generated["detail"]["eventBody"]),
+            shape(&fixture["detail"]["eventBody"]),
+            "{name}: eventBody"
+        );
+        let topic = generated["detail"]["topicName"]
+            .as_str()
+            .unwrap_or_default();
+        let conv = generated["detail"]["eventBody"]["conversationId"]
+            .as_str()
+            .unwrap_or_default();
+        assert_eq!(
+            topic,
+            dt.replace("{id}", conv),
+            "{name}: topicName carries the real id"
+        );
+        compared.insert(dt.to_string());
+    }
+    assert!(compared.len() >= 5, "compared topics: {compared:?}");
+}
+
+#[test]
+fn the_same_seed_gives_the_same_traffic_and_another_seed_does_not() {
+    let cfg = TrafficConfig {
+        minutes: 3,
+        ..TrafficConfig::default()
+    };
+    let a = traffic::generate(&cfg);
+    let b = traffic::generate(&cfg);
+    let c = traffic::generate(&TrafficConfig { seed: 2, ..cfg });
+    let ids = |t: &traffic::Traffic| {
+        t.events
+            .iter()
+            .map(|e| e.envelope.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&a), ids(&b));
+    assert_eq!(a.truth, b.truth);
+    assert_ne!(ids(&a), ids(&c));
+}
+
+#[test]
+fn rate_mix_and_ground_truth_agree_with_the_events_themselves() {
+    let cfg = TrafficConfig {
+        sessions_per_minute: 60,
+        minutes: 20,
+        ..TrafficConfig::default()
+    };
+    let t = traffic::generate(&cfg);
+    assert_eq!(t.conversations.len(), 1200);
+    assert_eq!(t.truth.bot_sessions + t.truth.non_bot_sessions, 1200);
+    for kind in [
+        SessionKind::Contained,
+        SessionKind::Escalated,
+        SessionKind::Abandoned,
+        SessionKind::RecognitionFailure,
+        SessionKind::Error,
+    ] {
+        assert!(
+            t.conversations.iter().any(|c| c.is_bot && c.kind == kind),
+            "{kind:?} present"
+        );
+    }
+    assert!(
+        t.events.windows(2).all(|w| w[0].at_ms <= w[1].at_ms),
+        "sorted by delivery"
+    );
+
+    // Recount the KPIs from the envelopes alone; they must equal the truth.
+    let mut started = 0;
+    let mut ended = BTreeMap::<&str, u64>::new();
+    let mut duration = 0u64;
+    let mut outcomes = 0u64;
+    for e in &t.events {
+        let body = &e.envelope["detail"]["eventBody"];
+        let bot = BOT_FLOW_TYPES.contains(&body["flowType"].as_str().unwrap_or_default());
+        match (
+            e.detail_type.rsplit('.').nth(1),
+            e.detail_type.rsplit('.').next(),
+            bot,
+        ) {
+            (Some("flow"), Some("start"), true) => started += 1,
+            (Some("flow"), Some("end"), true) => {
+                *ended
+                    .entry(body["exitReason"].as_str().unwrap_or_default())
+                    .or_default() += 1;
+                duration += body["connectedDurationMs"].as_u64().unwrap_or_default();
+            }
+            (Some("flow"), Some("outcome"), true) => outcomes += 1,
+            _ => {}
+        }
+    }
+    let k = &t.truth.total;
+    assert_eq!(started, k.sessions_started);
+    assert_eq!(started, t.truth.bot_sessions);
+    assert_eq!(ended.values().sum::<u64>(), k.sessions_ended);
+    assert_eq!(
+        ended.get("FLOW_DISCONNECT").copied().unwrap_or(0),
+        k.contained
+    );
+    assert_eq!(ended.get("TRANSFER").copied().unwrap_or(0), k.escalated);
+    assert_eq!(ended.get("DISCONNECT").copied().unwrap_or(0), k.abandoned);
+    assert_eq!(
+        ended
+            .get("RECOGNITION_FAILURE_DISCONNECT")
+            .copied()
+            .unwrap_or(0),
+        k.recognition_failures
+    );
+    assert_eq!(
+        ended.get("FLOW_ERROR_DISCONNECT").copied().unwrap_or(0),
+        k.errors
+    );
+    assert_eq!(duration, k.duration_ms_sum);
+    assert_eq!(
+        outcomes,
+        k.outcomes
+            .values()
+            .map(|o| o.success + o.failure)
+            .sum::<u64>()
+    );
+    let per_minute: u64 = t.truth.by_minute.values().map(|m| m.sessions_started).sum();
+    assert_eq!(per_minute, k.sessions_started);
+    let per_flow: u64 = t
+        .truth
+        .by_flow_minute
+        .values()
+        .flat_map(|m| m.values())
+        .map(|m| m.sessions_ended)
+        .sum();
+    assert_eq!(per_flow, k.sessions_ended);
+    assert_eq!(t.truth.events, t.events.len() as u64);
+}
+
+#[tokio::test]
+async fn platform_api_serves_the_generated_conversations() {
+    let t = traffic::generate(&TrafficConfig {
+        minutes: 2,
+        ..TrafficConfig::default()
+    });
+    let sim = frozen_sim(Policies::default()).await;
+    sim.register_conversations(t.sim_conversations());
+    let token = new_token(&sim).await;
+    let conv = t
+        .conversations
+        .iter()
+        .find(|c| c.is_bot && c.kind == SessionKind::Escalated)
+        .expect("an escalated bot session");
+
+    let r = api_get(
+        &sim,
+        &token,
+        &format!("/api/v2/analytics/conversations/{}/details", conv.id),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.expect("json");
+    let flow = v["participants"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["sessions"].as_array().into_iter().flatten())
+        .find_map(|s| s.get("flow"))
+        .expect("a flow session");
+    assert_eq!(flow["exitReason"], "TRANSFER");
+    assert_eq!(flow["flowId"], conv.detail.flow_id.as_str());
+    assert_eq!(
+        flow["transferType"].as_str(),
+        conv.detail.transfer_type.as_deref()
+    );
+
+    let mut found = None;
+    let mut path = format!(
+        "/api/v2/analytics/botflows/{}/sessions?pageSize=50",
+        conv.detail.flow_id
+    );
+    while found.is_none() {
+        let v: Value = api_get(&sim, &token, &path)
+            .await
+            .json()
+            .await
+            .expect("json");
+        found = v["entities"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["conversation"]["id"] == conv.id.as_str())
+            .cloned();
+        match v["nextUri"].as_str() {
+            Some(next) => path = next.to_string(),
+            None => break,
+        }
+    }
+    let session = found.expect("the bot session is listed");
+    assert_eq!(session["botResult"], "TransferToACD");
+    assert_eq!(session["botResultCategory"], "Transfer");
+    let bot = conv.detail.bot.as_ref().expect("bot");
+    assert_eq!(
+        session["intents"][0]["name"].as_str(),
+        bot.final_intent.as_deref()
+    );
+
+    let r = api_get(&sim, &token, &format!("/api/v2/conversations/{}", conv.id)).await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v["id"], conv.id.as_str());
+    assert_eq!(
+        api_get(&sim, &token, "/api/v2/conversations/nope")
+            .await
+            .status(),
+        404
+    );
+}
