@@ -5,7 +5,6 @@
 pub mod aws;
 pub mod baselines;
 pub mod fixtures;
-pub mod fleet;
 pub mod product;
 pub mod replay;
 pub mod sim;

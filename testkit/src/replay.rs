@@ -1,11 +1,13 @@
-//! Replays generated traffic through conversation-events handlers the way
-//! EventBridge delivers it: at least once (a share of events twice), out of
-//! order within a conversation, retried after a failed invocation. Then checks
-//! the store against the generator's ground truth, number for number.
+//! The one replay driver: generated traffic delivered to a fleet of
+//! conversation-events containers the way EventBridge and Lambda deliver it
+//! (at least once, a share of events twice, shuffled within a conversation, a
+//! failed invocation delivered again up to a bound), on the simulator's clock,
+//! with the scheduled refresher and injected faults. The tests, the benchmarks
+//! and the local stack all drive the product through it, then compare the
+//! store with the generator's ground truth, number for number.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rand::seq::SliceRandom;
@@ -16,21 +18,24 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 use va_analytics::{AnalyticsStore, Applied, Bucket, Scope, attr, duration_bucket};
 use va_handler::enrich::ApiAccess;
-use va_handler::EventHandler;
+use va_handler::{EventHandler, HandleError};
 
-use crate::sim::SimClock;
+use crate::product::Broker;
+use crate::sim::{FaultSide, Faults, Simulator};
 use crate::traffic::{GroundTruth, Kpis, Traffic};
+
+/// One delivery: the event, and when (simulated) EventBridge hands it over.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// Epoch ms on the simulator's clock.
+    pub at_ms: i64,
+    /// The EventBridge envelope.
+    pub event: Value,
+}
 
 /// The delivery order: events shuffled within each conversation (keeping the
 /// conversation's slots in the stream), plus `duplicate_share` of them again
 /// at a random later point.
-/// One delivery: the event, and when (simulated) EventBridge hands it over.
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    pub at_ms: i64,
-    pub event: Value,
-}
-
 pub fn deliveries(traffic: &Traffic, duplicate_share: f64, seed: u64) -> Vec<Delivery> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut slots: HashMap<&str, Vec<usize>> = HashMap::new();
@@ -73,118 +78,312 @@ pub fn deliveries(traffic: &Traffic, duplicate_share: f64, seed: u64) -> Vec<Del
     out
 }
 
+/// Faults to inject, in simulated time from the first delivery.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct ReplayReport {
-    pub deliveries: usize,
-    pub processed: usize,
-    pub duplicates: usize,
-    /// Invocations that failed and were delivered again.
-    pub redeliveries: usize,
-    /// Events still failing after `max_attempts`.
-    pub lost: usize,
-    /// Failed invocations by error kind (the error text up to its first colon).
-    pub errors: BTreeMap<String, usize>,
+pub struct FaultPlan {
+    /// Revoke every token every N minutes.
+    pub revoke_every_min: Option<u32>,
+    /// The org's idle-token timeout, seconds.
+    pub idle_timeout_s: Option<u64>,
+    /// Live tokens per client before the oldest is revoked (simulator assumption).
+    pub token_cap: Option<usize>,
+    /// A storm of N 429s on the API every 10 minutes.
+    pub api_429_storm: Option<u32>,
+    /// The token endpoint answers 5xx for N minutes, from minute 20.
+    pub token_endpoint_outage_min: Option<u32>,
+}
+
+/// How the fleet is driven.
+#[derive(Debug, Clone)]
+pub struct DriveOptions {
+    /// Simulated time per step; each step's deliveries run concurrently.
+    pub step: Duration,
+    /// Deliveries of one event before it counts as dead-lettered (Lambda's
+    /// async invoke: the first try and two retries).
+    pub max_attempts: u32,
+    /// The refresher's schedule.
+    pub refresher_every: Duration,
+    /// Time given to one invocation.
+    pub invocation_timeout: Duration,
+    /// Faults.
+    pub faults: FaultPlan,
+}
+
+impl Default for DriveOptions {
+    fn default() -> Self {
+        Self {
+            step: Duration::from_secs(1),
+            max_attempts: 3,
+            refresher_every: Duration::from_secs(60),
+            invocation_timeout: Duration::from_secs(10),
+            faults: FaultPlan::default(),
+        }
+    }
+}
+
+/// The containers of one run.
+pub struct Fleet<A> {
+    /// One handler per container, each with its own broker (as in Lambda).
+    pub handlers: Vec<Arc<EventHandler<A>>>,
+    /// The scheduled token refresher, if the fleet has one.
+    pub refresher: Option<Arc<Broker>>,
+}
+
+/// What a drive did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DriveReport {
+    /// Deliveries handed to the fleet (duplicates included, redeliveries not).
+    pub deliveries: u64,
+    /// Events counted.
+    pub processed: u64,
+    /// Deliveries recognised as already counted.
+    pub duplicates: u64,
+    /// Malformed events.
+    pub rejected: u64,
+    /// Failed invocations delivered again.
+    pub redeliveries: u64,
+    /// Events that failed every attempt.
+    pub dead_lettered: u64,
+    /// Failed invocations by error text (first 160 characters).
+    pub errors: BTreeMap<String, u64>,
+    /// Token requests the simulator saw.
+    pub token_requests: u64,
+    /// 401s the simulator answered.
+    pub unauthorized: u64,
+    /// 429s the simulator answered (limits and storms).
+    pub rate_limited: u64,
+    /// Calls the enrichers repeated after a 401.
+    pub retried_after_401: u64,
+    /// 429s the enrichers waited out.
+    pub waited_out_429: u64,
+    /// Revocations the fault plan made.
+    pub revocations: u64,
+    /// Simulated minutes driven.
+    pub simulated_minutes: f64,
     /// Handler latency per invocation, microseconds, sorted.
     pub latencies_us: Vec<u64>,
 }
 
-impl ReplayReport {
-    pub fn latency_percentile_us(&self, p: f64) -> u64 {
-        if self.latencies_us.is_empty() {
-            return 0;
+/// The `p`th percentile (0..=100) of sorted values; 0 when empty.
+pub fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// Progress: simulated minutes done, of the total.
+pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
+
+/// Which container gets an event: by its id, as a stable hash (the product's).
+fn container_of(delivery: &Delivery, n: usize) -> usize {
+    let id = delivery.event["id"].as_str().unwrap_or_default();
+    token_broker::slot_for(id, n)
+}
+
+#[derive(Default)]
+struct Tally {
+    processed: u64,
+    duplicates: u64,
+    rejected: u64,
+    redeliveries: u64,
+    dead_lettered: u64,
+    errors: BTreeMap<String, u64>,
+    latencies_us: Vec<u64>,
+}
+
+/// Injects the fault plan's faults as simulated time passes.
+struct FaultClock {
+    plan: FaultPlan,
+    start: i64,
+    last_revoke: i64,
+    last_storm: i64,
+    outage_on: bool,
+    revocations: u64,
+}
+
+impl FaultClock {
+    fn new(plan: FaultPlan, start: i64) -> Self {
+        Self {
+            plan,
+            start,
+            last_revoke: start,
+            last_storm: start,
+            outage_on: false,
+            revocations: 0,
         }
-        let rank = ((p / 100.0) * self.latencies_us.len() as f64)
-            .ceil()
-            .max(1.0) as usize;
-        self.latencies_us[rank.min(self.latencies_us.len()) - 1]
+    }
+
+    fn at(&mut self, sim: &Simulator, now: i64) {
+        if let Some(every) = self.plan.revoke_every_min
+            && now - self.last_revoke >= i64::from(every.max(1)) * 60_000
+        {
+            self.last_revoke = now;
+            self.revocations += 1;
+            sim.revoke_all();
+        }
+        if let Some(storm) = self.plan.api_429_storm
+            && now - self.last_storm >= 600_000
+        {
+            self.last_storm = now;
+            sim.set_faults(
+                FaultSide::Api,
+                Faults {
+                    storm_429: storm,
+                    storm_retry_after_s: 1,
+                    ..Faults::default()
+                },
+            );
+        }
+        if let Some(minutes) = self.plan.token_endpoint_outage_min {
+            let from = self.start + 20 * 60_000;
+            let until = from + i64::from(minutes) * 60_000;
+            let on = now >= from && now < until;
+            if on != self.outage_on {
+                self.outage_on = on;
+                let faults = if on {
+                    Faults {
+                        errors_5xx: u32::MAX,
+                        ..Faults::default()
+                    }
+                } else {
+                    Faults::default()
+                };
+                sim.set_faults(FaultSide::Token, faults);
+            }
+        }
     }
 }
 
-/// Delivers `events` to `handlers` (one worker each, one event at a time, like
-/// Lambda containers). A failed invocation goes to the back of the queue, up
-/// to `max_attempts`. `on_progress(n)` runs after the n-th delivery finishes.
-/// The clock follows the deliveries' times (never backwards).
-pub async fn run<A: ApiAccess>(
-    clock: Arc<SimClock>,
-    handlers: Vec<Arc<EventHandler<A>>>,
-    events: Vec<Delivery>,
-    max_attempts: u32,
-    on_progress: impl Fn(usize) + Send + Sync + 'static,
-) -> ReplayReport {
-    let total = events.len();
-    let queue = Arc::new(Mutex::new(
-        events
-            .into_iter()
-            .map(|e| (e, 1u32))
-            .collect::<VecDeque<_>>(),
-    ));
-    let done = Arc::new(AtomicUsize::new(0));
-    let report = Arc::new(Mutex::new(ReplayReport {
-        deliveries: total,
-        ..ReplayReport::default()
-    }));
-    let on_progress = Arc::new(on_progress);
-    let mut workers = Vec::new();
-    for h in handlers {
-        let (queue, done, report, on_progress, clock) = (
-            queue.clone(),
-            done.clone(),
-            report.clone(),
-            on_progress.clone(),
-            clock.clone(),
-        );
-        workers.push(tokio::spawn(async move {
-            loop {
-                let Some((delivery, attempt)) = queue.lock().await.pop_front() else {
-                    break;
-                };
-                clock.advance_to(delivery.at_ms);
-                let started = tokio::time::Instant::now();
-                let result = h
-                    .handle(&delivery.event, started + Duration::from_secs(15))
-                    .await;
-                let micros = started.elapsed().as_micros() as u64;
-                let mut r = report.lock().await;
-                r.latencies_us.push(micros);
-                match result {
-                    Ok(h) if h.applied == Applied::Processed => r.processed += 1,
-                    Ok(_) => r.duplicates += 1,
-                    Err(e) if attempt < max_attempts => {
-                        let text = e.to_string();
-                        *r.errors
-                            .entry(text.chars().take(160).collect())
-                            .or_default() += 1;
-                        r.redeliveries += 1;
-                        drop(r);
-                        queue.lock().await.push_back((delivery, attempt + 1));
-                        continue;
-                    }
-                    Err(e) => {
-                        *r.errors
-                            .entry(e.to_string().chars().take(160).collect())
-                            .or_default() += 1;
-                        r.lost += 1
+/// Drives `deliveries` through `fleet` on `sim`'s clock, `opts.step` at a
+/// time: each step runs the refresher when due, injects faults, then hands
+/// that step's deliveries (and the last step's failures) to the containers,
+/// one at a time per container, all containers concurrently.
+pub async fn drive<A: ApiAccess>(
+    sim: &Simulator,
+    fleet: &Fleet<A>,
+    deliveries: Vec<Delivery>,
+    opts: &DriveOptions,
+    progress: Progress,
+) -> DriveReport {
+    let clock = sim.clock();
+    let total = deliveries.len() as u64;
+    let start = clock.now_ms();
+    let end = deliveries.iter().map(|d| d.at_ms).max().unwrap_or(start);
+    let n = fleet.handlers.len().max(1);
+    let mut pending: std::collections::VecDeque<(Delivery, u32)> =
+        deliveries.into_iter().map(|d| (d, 1)).collect();
+    let mut retry: Vec<(Delivery, u32)> = Vec::new();
+    let before = sim.counters();
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let mut faults = FaultClock::new(opts.faults.clone(), start);
+    let mut last_refresh: Option<i64> = None;
+    let refresh_ms = i64::try_from(opts.refresher_every.as_millis()).unwrap_or(i64::MAX);
+    let total_minutes = u64::try_from((end - start) / 60_000 + 1).unwrap_or(1);
+    let mut now = start;
+    while !pending.is_empty() || !retry.is_empty() {
+        if let Some(r) = &fleet.refresher
+            && last_refresh.is_none_or(|l| now - l >= refresh_ms)
+        {
+            last_refresh = Some(now);
+            r.tick().await;
+        }
+        faults.at(sim, now);
+        let mut batches: Vec<Vec<(Delivery, u32)>> = vec![Vec::new(); n];
+        for (d, attempt) in retry.drain(..) {
+            batches[container_of(&d, n)].push((d, attempt));
+        }
+        while let Some((d, attempt)) = pending.pop_front() {
+            if d.at_ms > now {
+                pending.push_front((d, attempt));
+                break;
+            }
+            batches[container_of(&d, n)].push((d, attempt));
+        }
+        let mut tasks = Vec::new();
+        for (h, batch) in fleet.handlers.iter().zip(batches) {
+            if batch.is_empty() {
+                continue;
+            }
+            let (h, tally, max_attempts, timeout) = (
+                h.clone(),
+                tally.clone(),
+                opts.max_attempts,
+                opts.invocation_timeout,
+            );
+            tasks.push(tokio::spawn(async move {
+                let mut failed = Vec::new();
+                for (d, attempt) in batch {
+                    let t = tokio::time::Instant::now();
+                    let r = h.handle(&d.event, t + timeout).await;
+                    let micros = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    let mut s = tally.lock().await;
+                    s.latencies_us.push(micros);
+                    match r {
+                        Ok(x) if x.applied == Applied::Duplicate => s.duplicates += 1,
+                        Ok(_) => s.processed += 1,
+                        Err(HandleError::Rejected(_)) => s.rejected += 1,
+                        Err(e) => {
+                            *s.errors
+                                .entry(e.to_string().chars().take(160).collect())
+                                .or_default() += 1;
+                            if attempt < max_attempts {
+                                s.redeliveries += 1;
+                                failed.push((d, attempt + 1));
+                            } else {
+                                s.dead_lettered += 1;
+                            }
+                        }
                     }
                 }
-                drop(r);
-                let n = done.fetch_add(1, Ordering::SeqCst) + 1;
-                on_progress(n);
-            }
-        }));
+                failed
+            }));
+        }
+        for t in tasks {
+            retry.extend(t.await.unwrap_or_default());
+        }
+        clock.advance(opts.step);
+        now = clock.now_ms();
+        progress(
+            u64::try_from((now - start) / 60_000)
+                .unwrap_or(0)
+                .min(total_minutes),
+            total_minutes,
+        );
     }
-    for w in workers {
-        let _ = w.await;
+    let after = sim.counters();
+    let enrichers = || fleet.handlers.iter().filter_map(|h| h.enricher());
+    let sum = |f: &dyn Fn(&va_handler::enrich::EnrichStats) -> u64| -> u64 {
+        enrichers().map(|e| f(&e.stats)).sum()
+    };
+    let mut t = std::mem::take(&mut *tally.lock().await);
+    t.latencies_us.sort_unstable();
+    DriveReport {
+        deliveries: total,
+        processed: t.processed,
+        duplicates: t.duplicates,
+        rejected: t.rejected,
+        redeliveries: t.redeliveries,
+        dead_lettered: t.dead_lettered,
+        errors: t.errors,
+        token_requests: after.token_requests - before.token_requests,
+        unauthorized: after.unauthorized_total - before.unauthorized_total,
+        rate_limited: (after.api_rate_limited + after.injected_429)
+            - (before.api_rate_limited + before.injected_429),
+        retried_after_401: sum(&|s| s.retried_after_401.load(std::sync::atomic::Ordering::Relaxed)),
+        waited_out_429: sum(&|s| s.rate_limited.load(std::sync::atomic::Ordering::Relaxed)),
+        revocations: faults.revocations,
+        simulated_minutes: (now - start) as f64 / 60_000.0,
+        latencies_us: t.latencies_us,
     }
-    let mut r = report.lock().await.clone();
-    r.latencies_us.sort_unstable();
-    r
 }
 
 fn kpi_counters(k: &Kpis) -> BTreeMap<String, i64> {
     let mut m = BTreeMap::new();
     let mut put = |name: &str, v: u64| {
         if v != 0 {
-            m.insert(name.to_string(), v as i64);
+            m.insert(name.to_string(), i64::try_from(v).unwrap_or(i64::MAX));
         }
     };
     put(attr::STARTED, k.sessions_started);
@@ -269,7 +468,7 @@ pub async fn compare(
             .map(|b| b.counters.get(name).copied().unwrap_or(0))
             .sum::<i64>()
     };
-    if sum(attr::EVENTS) != truth.events as i64 {
+    if sum(attr::EVENTS) != i64::try_from(truth.events).unwrap_or(i64::MAX) {
         diffs.push(format!(
             "events: expected {}, stored {}",
             truth.events,
@@ -278,7 +477,9 @@ pub async fn compare(
     }
     let mut histogram: BTreeMap<String, i64> = BTreeMap::new();
     for d in &truth.durations_ms {
-        *histogram.entry(duration_bucket(*d as i64)).or_default() += 1;
+        *histogram
+            .entry(duration_bucket(i64::try_from(*d).unwrap_or(i64::MAX)))
+            .or_default() += 1;
     }
     for (bucket, n) in &histogram {
         if sum(bucket) != *n {

@@ -5,24 +5,23 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
-use tokio::sync::Mutex;
-use va_analytics::{AnalyticsStore, Applied, KpiConfig};
+use va_analytics::{AnalyticsStore, KpiConfig};
 use token_broker::{BrokerConfig, TokenStore};
 use genesys::ClientCredentials;
 use va_analytics::dashboard::DashboardApi;
 use va_handler::enrich::{ApiAccess, Enricher};
-use va_handler::{EventHandler, HandleError};
+use va_handler::EventHandler;
 use lambda_support::{Clock, Redacted};
 
 use crate::aws::TestResources;
 use crate::baselines::{OwnToken, OwnTokenPolicy};
-use crate::replay::{self, Delivery};
+pub use crate::replay::{FaultPlan, Progress};
+use crate::replay::{self, DriveOptions, Fleet};
 use crate::sim::{
-    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, FaultSide, Faults, Policies, SimClock, SimConfig,
-    Simulator,
+    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Policies, SimClock, SimConfig, Simulator,
 };
 use crate::traffic::{self, Traffic, TrafficConfig};
 
@@ -46,21 +45,6 @@ impl Mode {
             Mode::SeedAdvice => "seed-advice",
         }
     }
-}
-
-/// Faults to inject, in simulated time.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct FaultPlan {
-    /// Revoke every token every N minutes.
-    pub revoke_every_min: Option<u32>,
-    /// The org's idle-token timeout, seconds.
-    pub idle_timeout_s: Option<u64>,
-    /// Live tokens per client before the oldest is revoked (simulator assumption).
-    pub token_cap: Option<usize>,
-    /// A storm of N 429s on the API every 10 minutes.
-    pub api_429_storm: Option<u32>,
-    /// The token endpoint answers 5xx for N minutes, from minute 20.
-    pub token_endpoint_outage_min: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -124,17 +108,6 @@ pub struct Running {
     pub traffic: Traffic,
     /// Token slots, so the dashboard shows the health of each.
     pub pool_size: usize,
-}
-
-/// Progress: simulated minutes done, of the total.
-pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
-
-const MAX_ATTEMPTS: u32 = 3;
-const STEP: Duration = Duration::from_secs(1);
-
-fn slot_of(event_id: &str, n: usize) -> usize {
-    let h = token_store::key_hash(event_id);
-    (u64::from_str_radix(&h, 16).unwrap_or(0) % n.max(1) as u64) as usize
 }
 
 /// Starts the simulator and the AWS resources for one run.
@@ -228,178 +201,42 @@ pub fn dashboard_url(addr: SocketAddr, run: &Running) -> String {
     format!("http://{addr}/?from={from}&to={to}")
 }
 
-struct Fleet<A> {
-    handlers: Vec<Arc<EventHandler<A>>>,
-}
-
+/// Drives one fleet over `run`'s traffic and checks the store against the truth.
 async fn drive<A: ApiAccess>(
     run: &Running,
     opts: &StackOptions,
     fleet: Fleet<A>,
-    refresher: Option<Arc<crate::product::Broker>>,
     progress: Progress,
 ) -> StackReport {
     let began = Instant::now();
-    let clock = run.sim.clock();
     let deliveries = replay::deliveries(&run.traffic, opts.duplicate_share, opts.seed);
-    let total = deliveries.len();
-    let start = clock.now_ms();
-    let end = deliveries.iter().map(|d| d.at_ms).max().unwrap_or(start);
-    let n = fleet.handlers.len().max(1);
-    let mut pending: std::collections::VecDeque<(Delivery, u32)> =
-        deliveries.into_iter().map(|d| (d, 1)).collect();
-    let mut retry: Vec<(Delivery, u32)> = Vec::new();
-    let before = run.sim.counters();
-    let stats = Arc::new(Mutex::new((
-        0u64,
-        0u64,
-        0u64,
-        0u64,
-        0u64,
-        Vec::<u64>::new(),
-    )));
-    let mut last_refresh: Option<i64> = None;
-    let mut last_revoke = start;
-    let mut last_storm = start;
-    let mut outage_on = false;
-    let total_minutes = ((end - start) / 60_000 + 1) as u64;
-    let mut now = start;
-    while !pending.is_empty() || !retry.is_empty() {
-        // Scheduled work and faults, in simulated time.
-        if let Some(r) = &refresher
-            && last_refresh.is_none_or(|l| now - l >= 60_000)
-        {
-            last_refresh = Some(now);
-            r.tick().await;
-        }
-        if let Some(every) = opts.faults.revoke_every_min
-            && now - last_revoke >= i64::from(every.max(1)) * 60_000
-        {
-            last_revoke = now;
-            run.sim.revoke_all();
-        }
-        if let Some(storm) = opts.faults.api_429_storm
-            && now - last_storm >= 600_000
-        {
-            last_storm = now;
-            run.sim.set_faults(
-                FaultSide::Api,
-                Faults {
-                    storm_429: storm,
-                    storm_retry_after_s: 1,
-                    ..Faults::default()
-                },
-            );
-        }
-        if let Some(minutes) = opts.faults.token_endpoint_outage_min {
-            let from = start + 20 * 60_000;
-            let until = from + i64::from(minutes) * 60_000;
-            let on = now >= from && now < until;
-            if on != outage_on {
-                outage_on = on;
-                let faults = if on {
-                    Faults {
-                        errors_5xx: u32::MAX,
-                        ..Faults::default()
-                    }
-                } else {
-                    Faults::default()
-                };
-                run.sim.set_faults(FaultSide::Token, faults);
-            }
-        }
-        // This step's deliveries (and last step's failures, redelivered).
-        let mut batches: Vec<Vec<(Delivery, u32)>> = vec![Vec::new(); n];
-        for (d, attempt) in retry.drain(..) {
-            let id = d.event["id"].as_str().unwrap_or_default().to_string();
-            batches[slot_of(&id, n)].push((d, attempt));
-        }
-        while pending.front().is_some_and(|(d, _)| d.at_ms <= now) {
-            if let Some((d, attempt)) = pending.pop_front() {
-                let id = d.event["id"].as_str().unwrap_or_default().to_string();
-                batches[slot_of(&id, n)].push((d, attempt));
-            }
-        }
-        let mut tasks = Vec::new();
-        for (h, batch) in fleet.handlers.iter().zip(batches) {
-            if batch.is_empty() {
-                continue;
-            }
-            let (h, stats) = (h.clone(), stats.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut failed = Vec::new();
-                for (d, attempt) in batch {
-                    let t = tokio::time::Instant::now();
-                    let r = h.handle(&d.event, t + Duration::from_secs(10)).await;
-                    let micros = t.elapsed().as_micros() as u64;
-                    let mut s = stats.lock().await;
-                    s.5.push(micros);
-                    match r {
-                        Ok(x) if x.applied == Applied::Duplicate => s.0 += 1,
-                        Ok(_) => {}
-                        Err(HandleError::Rejected(_)) => s.1 += 1,
-                        Err(_) if attempt < MAX_ATTEMPTS => {
-                            s.2 += 1;
-                            failed.push((d, attempt + 1));
-                        }
-                        Err(_) => s.3 += 1,
-                    }
-                }
-                failed
-            }));
-        }
-        for t in tasks {
-            retry.extend(t.await.unwrap_or_default());
-        }
-        clock.advance(STEP);
-        now = clock.now_ms();
-        progress(
-            (((now - start) / 60_000) as u64).min(total_minutes),
-            total_minutes,
-        );
-    }
-    let after = run.sim.counters();
-    let (duplicates, rejected, redeliveries, dead, _, mut lat) = stats.lock().await.clone();
-    lat.sort_unstable();
-    let pct = |p: f64| {
-        if lat.is_empty() {
-            0.0
-        } else {
-            lat[(((p / 100.0) * lat.len() as f64).ceil() as usize).clamp(1, lat.len()) - 1] as f64
-                / 1000.0
-        }
+    let end = deliveries.iter().map(|d| d.at_ms).max().unwrap_or(0);
+    let drive_opts = DriveOptions {
+        faults: opts.faults.clone(),
+        ..DriveOptions::default()
     };
-    let retried_401: u64 = fleet
-        .handlers
-        .iter()
-        .filter_map(|h| h.enricher())
-        .map(|e| {
-            e.stats
-                .retried_after_401
-                .load(std::sync::atomic::Ordering::Relaxed)
-        })
-        .sum();
+    let r = replay::drive(&run.sim, &fleet, deliveries, &drive_opts, progress).await;
     let store = AnalyticsStore::new(run.res.dynamodb.clone(), run.res.analytics_table.clone());
     let diffs = replay::compare(&store, &run.traffic.truth, 0, end + 3_600_000).await;
+    let ms = |p: f64| replay::percentile(&r.latencies_us, p) as f64 / 1000.0;
     StackReport {
         mode: String::new(),
-        containers: n,
+        containers: fleet.handlers.len(),
         sessions: run.traffic.truth.bot_sessions,
         events: run.traffic.truth.events,
-        deliveries: total as u64,
-        duplicates,
-        token_requests: after.token_requests - before.token_requests,
-        unauthorized: after.unauthorized_total - before.unauthorized_total,
-        rate_limited: (after.api_rate_limited + after.injected_429)
-            - (before.api_rate_limited + before.injected_429),
-        retries: redeliveries + retried_401,
-        rejected,
-        dead_lettered: dead,
+        deliveries: r.deliveries,
+        duplicates: r.duplicates,
+        token_requests: r.token_requests,
+        unauthorized: r.unauthorized,
+        rate_limited: r.rate_limited,
+        retries: r.redeliveries + r.retried_after_401,
+        rejected: r.rejected,
+        dead_lettered: r.dead_lettered,
         exactly_once: diffs.is_empty(),
         differences: diffs.into_iter().take(5).collect(),
-        latency_p50_ms: pct(50.0),
-        latency_p90_ms: pct(90.0),
-        latency_p99_ms: pct(99.0),
+        latency_p50_ms: ms(50.0),
+        latency_p90_ms: ms(90.0),
+        latency_p99_ms: ms(99.0),
         wall_seconds: began.elapsed().as_secs_f64(),
     }
 }
@@ -429,8 +266,12 @@ pub async fn run_mode(
                     ))
                 })
                 .collect();
-            let refresher = Arc::new(crate::product::broker(&run.res, &run.sim, cfg.clone()));
-            drive(run, opts, Fleet { handlers }, Some(refresher), progress).await
+            let refresher = Some(Arc::new(crate::product::broker(
+                &run.res,
+                &run.sim,
+                cfg.clone(),
+            )));
+            drive(run, opts, Fleet { handlers, refresher }, progress).await
         }
         Mode::Naive | Mode::SeedAdvice => {
             let (policy, containers) = match mode {
@@ -457,7 +298,11 @@ pub async fn run_mode(
                     ))
                 })
                 .collect();
-            drive(run, opts, Fleet { handlers }, None, progress).await
+            let fleet = Fleet {
+                handlers,
+                refresher: None,
+            };
+            drive(run, opts, fleet, progress).await
         }
     };
     report.mode = mode.name().to_string();

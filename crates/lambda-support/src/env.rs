@@ -131,3 +131,32 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_problem_is_reported_once_each() {
+        let get = |k: &str| match k {
+            "SET" => Some(" value ".to_string()),
+            "EMPTY" => Some("  ".to_string()),
+            "BIG" => Some("99".to_string()),
+            "WORD" => Some("ten".to_string()),
+            _ => None,
+        };
+        let mut env = Env::new(get);
+        assert_eq!(env.required("SET", "x"), "value");
+        assert_eq!(env.optional("EMPTY"), None);
+        assert_eq!(env.required("UNSET", "the thing"), "");
+        assert_eq!(env.number("BIG", 1, 1..=10), 1);
+        assert_eq!(env.number("WORD", 2, 1..=10), 2);
+        assert_eq!(env.number("UNSET2", 3, 1..=10), 3);
+        let e = env.finish(()).expect_err("three problems");
+        assert_eq!(e.0.len(), 3);
+        let text = e.to_string();
+        assert!(text.contains("UNSET is not set: the thing"), "{text}");
+        assert!(text.contains("BIG=\"99\" is invalid"), "{text}");
+        assert!(Env::new(|_| None).finish(7) == Ok(7));
+    }
+}

@@ -270,3 +270,120 @@ pub fn wants_enrichment(event: &Event, cfg: &KpiConfig) -> bool {
     matches!(event, Event::Conversation { topic: Topic::FlowEnd, body: Body::Flow(b), .. } if cfg.is_bot(&b.flow_type))
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use va_events::{FlowBody, FlowOutcomeBody};
+
+    fn flow(topic: Topic, flow_type: &str, body: impl FnOnce(&mut FlowBody)) -> Event {
+        let mut b = FlowBody {
+            event_time: 1_795_186_950_107,
+            conversation_id: "c-1".into(),
+            participant_id: None,
+            session_id: None,
+            media_type: None,
+            flow_type: flow_type.into(),
+            flow_id: "f-1".into(),
+            flow_version: None,
+            division_id: None,
+            disconnect_type: None,
+            connected_duration_ms: None,
+            exit_reason: None,
+            transfer_type: None,
+        };
+        body(&mut b);
+        Event::Conversation {
+            id: "e-1".into(),
+            topic,
+            conversation_id: "c-1".into(),
+            body: Body::Flow(b),
+        }
+    }
+
+    fn counter(p: &Plan, scope: &Scope, minute: i64, name: &str) -> i64 {
+        p.buckets
+            .get(&(scope.clone(), minute))
+            .and_then(|c| c.get(name))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn minutes_and_duration_buckets() {
+        assert_eq!(minute_of(1_763_650_950_107), 1_763_650_920_000);
+        assert_eq!(minute_of(-1), -60_000);
+        assert_eq!(duration_bucket(0), "d_le_5");
+        assert_eq!(duration_bucket(5_000), "d_le_5");
+        assert_eq!(duration_bucket(5_001), "d_le_10");
+        assert_eq!(duration_bucket(i64::MAX), "d_le_inf");
+        let h: BTreeMap<String, i64> = [("d_le_5".to_string(), 1), ("d_le_60".to_string(), 8), ("d_le_inf".to_string(), 1)].into();
+        assert_eq!(duration_percentile(&h, 50.0), Some(60));
+        assert_eq!(duration_percentile(&h, 10.0), Some(5));
+        assert_eq!(duration_percentile(&h, 100.0), Some(u64::MAX));
+        assert_eq!(duration_percentile(&BTreeMap::new(), 50.0), None);
+    }
+
+    #[test]
+    fn a_bot_start_counts_in_the_org_and_flow_buckets() {
+        let p = plan(&flow(Topic::FlowStart, "DIGITALBOT", |_| {}), &KpiConfig::default(), None);
+        let m = minute_of(1_795_186_950_107);
+        assert_eq!(counter(&p, &Scope::Org, m, attr::STARTED), 1);
+        assert_eq!(counter(&p, &Scope::Flow("f-1".into()), m, attr::STARTED), 1);
+        assert_eq!(counter(&p, &Scope::Org, m, attr::EVENTS), 1);
+        let ivr = plan(&flow(Topic::FlowStart, "INBOUNDCALL", |_| {}), &KpiConfig::default(), None);
+        assert_eq!(counter(&ivr, &Scope::Org, m, attr::STARTED), 0, "not a bot");
+        assert_eq!(counter(&ivr, &Scope::Org, m, attr::EVENTS), 1, "still an event");
+    }
+
+    #[test]
+    fn an_end_adds_duration_active_minutes_and_the_intent() {
+        let e = flow(Topic::FlowEnd, "BOT", |b| {
+            b.connected_duration_ms = Some(150_000);
+            b.exit_reason = Some("TRANSFER".into());
+            b.transfer_type = Some("ACD".into());
+        });
+        let enrichment = Enrichment {
+            final_intent: Some("Billing".into()),
+            bot_result: None,
+        };
+        let p = plan(&e, &KpiConfig::default(), Some(&enrichment));
+        let end = minute_of(1_795_186_950_107);
+        let org = |m, n| counter(&p, &Scope::Org, m, n);
+        assert_eq!(org(end, attr::ENDED), 1);
+        assert_eq!(org(end, attr::ESCALATED), 1);
+        assert_eq!(org(end, attr::DURATION_MS_SUM), 150_000);
+        assert_eq!(org(end, "d_le_180"), 1);
+        assert_eq!(org(end, "i#Billing"), 1);
+        // 15:00:00.107 to 15:02:30.107 spans minutes 15:00, 15:01, 15:02.
+        let active: i64 = p
+            .buckets
+            .iter()
+            .filter(|((s, _), _)| *s == Scope::Org)
+            .map(|(_, c)| c.get(attr::ACTIVE).copied().unwrap_or(0))
+            .sum();
+        assert_eq!(active, 3);
+        assert!(wants_enrichment(&e, &KpiConfig::default()));
+    }
+
+    #[test]
+    fn outcomes_count_success_and_failure_per_outcome_id() {
+        let e = Event::Conversation {
+            id: "e-2".into(),
+            topic: Topic::FlowOutcome,
+            conversation_id: "c-1".into(),
+            body: Body::FlowOutcome(FlowOutcomeBody {
+                event_time: 60_000,
+                conversation_id: "c-1".into(),
+                flow_type: "BOT".into(),
+                flow_id: "f-1".into(),
+                flow_outcome_id: "o-1".into(),
+                flow_outcome_value: "SUCCESS".into(),
+                flow_outcome_start_time: None,
+                flow_outcome_end_time: None,
+            }),
+        };
+        let p = plan(&e, &KpiConfig::default(), None);
+        assert_eq!(counter(&p, &Scope::Org, 60_000, "o#o-1#success"), 1);
+    }
+}

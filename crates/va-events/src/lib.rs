@@ -350,3 +350,88 @@ pub fn parse(v: &Value) -> Result<Event, Rejection> {
         body,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn envelope(topic: &str, body: Value) -> Value {
+        json!({
+            "version": "0",
+            "id": "e-1",
+            "detail-type": format!("v2.detail.events.conversation.{{id}}.{topic}"),
+            "source": "aws.partner/genesys.com/cloud/org/suffix",
+            "account": "123456789012",
+            "time": "2026-11-20T15:02:30Z",
+            "region": "us-east-1",
+            "resources": [],
+            "detail": {
+                "topicName": format!("v2.detail.events.conversation.c-1.{topic}"),
+                "version": "2",
+                "eventBody": body,
+            }
+        })
+    }
+
+    #[test]
+    fn a_flow_end_parses_into_its_typed_body() {
+        let e = parse(&envelope(
+            "flow.end",
+            json!({"eventTime": 1_000, "conversationId": "c-1", "flowType": "BOT",
+                   "flowId": "f-1", "exitReason": "TRANSFER", "transferType": "ACD",
+                   "connectedDurationMs": 5_000, "ani": "tel:+15550100"}),
+        ))
+        .expect("valid");
+        let Event::Conversation {
+            topic: Topic::FlowEnd,
+            body: Body::Flow(b),
+            ..
+        } = e
+        else {
+            panic!("not a flow.end: {e:?}");
+        };
+        assert_eq!(b.flow_id, "f-1");
+        assert_eq!(b.connected_duration_ms, Some(5_000));
+        assert_eq!(b.transfer_type.as_deref(), Some("ACD"));
+    }
+
+    #[test]
+    fn other_topics_are_unknown_not_errors() {
+        let mut v = envelope("flow.end", json!({}));
+        v["detail"]["topicName"] = json!("v2.users.u-1.presence");
+        v["detail-type"] = json!("v2.users.{id}.presence");
+        assert!(matches!(parse(&v), Ok(Event::Unknown { .. })));
+        let v = envelope("wrapup", json!({"eventTime": 1}));
+        assert!(matches!(parse(&v), Ok(Event::Unknown { .. })));
+    }
+
+    #[test]
+    fn rejections_name_the_field_and_never_the_value() {
+        let v = envelope(
+            "flow.end",
+            json!({"eventTime": "tel:+15550100", "conversationId": "c-1",
+                   "flowType": "BOT", "flowId": "f-1"}),
+        );
+        let r = parse(&v).expect_err("wrong type");
+        assert_eq!(r.field, "detail.eventBody.eventTime");
+        assert!(!r.to_string().contains("15550100"), "{r}");
+        let v = envelope(
+            "flow.end",
+            json!({"eventTime": 1, "conversationId": "c-1", "flowType": "BOT"}),
+        );
+        assert_eq!(
+            parse(&v).expect_err("missing").field,
+            "detail.eventBody.flowId"
+        );
+        for (body, field) in [
+            (json!({"eventTime": 0, "conversationId": "c", "flowType": "BOT", "flowId": "f"}), "detail.eventBody.eventTime"),
+            (json!({"eventTime": 1, "conversationId": " ", "flowType": "BOT", "flowId": "f"}), "detail.eventBody.conversationId"),
+            (json!({"eventTime": 1, "conversationId": "c", "flowType": "BOT", "flowId": "f", "connectedDurationMs": -1}), "detail.eventBody.connectedDurationMs"),
+        ] {
+            assert_eq!(parse(&envelope("flow.end", body)).expect_err(field).field, field);
+        }
+        assert_eq!(parse_slice(b"{not json").expect_err("json").field, ".");
+        assert_eq!(parse(&json!({"id": ""})).expect_err("id").field, "id");
+    }
+}

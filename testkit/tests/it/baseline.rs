@@ -1,47 +1,45 @@
 //! The baseline the product must beat: a naive fleet where every container
-//! fetches its own token and re-fetches it on a fixed timer.
+//! fetches its own token and re-fetches it on a fixed timer, on the same
+//! driver, traffic and handler code as the product.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use testkit::fleet::{self, FleetReport};
-use testkit::sim::{
-    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Policies, SimClock, SimConfig, Simulator,
-};
-use testkit::traffic::{self, TrafficConfig};
+use testkit::stack::{self, FaultPlan, Mode, StackOptions, StackReport};
 
-async fn naive_run(policies: Policies) -> FleetReport {
-    let t = traffic::generate(&TrafficConfig {
-        seed: 7,
+fn options(token_lifetime_s: u64, token_cap: Option<usize>) -> StackOptions {
+    StackOptions {
+        containers: 50,
         sessions_per_minute: 60,
         minutes: 30,
-        ..TrafficConfig::default()
-    });
-    let sim = Simulator::start(SimConfig {
-        policies,
-        clock: Arc::new(SimClock::frozen_at(t.events[0].at_ms)),
-        ..SimConfig::default()
-    })
-    .await
-    .expect("simulator");
-    sim.register_conversations(t.sim_conversations());
-    let report = fleet::naive_fleet(&sim, &t, 50).await;
+        seed: 7,
+        token_lifetime_s,
+        faults: FaultPlan {
+            token_cap,
+            ..FaultPlan::default()
+        },
+        ..StackOptions::default()
+    }
+}
+
+/// One mode on fresh resources; `check` sees the run before they are deleted.
+async fn run(opts: &StackOptions, mode: Mode, check: impl FnOnce(&stack::Running)) -> StackReport {
+    let running = stack::start(opts, stack::generate(opts))
+        .await
+        .expect("stack");
+    let report = stack::run_mode(&running, opts, mode, Arc::new(|_, _| {})).await;
     println!(
-        "naive fleet {}",
+        "{} fleet {}",
+        mode.name(),
         serde_json::to_string(&report).unwrap_or_default()
     );
+    check(&running);
+    running.res.delete().await.expect("cleanup");
     report
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn naive_fleet_under_the_live_token_cap_sees_401s() {
-    let capped = naive_run(Policies {
-        token_lifetime_s: 3600,
-        live_token_cap: Some(10),
-        ..Policies::default()
-    })
-    .await;
-    assert!(capped.simulated_minutes >= 30.0, "{capped:?}");
+    let capped = run(&options(3_600, Some(10)), Mode::Naive, |_| {}).await;
     assert!(capped.events > 10_000, "{capped:?}");
     // 50 containers, each fetching at start and every 5 minutes for 30 minutes.
     assert!(capped.token_requests >= 300, "{capped:?}");
@@ -57,54 +55,21 @@ async fn naive_fleet_under_the_live_token_cap_sees_401s() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn naive_fleet_without_the_cap_still_spends_a_token_request_per_container_per_timer() {
-    let report = naive_run(Policies {
-        token_lifetime_s: 3600,
-        ..Policies::default()
-    })
-    .await;
+    let report = run(&options(3_600, None), Mode::Naive, |_| {}).await;
     assert!(report.token_requests >= 300, "{report:?}");
     assert_eq!(report.unauthorized, 0, "{report:?}");
-    assert_eq!(report.events_failed, 0, "{report:?}");
+    assert_eq!(report.dead_lettered, 0, "{report:?}");
+    assert!(report.exactly_once, "{report:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_product_fleet_under_the_same_cap_makes_two_token_requests_and_no_401s() {
     crate::common::capture_logs();
-    let t = traffic::generate(&TrafficConfig {
-        seed: 7,
-        sessions_per_minute: 60,
-        minutes: 30,
-        ..TrafficConfig::default()
-    });
-    let sim = Simulator::start(SimConfig {
-        policies: Policies {
-            // Short enough that the 30 minutes include one scheduled refresh.
-            token_lifetime_s: 1_800,
-            live_token_cap: Some(10),
-            ..Policies::default()
-        },
-        clock: Arc::new(SimClock::frozen_at(t.events[0].at_ms)),
-        ..SimConfig::default()
+    // Tokens short enough that the 30 minutes include one scheduled refresh.
+    let report = run(&options(1_800, Some(10)), Mode::Broker, |r| {
+        crate::common::assert_logs_clean(&r.sim, &[])
     })
-    .await
-    .expect("simulator");
-    sim.register_conversations(t.sim_conversations());
-    let res = testkit::aws::TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
-        .await
-        .expect("moto");
-    let report = fleet::product_fleet(
-        &sim,
-        &res,
-        &t,
-        50,
-        token_broker::BrokerConfig::default(),
-        Duration::from_secs(60),
-    )
     .await;
-    println!(
-        "product fleet {}",
-        serde_json::to_string(&report).unwrap_or_default()
-    );
     assert!(report.events > 10_000, "{report:?}");
     assert_eq!(
         report.token_requests, 2,
@@ -112,7 +77,6 @@ async fn the_product_fleet_under_the_same_cap_makes_two_token_requests_and_no_40
     );
     assert_eq!(report.unauthorized, 0, "{report:?}");
     assert_eq!(report.rate_limited, 0, "{report:?}");
-    assert_eq!(report.events_failed, 0, "{report:?}");
-    crate::common::assert_logs_clean(&sim, &[]);
-    res.delete().await.expect("cleanup");
+    assert_eq!(report.dead_lettered, 0, "{report:?}");
+    assert!(report.exactly_once, "{report:?}");
 }

@@ -2,13 +2,12 @@
 //! simulator, faults mid-run, and malformed input.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
 use testkit::aws::TestResources;
-use testkit::product::{self, Handler};
-use testkit::replay;
+use testkit::product;
+use testkit::replay::{self, DriveOptions, DriveReport, FaultPlan, Fleet};
 use testkit::sim::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Policies, SimClock, SimConfig, Simulator,
 };
@@ -129,11 +128,8 @@ async fn a_malformed_event_is_rejected_naming_the_event_and_the_field_and_counts
 }
 
 struct Replay {
-    report: replay::ReplayReport,
+    report: DriveReport,
     diffs: Vec<String>,
-    token_requests: u64,
-    revocations: u64,
-    rate_limited: u64,
     sim: Simulator,
 }
 
@@ -149,68 +145,38 @@ async fn run_replay(faults: bool) -> Replay {
     let (sim, res) = setup(Policies::default(), start).await;
     sim.register_conversations(t.sim_conversations());
     let cfg = BrokerConfig::default();
-    let handlers: Vec<Arc<Handler>> = (0..8)
-        .map(|_| Arc::new(product::handler(&res, &sim, cfg.clone(), true)))
-        .collect();
+    let fleet = Fleet {
+        handlers: (0..8)
+            .map(|_| Arc::new(product::handler(&res, &sim, cfg.clone(), true)))
+            .collect(),
+        refresher: None,
+    };
     let deliveries = replay::deliveries(&t, 0.10, 5);
     assert!(deliveries.len() > t.events.len());
-    let total = deliveries.len();
-    let revocations = Arc::new(AtomicU64::new(0));
-    let hook = {
-        let revocations = revocations.clone();
-        let sim_url = sim.base_url();
-        let http = reqwest::Client::new();
-        let storm = serde_json::json!({"storm_429": 40, "storm_retry_after_s": 1});
-        move |n: usize| {
-            if !faults {
-                return;
-            }
-            // Revoke at one third and two thirds; 429 storms at a quarter and three quarters.
-            if n == total / 3 || n == 2 * total / 3 {
-                revocations.fetch_add(1, Ordering::SeqCst);
-                let (http, url) = (http.clone(), sim_url.clone());
-                tokio::spawn(
-                    async move { http.post(format!("{url}/sim/revoke-all")).send().await },
-                );
-            }
-            if n == total / 4 || n == 3 * total / 4 {
-                let (http, url, storm) = (http.clone(), sim_url.clone(), storm.clone());
-                tokio::spawn(async move {
-                    http.put(format!("{url}/sim/faults/api"))
-                        .json(&storm)
-                        .send()
-                        .await
-                });
-            }
-        }
+    // Revocations at minutes 7 and 14; 429 storms at minutes 10 and 20.
+    let opts = DriveOptions {
+        max_attempts: 5,
+        faults: FaultPlan {
+            revoke_every_min: faults.then_some(7),
+            api_429_storm: faults.then_some(40),
+            ..FaultPlan::default()
+        },
+        ..DriveOptions::default()
     };
-    let report = replay::run(sim.clock(), handlers.clone(), deliveries, 5, hook).await;
-    let store = handlers[0].store().clone();
+    let report = replay::drive(&sim, &fleet, deliveries, &opts, Arc::new(|_, _| {})).await;
+    let store = fleet.handlers[0].store().clone();
     let end = t.events.last().map(|e| e.at_ms).unwrap_or(start) + 3_600_000;
     let diffs = replay::compare(&store, &t.truth, 0, end).await;
-    let c = sim.counters();
-    let rate_limited = handlers
-        .iter()
-        .filter_map(|h| h.enricher())
-        .map(|e| e.stats.rate_limited.load(Ordering::Relaxed))
-        .sum();
     res.delete().await.expect("cleanup");
-    Replay {
-        report,
-        diffs,
-        token_requests: c.token_requests,
-        revocations: revocations.load(Ordering::SeqCst),
-        rate_limited,
-        sim,
-    }
+    Replay { report, diffs, sim }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replaying_with_duplicates_and_shuffles_matches_the_ground_truth_exactly() {
     let r = run_replay(false).await;
     println!(
-        "replay: lost {} redeliveries {} errors {:?}",
-        r.report.lost, r.report.redeliveries, r.report.errors
+        "replay: dead-lettered {} redeliveries {} errors {:?}",
+        r.report.dead_lettered, r.report.redeliveries, r.report.errors
     );
     assert!(
         r.diffs.is_empty(),
@@ -218,13 +184,13 @@ async fn replaying_with_duplicates_and_shuffles_matches_the_ground_truth_exactly
         r.diffs.len(),
         &r.diffs[..r.diffs.len().min(5)]
     );
-    assert_eq!(r.report.lost, 0, "{:?}", r.report.lost);
+    assert_eq!(r.report.dead_lettered, 0, "{:?}", r.report.errors);
     assert_eq!(
         r.report.duplicates + r.report.processed,
         r.report.deliveries
     );
     assert!(r.report.duplicates > 0);
-    assert_eq!(r.token_requests, 1, "the whole replay ran on one token");
+    assert_eq!(r.report.token_requests, 1, "the whole replay ran on one token");
     assert_logs_clean(&r.sim, &[]);
 }
 
@@ -238,14 +204,14 @@ async fn revocations_and_429_storms_mid_replay_keep_it_exact_with_one_token_requ
         r.diffs.len(),
         &r.diffs[..r.diffs.len().min(5)]
     );
-    assert_eq!(r.report.lost, 0);
-    assert_eq!(r.revocations, 2);
-    assert!(r.rate_limited > 0, "the storms were felt");
+    assert_eq!(r.report.dead_lettered, 0, "{:?}", r.report.errors);
+    assert_eq!(r.report.revocations, 2);
+    assert!(r.report.waited_out_429 > 0, "the storms were felt");
     assert!(
-        r.token_requests <= 1 + r.revocations,
+        r.report.token_requests <= 1 + r.report.revocations,
         "at most one token request per revocation: {} for {} revocations",
-        r.token_requests,
-        r.revocations
+        r.report.token_requests,
+        r.report.revocations
     );
     assert_logs_clean(&r.sim, &[]);
 }
