@@ -59,9 +59,18 @@ struct Args {
     token_lifetime: u64,
     #[arg(long, default_value_t = 1)]
     pool_size: usize,
-    /// Share of events delivered twice.
+    /// Share of events delivered twice (same EventBridge id).
     #[arg(long, default_value_t = 0.02)]
     duplicates: f64,
+    /// Share of events Genesys sends again (new EventBridge id, same content).
+    #[arg(long, default_value_t = 0.01)]
+    resends: f64,
+    /// Seconds after a session ends before the analytics API shows it.
+    #[arg(long, default_value_t = 60)]
+    analytics_lag: u64,
+    /// Seconds after a session ends before the sweeper first looks for it.
+    #[arg(long, default_value_t = 120)]
+    enrichment_delay: u64,
     /// Revoke every token every N simulated minutes.
     #[arg(long)]
     revoke_every: Option<u32>,
@@ -117,6 +126,9 @@ async fn run(args: Args) -> Result<bool, String> {
         token_lifetime_s: args.token_lifetime,
         pool_size: args.pool_size,
         duplicate_share: args.duplicates.clamp(0.0, 1.0),
+        resend_share: args.resends.clamp(0.0, 1.0),
+        analytics_lag_s: args.analytics_lag,
+        enrichment_delay_s: args.enrichment_delay,
         faults: FaultPlan {
             revoke_every_min: args.revoke_every,
             idle_timeout_s: args.idle_timeout,

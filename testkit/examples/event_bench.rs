@@ -15,10 +15,10 @@ use testkit::sim::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Policies, SimClock, SimConfig, Simulator,
 };
 use testkit::traffic::{self, TrafficConfig};
-use va_analytics::{AnalyticsStore, Applied, KpiConfig, plan};
 use token_broker::BrokerConfig;
-use va_handler::enrich::Enricher;
-use va_handler::EventHandler;
+use va_analytics::{AnalyticsStore, Applied, KpiConfig, plan};
+
+use va_handler::{EventHandler, SweepConfig};
 
 /// Counts every DynamoDB request sent.
 #[derive(Debug, Clone, Default)]
@@ -89,16 +89,9 @@ async fn main() {
             .interceptor(counter.clone())
             .build(),
     );
-    let broker = Arc::new(testkit::product::broker(
-        &res,
-        &sim,
-        BrokerConfig::default(),
-    ));
-    broker.token(0).await.expect("token");
     let handler = EventHandler::new(
         AnalyticsStore::new(counted, res.analytics_table.clone()),
         kpi.clone(),
-        Some(Enricher::with_broker(broker, testkit::product::api(&sim))),
         sim.clock(),
     );
     let began = Instant::now();
@@ -112,14 +105,25 @@ async fn main() {
     }
     let secs = began.elapsed().as_secs_f64();
     let round_trips = counter.0.load(Ordering::Relaxed);
-    let api_calls = handler
-        .enricher()
-        .map(|e| e.stats.api_calls.load(Ordering::Relaxed))
-        .unwrap_or(0);
     println!(
-        "one container: {processed} events in {secs:.1} s = {:.0} events/s; DynamoDB round trips per event {:.2}; enrichment API calls {api_calls}",
+        "one container: {processed} events in {secs:.1} s = {:.0} events/s; DynamoDB round trips per event {:.2}",
         processed as f64 / secs,
         round_trips as f64 / processed as f64
+    );
+
+    // 3. The sweeper enriches every ended bot session in batches.
+    let sweeper =
+        testkit::product::sweeper(&res, &sim, BrokerConfig::default(), SweepConfig::default());
+    sim.clock().advance(Duration::from_secs(600));
+    let report = sweeper
+        .sweep(tokio::time::Instant::now() + Duration::from_secs(60))
+        .await
+        .expect("sweep");
+    println!(
+        "sweep: {} sessions enriched with {} Platform API calls = {:.3} calls per ended bot session",
+        report.enriched,
+        report.api_calls,
+        report.api_calls as f64 / report.enriched.max(1) as f64
     );
     let _ = res.delete().await;
 }

@@ -41,6 +41,7 @@ async fn main() {
         seed: args.seed,
         token_lifetime_s: args.token_lifetime,
         duplicate_share: 0.0,
+        resend_share: 0.0,
         faults: FaultPlan {
             token_cap: (args.token_cap > 0).then_some(args.token_cap),
             ..FaultPlan::default()

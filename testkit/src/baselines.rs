@@ -3,14 +3,14 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
-use tokio::sync::Mutex;
-use token_broker::CallError;
-use genesys::ClientCredentials;
-use va_handler::enrich::ApiAccess;
-use genesys::{ApiError, GenesysClient};
 use genesys::AccessToken;
+use genesys::ClientCredentials;
+use genesys::{ApiError, GenesysClient};
 use lambda_support::Clock;
+use serde_json::Value;
+use token_broker::CallError;
+use tokio::sync::Mutex;
+use va_handler::enrich::ApiAccess;
 
 /// How a per-container token is managed.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -116,5 +116,65 @@ impl<C: Clock> ApiAccess for OwnToken<C> {
         Err(CallError::Call(ApiError::Unauthorized {
             message: "still rejected after retries".into(),
         }))
+    }
+}
+
+/// A naive integration's container: before counting, each ended bot session
+/// is looked up in the Platform API with the container's own token, and an
+/// unfinished lookup fails the invocation (as the product did before its
+/// enrichment moved to the sweeper). The counting is the product's handler.
+pub struct NaiveContainer<C> {
+    handler: va_handler::EventHandler,
+    lookups: va_handler::enrich::Enricher<OwnToken<C>>,
+    kpi: va_analytics::KpiConfig,
+}
+
+impl<C: Clock> NaiveContainer<C> {
+    /// A container counting through `handler`, looking up through `access`.
+    pub fn new(handler: va_handler::EventHandler, access: OwnToken<C>) -> Self {
+        Self {
+            handler,
+            lookups: va_handler::enrich::Enricher::new(access),
+            kpi: va_analytics::KpiConfig::default(),
+        }
+    }
+}
+
+impl<C: Clock> crate::replay::Container for NaiveContainer<C> {
+    async fn invoke(
+        &self,
+        event: &Value,
+        deadline: tokio::time::Instant,
+    ) -> Result<va_handler::Handled, crate::replay::InvokeError> {
+        use va_events::{Body, Event, Topic};
+        if let Ok(Event::Conversation {
+            topic: Topic::FlowEnd,
+            conversation_id,
+            body: Body::Flow(b),
+            ..
+        }) = va_events::parse(event)
+            && self.kpi.is_bot(&b.flow_type)
+        {
+            let lookup = va_handler::enrich::Lookup {
+                conversation_id: &conversation_id,
+                flow_id: &b.flow_id,
+                flow_end_ms: b.event_time,
+            };
+            self.lookups
+                .enrich(&lookup, deadline)
+                .await
+                .map_err(|e| crate::replay::InvokeError::Failed(e.to_string()))?;
+        }
+        Ok(self.handler.handle(event, deadline).await?)
+    }
+
+    fn api_stats(&self) -> (u64, u64, u64) {
+        let s = &self.lookups.stats;
+        let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        (
+            load(&s.api_calls),
+            load(&s.retried_after_401),
+            load(&s.rate_limited),
+        )
     }
 }

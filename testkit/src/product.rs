@@ -4,18 +4,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use va_analytics::{AnalyticsStore, KpiConfig};
-use token_broker::{BrokerConfig, GenesysTokenSource, TokenBroker, TokenStore};
-use token_broker::SecretsManagerCredentials;
-use va_handler::enrich::{BrokerAccess, Enricher};
 use genesys::{GenesysClient, Hosts, RetryPolicy};
-use va_handler::EventHandler;
+use token_broker::{
+    BrokerConfig, GenesysTokenSource, SecretsManagerCredentials, TokenBroker, TokenStore,
+};
+use va_analytics::{AnalyticsStore, KpiConfig};
+use va_handler::enrich::BrokerAccess;
+use va_handler::{EventHandler, SweepConfig, Sweeper};
 
 use crate::aws::TestResources;
 use crate::sim::Simulator;
 
 pub type Broker = TokenBroker<GenesysTokenSource>;
-pub type Handler = EventHandler<BrokerAccess<GenesysTokenSource>>;
+/// The sweeper the product runs: the broker's token.
+pub type ProductSweeper = Sweeper<BrokerAccess<GenesysTokenSource>>;
 
 /// Retries that keep tests fast: the same policy, millisecond pauses.
 pub fn fast_retries() -> RetryPolicy {
@@ -29,6 +31,7 @@ pub fn fast_retries() -> RetryPolicy {
     }
 }
 
+/// A Platform API client for the simulator.
 pub fn api(sim: &Simulator) -> GenesysClient {
     match GenesysClient::new(Hosts::single(&sim.base_url()), fast_retries()) {
         Ok(c) => c,
@@ -56,19 +59,26 @@ pub fn broker(res: &TestResources, sim: &Simulator, cfg: BrokerConfig) -> Broker
     )
 }
 
-/// One container's conversation-events handler, enrichment on or off.
-pub fn handler(
+/// The analytics store of a test's resources.
+pub fn store(res: &TestResources) -> AnalyticsStore {
+    AnalyticsStore::new(res.dynamodb.clone(), res.analytics_table.clone())
+}
+
+/// One container's conversation-events handler.
+pub fn handler(res: &TestResources, sim: &Simulator) -> EventHandler {
+    EventHandler::new(store(res), KpiConfig::default(), sim.clock())
+}
+
+/// The enrichment sweeper with its own broker, as its Lambda wires it.
+pub fn sweeper(
     res: &TestResources,
     sim: &Simulator,
-    cfg: BrokerConfig,
-    enrichment: bool,
-) -> Handler {
-    let enricher =
-        enrichment.then(|| Enricher::with_broker(Arc::new(broker(res, sim, cfg)), api(sim)));
-    EventHandler::new(
-        AnalyticsStore::new(res.dynamodb.clone(), res.analytics_table.clone()),
-        KpiConfig::default(),
-        enricher,
-        sim.clock(),
-    )
+    broker_cfg: BrokerConfig,
+    cfg: SweepConfig,
+) -> ProductSweeper {
+    let access = BrokerAccess {
+        broker: Arc::new(broker(res, sim, broker_cfg)),
+        api: api(sim),
+    };
+    Sweeper::new(access, store(res), sim.clock(), cfg)
 }

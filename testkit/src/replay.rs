@@ -18,7 +18,7 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 use va_analytics::{AnalyticsStore, Applied, Bucket, Scope, attr, duration_bucket};
 use va_handler::enrich::ApiAccess;
-use va_handler::{EventHandler, HandleError};
+use va_handler::{EventHandler, HandleError, Handled, Sweeper};
 
 use crate::product::Broker;
 use crate::sim::{FaultSide, Faults, Simulator};
@@ -33,10 +33,19 @@ pub struct Delivery {
     pub event: Value,
 }
 
+/// How events are delivered more than once.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Repeats {
+    /// Share of events delivered twice with the same EventBridge id (retries).
+    pub duplicates: f64,
+    /// Share of events Genesys sends again: a new EventBridge id, the same content.
+    pub resends: f64,
+}
+
 /// The delivery order: events shuffled within each conversation (keeping the
-/// conversation's slots in the stream), plus `duplicate_share` of them again
-/// at a random later point.
-pub fn deliveries(traffic: &Traffic, duplicate_share: f64, seed: u64) -> Vec<Delivery> {
+/// conversation's slots in the stream), plus the repeats, each at a random
+/// later point.
+pub fn deliveries(traffic: &Traffic, repeats: Repeats, seed: u64) -> Vec<Delivery> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut slots: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, e) in traffic.events.iter().enumerate() {
@@ -61,19 +70,23 @@ pub fn deliveries(traffic: &Traffic, duplicate_share: f64, seed: u64) -> Vec<Del
             event: traffic.events[*i].envelope.clone(),
         })
         .collect();
-    let dups = (traffic.events.len() as f64 * duplicate_share).round() as usize;
-    let mut picks: Vec<usize> = (0..traffic.events.len()).collect();
-    picks.shuffle(&mut rng);
-    for i in picks.into_iter().take(dups) {
-        let at = rng.random_range(i.min(out.len())..=out.len());
-        let at_ms = out.get(at).map_or(traffic.events[i].at_ms, |d| d.at_ms);
-        out.insert(
-            at,
-            Delivery {
-                at_ms,
-                event: traffic.events[i].envelope.clone(),
-            },
-        );
+    let count = |share: f64| (traffic.events.len() as f64 * share).round() as usize;
+    for (n, resend) in [
+        (count(repeats.duplicates), false),
+        (count(repeats.resends), true),
+    ] {
+        let mut picks: Vec<usize> = (0..traffic.events.len()).collect();
+        picks.shuffle(&mut rng);
+        for i in picks.into_iter().take(n) {
+            let at = rng.random_range(i.min(out.len())..=out.len());
+            let at_ms = out.get(at).map_or(traffic.events[i].at_ms, |d| d.at_ms);
+            let mut event = traffic.events[i].envelope.clone();
+            if resend {
+                let id = event["id"].as_str().unwrap_or_default().to_string();
+                event["id"] = Value::String(format!("{id}-resent"));
+            }
+            out.insert(at, Delivery { at_ms, event });
+        }
     }
     out
 }
@@ -93,6 +106,48 @@ pub struct FaultPlan {
     pub token_endpoint_outage_min: Option<u32>,
 }
 
+/// Why an invocation failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InvokeError {
+    /// The event is malformed: no retry helps.
+    Rejected(String),
+    /// Anything else: Lambda would retry it.
+    Failed(String),
+}
+
+impl From<HandleError> for InvokeError {
+    fn from(e: HandleError) -> Self {
+        match e {
+            HandleError::Rejected(r) => InvokeError::Rejected(r.to_string()),
+            other => InvokeError::Failed(other.to_string()),
+        }
+    }
+}
+
+/// One simulated Lambda container of conversation-events.
+pub trait Container: Send + Sync + 'static {
+    /// One invocation with one event.
+    fn invoke(
+        &self,
+        event: &Value,
+        deadline: tokio::time::Instant,
+    ) -> impl std::future::Future<Output = Result<Handled, InvokeError>> + Send;
+    /// Platform API work it did itself: (calls, retried after a 401, 429s waited out).
+    fn api_stats(&self) -> (u64, u64, u64) {
+        (0, 0, 0)
+    }
+}
+
+impl Container for EventHandler {
+    async fn invoke(
+        &self,
+        event: &Value,
+        deadline: tokio::time::Instant,
+    ) -> Result<Handled, InvokeError> {
+        Ok(self.handle(event, deadline).await?)
+    }
+}
+
 /// How the fleet is driven.
 #[derive(Debug, Clone)]
 pub struct DriveOptions {
@@ -103,6 +158,11 @@ pub struct DriveOptions {
     pub max_attempts: u32,
     /// The refresher's schedule.
     pub refresher_every: Duration,
+    /// The enrichment sweeper's schedule.
+    pub sweeper_every: Duration,
+    /// After the last delivery, keep the clock (and the schedules) going
+    /// until nothing is pending, at most this long.
+    pub drain: Duration,
     /// Time given to one invocation.
     pub invocation_timeout: Duration,
     /// Faults.
@@ -115,6 +175,8 @@ impl Default for DriveOptions {
             step: Duration::from_secs(1),
             max_attempts: 3,
             refresher_every: Duration::from_secs(60),
+            sweeper_every: Duration::from_secs(60),
+            drain: Duration::from_secs(6 * 3_600),
             invocation_timeout: Duration::from_secs(10),
             faults: FaultPlan::default(),
         }
@@ -122,11 +184,13 @@ impl Default for DriveOptions {
 }
 
 /// The containers of one run.
-pub struct Fleet<A> {
-    /// One handler per container, each with its own broker (as in Lambda).
-    pub handlers: Vec<Arc<EventHandler<A>>>,
+pub struct Fleet<C, A> {
+    /// The conversation-events containers.
+    pub containers: Vec<Arc<C>>,
     /// The scheduled token refresher, if the fleet has one.
     pub refresher: Option<Arc<Broker>>,
+    /// The scheduled enrichment sweeper, if the fleet has one.
+    pub sweeper: Option<Arc<Sweeper<A>>>,
 }
 
 /// What a drive did.
@@ -158,6 +222,14 @@ pub struct DriveReport {
     pub waited_out_429: u64,
     /// Revocations the fault plan made.
     pub revocations: u64,
+    /// Platform API requests (containers and sweeper).
+    pub api_calls: u64,
+    /// Sessions the sweeper enriched.
+    pub enriched: u64,
+    /// Every ended bot session was enriched (or given up on) by the end.
+    pub enrichment_complete: bool,
+    /// Write conflicts the containers retried.
+    pub conflicts: u64,
     /// Simulated minutes driven.
     pub simulated_minutes: f64,
     /// Handler latency per invocation, microseconds, sorted.
@@ -184,6 +256,7 @@ fn container_of(delivery: &Delivery, n: usize) -> usize {
 
 #[derive(Default)]
 struct Tally {
+    conflicts: u64,
     processed: u64,
     duplicates: u64,
     rejected: u64,
@@ -191,6 +264,47 @@ struct Tally {
     dead_lettered: u64,
     errors: BTreeMap<String, u64>,
     latencies_us: Vec<u64>,
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The scheduled functions: the refresher and the sweeper.
+#[derive(Default)]
+struct Schedule {
+    refresh_every: i64,
+    sweep_every: i64,
+    last_refresh: Option<i64>,
+    last_sweep: Option<i64>,
+    /// 1 while sessions wait for enrichment.
+    pending: u64,
+}
+
+impl Schedule {
+    async fn at<C, A: ApiAccess>(&mut self, fleet: &Fleet<C, A>, now: i64) {
+        if let Some(r) = &fleet.refresher
+            && self
+                .last_refresh
+                .is_none_or(|l| now - l >= self.refresh_every)
+        {
+            self.last_refresh = Some(now);
+            r.tick().await;
+        }
+        if let Some(s) = &fleet.sweeper
+            && self.last_sweep.is_none_or(|l| now - l >= self.sweep_every)
+        {
+            self.last_sweep = Some(now);
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            if let Err(e) = s.sweep(deadline).await {
+                tracing::warn!(error = %e, "sweep failed");
+            }
+            self.pending = match s.has_pending().await {
+                Ok(false) => 0,
+                _ => 1,
+            };
+        }
+    }
 }
 
 /// Injects the fault plan's faults as simulated time passes.
@@ -260,9 +374,9 @@ impl FaultClock {
 /// time: each step runs the refresher when due, injects faults, then hands
 /// that step's deliveries (and the last step's failures) to the containers,
 /// one at a time per container, all containers concurrently.
-pub async fn drive<A: ApiAccess>(
+pub async fn drive<C: Container, A: ApiAccess>(
     sim: &Simulator,
-    fleet: &Fleet<A>,
+    fleet: &Fleet<C, A>,
     deliveries: Vec<Delivery>,
     opts: &DriveOptions,
     progress: Progress,
@@ -271,24 +385,22 @@ pub async fn drive<A: ApiAccess>(
     let total = deliveries.len() as u64;
     let start = clock.now_ms();
     let end = deliveries.iter().map(|d| d.at_ms).max().unwrap_or(start);
-    let n = fleet.handlers.len().max(1);
+    let n = fleet.containers.len().max(1);
     let mut pending: std::collections::VecDeque<(Delivery, u32)> =
         deliveries.into_iter().map(|d| (d, 1)).collect();
     let mut retry: Vec<(Delivery, u32)> = Vec::new();
     let before = sim.counters();
     let tally = Arc::new(Mutex::new(Tally::default()));
     let mut faults = FaultClock::new(opts.faults.clone(), start);
-    let mut last_refresh: Option<i64> = None;
-    let refresh_ms = i64::try_from(opts.refresher_every.as_millis()).unwrap_or(i64::MAX);
+    let mut schedule = Schedule {
+        refresh_every: ms(opts.refresher_every),
+        sweep_every: ms(opts.sweeper_every),
+        ..Schedule::default()
+    };
     let total_minutes = u64::try_from((end - start) / 60_000 + 1).unwrap_or(1);
     let mut now = start;
     while !pending.is_empty() || !retry.is_empty() {
-        if let Some(r) = &fleet.refresher
-            && last_refresh.is_none_or(|l| now - l >= refresh_ms)
-        {
-            last_refresh = Some(now);
-            r.tick().await;
-        }
+        schedule.at(fleet, now).await;
         faults.at(sim, now);
         let mut batches: Vec<Vec<(Delivery, u32)>> = vec![Vec::new(); n];
         for (d, attempt) in retry.drain(..) {
@@ -302,7 +414,7 @@ pub async fn drive<A: ApiAccess>(
             batches[container_of(&d, n)].push((d, attempt));
         }
         let mut tasks = Vec::new();
-        for (h, batch) in fleet.handlers.iter().zip(batches) {
+        for (h, batch) in fleet.containers.iter().zip(batches) {
             if batch.is_empty() {
                 continue;
             }
@@ -316,18 +428,22 @@ pub async fn drive<A: ApiAccess>(
                 let mut failed = Vec::new();
                 for (d, attempt) in batch {
                     let t = tokio::time::Instant::now();
-                    let r = h.handle(&d.event, t + timeout).await;
+                    let r = h.invoke(&d.event, t + timeout).await;
                     let micros = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
                     let mut s = tally.lock().await;
                     s.latencies_us.push(micros);
                     match r {
-                        Ok(x) if x.applied == Applied::Duplicate => s.duplicates += 1,
-                        Ok(_) => s.processed += 1,
-                        Err(HandleError::Rejected(_)) => s.rejected += 1,
-                        Err(e) => {
-                            *s.errors
-                                .entry(e.to_string().chars().take(160).collect())
-                                .or_default() += 1;
+                        Ok(x) if x.applied == Applied::Duplicate => {
+                            s.conflicts += u64::from(x.conflicts);
+                            s.duplicates += 1
+                        }
+                        Ok(x) => {
+                            s.conflicts += u64::from(x.conflicts);
+                            s.processed += 1
+                        }
+                        Err(InvokeError::Rejected(_)) => s.rejected += 1,
+                        Err(InvokeError::Failed(e)) => {
+                            *s.errors.entry(e.chars().take(160).collect()).or_default() += 1;
                             if attempt < max_attempts {
                                 s.redeliveries += 1;
                                 failed.push((d, attempt + 1));
@@ -352,11 +468,29 @@ pub async fn drive<A: ApiAccess>(
             total_minutes,
         );
     }
+    // The tail: the schedules keep running until enrichment is done.
+    let drain_until = now.saturating_add(ms(opts.drain));
+    while fleet.sweeper.is_some() && schedule.pending > 0 && now < drain_until {
+        schedule.at(fleet, now).await;
+        faults.at(sim, now);
+        clock.advance(opts.sweeper_every.min(opts.refresher_every));
+        now = clock.now_ms();
+    }
     let after = sim.counters();
-    let enrichers = || fleet.handlers.iter().filter_map(|h| h.enricher());
-    let sum = |f: &dyn Fn(&va_handler::enrich::EnrichStats) -> u64| -> u64 {
-        enrichers().map(|e| f(&e.stats)).sum()
-    };
+    let own = fleet
+        .containers
+        .iter()
+        .map(|c| c.api_stats())
+        .fold((0, 0, 0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2));
+    let swept = fleet.sweeper.as_ref().map_or((0, 0, 0, 0), |s| {
+        let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        (
+            load(&s.stats.api_calls),
+            load(&s.stats.retried_after_401),
+            load(&s.stats.rate_limited),
+            load(&s.stats.enriched),
+        )
+    });
     let mut t = std::mem::take(&mut *tally.lock().await);
     t.latencies_us.sort_unstable();
     DriveReport {
@@ -371,9 +505,13 @@ pub async fn drive<A: ApiAccess>(
         unauthorized: after.unauthorized_total - before.unauthorized_total,
         rate_limited: (after.api_rate_limited + after.injected_429)
             - (before.api_rate_limited + before.injected_429),
-        retried_after_401: sum(&|s| s.retried_after_401.load(std::sync::atomic::Ordering::Relaxed)),
-        waited_out_429: sum(&|s| s.rate_limited.load(std::sync::atomic::Ordering::Relaxed)),
+        retried_after_401: own.1 + swept.1,
+        waited_out_429: own.2 + swept.2,
         revocations: faults.revocations,
+        api_calls: own.0 + swept.0,
+        enriched: swept.3,
+        enrichment_complete: fleet.sweeper.is_none() || schedule.pending == 0,
+        conflicts: t.conflicts,
         simulated_minutes: (now - start) as f64 / 60_000.0,
         latencies_us: t.latencies_us,
     }

@@ -7,19 +7,20 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde::Serialize;
-use va_analytics::{AnalyticsStore, KpiConfig};
-use token_broker::{BrokerConfig, TokenStore};
+use std::time::Duration;
+
 use genesys::ClientCredentials;
-use va_analytics::dashboard::DashboardApi;
-use va_handler::enrich::{ApiAccess, Enricher};
-use va_handler::EventHandler;
 use lambda_support::{Clock, Redacted};
+use serde::Serialize;
+use token_broker::{BrokerConfig, TokenStore};
+use va_analytics::AnalyticsStore;
+use va_analytics::dashboard::DashboardApi;
+use va_handler::{SweepConfig, Sweeper};
 
 use crate::aws::TestResources;
-use crate::baselines::{OwnToken, OwnTokenPolicy};
+use crate::baselines::{NaiveContainer, OwnToken, OwnTokenPolicy};
+use crate::replay::{self, DriveOptions, Fleet, Repeats};
 pub use crate::replay::{FaultPlan, Progress};
-use crate::replay::{self, DriveOptions, Fleet};
 use crate::sim::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Policies, SimClock, SimConfig, Simulator,
 };
@@ -57,6 +58,12 @@ pub struct StackOptions {
     pub pool_size: usize,
     /// Share of events EventBridge delivers twice.
     pub duplicate_share: f64,
+    /// Share of events Genesys sends again with a new EventBridge id.
+    pub resend_share: f64,
+    /// The analytics API shows a session this long after it ended.
+    pub analytics_lag_s: u64,
+    /// The sweeper first looks for a session this long after it ended.
+    pub enrichment_delay_s: u64,
     pub faults: FaultPlan,
 }
 
@@ -70,6 +77,9 @@ impl Default for StackOptions {
             token_lifetime_s: 3_600,
             pool_size: 1,
             duplicate_share: 0.02,
+            resend_share: 0.01,
+            analytics_lag_s: 60,
+            enrichment_delay_s: 120,
             faults: FaultPlan::default(),
         }
     }
@@ -93,6 +103,12 @@ pub struct StackReport {
     /// Events that failed every delivery attempt.
     pub dead_lettered: u64,
     pub exactly_once: bool,
+    /// Platform API requests per ended bot session (lookups and sweeps).
+    pub api_calls_per_session: f64,
+    /// Every ended bot session was enriched by the end.
+    pub enrichment_complete: bool,
+    /// Write conflicts retried in the containers.
+    pub conflicts: u64,
     /// The first differences between the store and the generator's truth.
     pub differences: Vec<String>,
     pub latency_p50_ms: f64,
@@ -201,27 +217,30 @@ pub fn dashboard_url(addr: SocketAddr, run: &Running) -> String {
     format!("http://{addr}/?from={from}&to={to}")
 }
 
-/// Drives one fleet over `run`'s traffic and checks the store against the truth.
-async fn drive<A: ApiAccess>(
+/// Pins a drive as a `Send` future where its concrete type is known: rustc
+/// cannot always prove the SDK's futures `Send` for every lifetime when the
+/// caller is spawned (a known limitation of its higher-ranked lifetime
+/// checks), and this coercion proves it here, where the types are concrete.
+fn send<'a, T>(
+    f: impl std::future::Future<Output = T> + Send + 'a,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>> {
+    Box::pin(f)
+}
+
+/// The store checked against the truth, and the run's figures.
+async fn report(
     run: &Running,
-    opts: &StackOptions,
-    fleet: Fleet<A>,
-    progress: Progress,
+    containers: usize,
+    r: replay::DriveReport,
+    began: Instant,
 ) -> StackReport {
-    let began = Instant::now();
-    let deliveries = replay::deliveries(&run.traffic, opts.duplicate_share, opts.seed);
-    let end = deliveries.iter().map(|d| d.at_ms).max().unwrap_or(0);
-    let drive_opts = DriveOptions {
-        faults: opts.faults.clone(),
-        ..DriveOptions::default()
-    };
-    let r = replay::drive(&run.sim, &fleet, deliveries, &drive_opts, progress).await;
+    let end = run.traffic.events.last().map(|e| e.at_ms).unwrap_or(0);
     let store = AnalyticsStore::new(run.res.dynamodb.clone(), run.res.analytics_table.clone());
     let diffs = replay::compare(&store, &run.traffic.truth, 0, end + 3_600_000).await;
     let ms = |p: f64| replay::percentile(&r.latencies_us, p) as f64 / 1000.0;
     StackReport {
         mode: String::new(),
-        containers: fleet.handlers.len(),
+        containers,
         sessions: run.traffic.truth.bot_sessions,
         events: run.traffic.truth.events,
         deliveries: r.deliveries,
@@ -233,6 +252,9 @@ async fn drive<A: ApiAccess>(
         rejected: r.rejected,
         dead_lettered: r.dead_lettered,
         exactly_once: diffs.is_empty(),
+        api_calls_per_session: r.api_calls as f64 / run.traffic.truth.bot_sessions.max(1) as f64,
+        enrichment_complete: r.enrichment_complete,
+        conflicts: r.conflicts,
         differences: diffs.into_iter().take(5).collect(),
         latency_p50_ms: ms(50.0),
         latency_p90_ms: ms(90.0),
@@ -252,26 +274,46 @@ pub async fn run_mode(
         pool_size: opts.pool_size,
         ..BrokerConfig::default()
     };
-    let store = || AnalyticsStore::new(run.res.dynamodb.clone(), run.res.analytics_table.clone());
     let clock: Arc<dyn Clock> = run.sim.clock();
+    let began = Instant::now();
+    let repeats = Repeats {
+        duplicates: opts.duplicate_share,
+        resends: opts.resend_share,
+    };
+    let deliveries = replay::deliveries(&run.traffic, repeats, opts.seed);
+    let drive_opts = DriveOptions {
+        faults: opts.faults.clone(),
+        ..DriveOptions::default()
+    };
+    let sweep = SweepConfig {
+        delay: Duration::from_secs(opts.enrichment_delay_s),
+        ..SweepConfig::default()
+    };
     let mut report = match mode {
         Mode::Broker => {
-            let handlers = (0..opts.containers.max(1))
-                .map(|_| {
-                    Arc::new(crate::product::handler(
-                        &run.res,
-                        &run.sim,
-                        cfg.clone(),
-                        true,
-                    ))
-                })
+            let containers = (0..opts.containers.max(1))
+                .map(|_| Arc::new(crate::product::handler(&run.res, &run.sim)))
                 .collect();
-            let refresher = Some(Arc::new(crate::product::broker(
-                &run.res,
+            let fleet = Fleet {
+                containers,
+                refresher: Some(Arc::new(crate::product::broker(
+                    &run.res,
+                    &run.sim,
+                    cfg.clone(),
+                ))),
+                sweeper: Some(Arc::new(crate::product::sweeper(
+                    &run.res, &run.sim, cfg, sweep,
+                ))),
+            };
+            let r = send(replay::drive(
                 &run.sim,
-                cfg.clone(),
-            )));
-            drive(run, opts, Fleet { handlers, refresher }, progress).await
+                &fleet,
+                deliveries,
+                &drive_opts,
+                progress,
+            ))
+            .await;
+            report(run, fleet.containers.len(), r, began).await
         }
         Mode::Naive | Mode::SeedAdvice => {
             let (policy, containers) = match mode {
@@ -282,27 +324,39 @@ pub async fn run_mode(
                 client_id: DEFAULT_CLIENT_ID.into(),
                 client_secret: Redacted::new(DEFAULT_CLIENT_SECRET),
             };
-            let handlers = (0..containers)
+            let own = || {
+                OwnToken::new(
+                    crate::product::api(&run.sim),
+                    creds.clone(),
+                    clock.clone(),
+                    policy,
+                )
+            };
+            let containers = (0..containers)
                 .map(|_| {
-                    let access = OwnToken::new(
-                        crate::product::api(&run.sim),
-                        creds.clone(),
-                        clock.clone(),
-                        policy,
-                    );
-                    Arc::new(EventHandler::new(
-                        store(),
-                        KpiConfig::default(),
-                        Some(Enricher::new(access)),
-                        clock.clone(),
+                    Arc::new(NaiveContainer::new(
+                        crate::product::handler(&run.res, &run.sim),
+                        own(),
                     ))
                 })
                 .collect();
+            // Its intents come from the same sweeper, on a token of its own.
+            let sweeper =
+                Sweeper::new(own(), crate::product::store(&run.res), clock.clone(), sweep);
             let fleet = Fleet {
-                handlers,
+                containers,
                 refresher: None,
+                sweeper: Some(Arc::new(sweeper)),
             };
-            drive(run, opts, fleet, progress).await
+            let r = send(replay::drive(
+                &run.sim,
+                &fleet,
+                deliveries,
+                &drive_opts,
+                progress,
+            ))
+            .await;
+            report(run, fleet.containers.len(), r, began).await
         }
     };
     report.mode = mode.name().to_string();

@@ -94,7 +94,6 @@ impl TokenRequestError {
     fn retryable(&self) -> bool {
         matches!(self, Self::Unavailable { .. } | Self::RateLimited { .. })
     }
-
 }
 
 /// A Platform API call that did not succeed.
@@ -200,6 +199,9 @@ fn transport(e: &reqwest::Error) -> String {
 impl GenesysClient {
     /// A client for `hosts`; its connection pool lives as long as it does.
     pub fn new(hosts: Hosts, retry: RetryPolicy) -> Result<Self, BuildError> {
+        // The process's one TLS provider, the same the AWS SDK uses; an Err
+        // means one is installed already.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let http = reqwest::Client::builder()
             .connect_timeout(retry.connect_timeout)
             .timeout(retry.request_timeout)

@@ -78,9 +78,37 @@ pub fn interval(from_ms: i64, to_ms: i64) -> Option<String> {
     Some(format!("{}/{}", iso(from_ms)?, iso(to_ms)?))
 }
 
+/// Percent-encodes a path segment or query value: every byte but RFC 3986's
+/// unreserved characters, so an id from an event can never change a URL's
+/// shape.
+pub fn encode_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn components_are_percent_encoded() {
+        assert_eq!(encode_component("a-B_9.~"), "a-B_9.~");
+        assert_eq!(
+            encode_component("../../tokens/me?x="),
+            "..%2F..%2Ftokens%2Fme%3Fx%3D"
+        );
+        assert_eq!(
+            encode_component("2026-11-20T15:02:30.107Z/x"),
+            "2026-11-20T15%3A02%3A30.107Z%2Fx"
+        );
+    }
 
     #[test]
     fn intervals_are_utc_with_milliseconds() {

@@ -8,7 +8,9 @@ mod credentials;
 mod hosts;
 mod token;
 
-pub use client::{ApiError, BuildError, GenesysClient, MAX_RETRY_AFTER, RetryPolicy, TokenRequestError};
+pub use client::{
+    ApiError, BuildError, GenesysClient, MAX_RETRY_AFTER, RetryPolicy, TokenRequestError,
+};
 pub use credentials::{ClientCredentials, CredentialsError, parse_secret};
-pub use hosts::{Hosts, REGIONS, UnknownRegion, interval};
+pub use hosts::{Hosts, REGIONS, UnknownRegion, encode_component, interval};
 pub use token::{AccessToken, IssuedToken};

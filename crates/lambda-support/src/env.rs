@@ -131,7 +131,6 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

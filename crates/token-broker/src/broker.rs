@@ -10,7 +10,8 @@ use lambda_support::Clock;
 use rand::Rng;
 use token_store::{Acquire, Lease, NewToken, TokenItem, TokenStore};
 
-use crate::{AccessToken, BrokerConfig, BrokerError, CallError, SlotToken, SourceError, TokenSource,
+use crate::{
+    AccessToken, BrokerConfig, BrokerError, CallError, SlotToken, SourceError, TokenSource,
     Unauthorized,
 };
 
@@ -373,4 +374,3 @@ impl<S: TokenSource> TokenBroker<S> {
         }
     }
 }
-

@@ -42,7 +42,6 @@ impl Default for BrokerConfig {
     }
 }
 
-
 /// What the token broker and its users need.
 #[derive(Debug, Clone)]
 pub struct TokenConfig {
@@ -201,4 +200,3 @@ mod tests {
         assert_eq!(c.hosts.api, "http://127.0.0.1:9000");
     }
 }
-

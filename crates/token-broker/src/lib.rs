@@ -146,4 +146,3 @@ pub fn slot_for(key: &str, pool_size: usize) -> usize {
     let slots = u64::try_from(pool_size.max(1)).unwrap_or(1);
     usize::try_from(hash64(key) % slots).unwrap_or(0)
 }
-

@@ -9,8 +9,8 @@ use genesys::{
     RetryPolicy, TokenRequestError, parse_secret,
 };
 use lambda_support::Clock;
-use tokio::sync::Mutex;
 use token_store::TokenStore;
+use tokio::sync::Mutex;
 
 use crate::{SourceError, TokenBroker, TokenConfig, TokenHealth, TokenSource};
 
@@ -160,7 +160,6 @@ impl SecretsManagerCredentials {
         *self.cached.lock().await = None;
     }
 }
-
 
 /// The production broker: Genesys Cloud through `cfg`, DynamoDB and Secrets
 /// Manager through `aws`. Build once per container.

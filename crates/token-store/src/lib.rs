@@ -343,7 +343,10 @@ impl TokenStore {
             .await;
         match r {
             Ok(out) => {
-                let item = out.attributes().map(TokenItem::from_item).unwrap_or_default();
+                let item = out
+                    .attributes()
+                    .map(TokenItem::from_item)
+                    .unwrap_or_default();
                 Ok(Acquire::Won(Lease {
                     slot,
                     owner: owner.to_string(),

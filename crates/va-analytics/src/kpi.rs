@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-use va_events::{Body, Event, Topic};
+use serde::{Deserialize, Serialize};
+use va_events::{Body, Event, FlowBody, Topic};
 
 /// Start of the minute containing `ms`.
 pub fn minute_of(ms: i64) -> i64 {
@@ -25,6 +25,10 @@ pub mod attr {
     pub const RECOGNITION_FAILURES: &str = "recognition_failures";
     pub const ERRORS: &str = "errors";
     pub const OTHER_EXITS: &str = "other_exits";
+    pub const UNKNOWN_OUTCOMES: &str = "unknown_outcomes";
+    /// Ended sessions whose intent enrichment gave up on (not in the
+    /// analytics API within the enrichment's time limit).
+    pub const INTENT_UNKNOWN: &str = "intent_unknown";
     pub const DURATION_MS_SUM: &str = "duration_ms_sum";
     pub const DURATION_COUNT: &str = "duration_count";
     /// `d_le_<seconds>`: sessions that lasted at most that long (one bucket each).
@@ -78,37 +82,155 @@ pub fn duration_percentile(counters: &BTreeMap<String, i64>, p: f64) -> Option<u
     None
 }
 
-/// How a bot session ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[allow(missing_docs)]
+/// How a bot session ended, one class per session. docs/DESIGN.md ("KPI
+/// definitions") gives each class's meaning and source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ExitClass {
+    /// Never reached a queue or agent after the bot: the bot disconnected
+    /// (`FLOW_DISCONNECT`), or handed back (`USER_EXIT`, `FLOW_EXIT`) and no
+    /// queue or agent followed.
     Contained,
+    /// Reached a queue or agent after the bot: `TRANSFER` to ACD, USER or
+    /// GROUP, `RETURN_TO_AGENT`, any `*_EXIT` followed by an `acd.start`, or a
+    /// bot result of a transfer to ACD, user or group.
     Escalated,
+    /// The customer left or the session expired in the bot (`DISCONNECT`,
+    /// `SESSION_EXPIRE_DISCONNECT`).
     Abandoned,
+    /// `RECOGNITION_FAILURE_DISCONNECT`, or `RECOGNITION_FAILURE_EXIT` not
+    /// followed by a queue.
     RecognitionFailure,
+    /// `FLOW_ERROR_DISCONNECT`, or `FLOW_ERROR_EXIT` not followed by a queue.
     Error,
+    /// Transferred elsewhere than an agent: a number, voicemail, another flow.
     Other,
+    /// `UNKNOWN`, missing, or a value this product does not know.
+    Unknown,
 }
 
-/// Classifies a `flow.end` by `exitReason` and `transferType`.
-pub fn classify(exit_reason: Option<&str>, transfer_type: Option<&str>) -> ExitClass {
-    let reason = exit_reason.unwrap_or_default();
-    if reason.starts_with("RECOGNITION_FAILURE") {
-        ExitClass::RecognitionFailure
-    } else if reason.starts_with("FLOW_ERROR") {
-        ExitClass::Error
-    } else if reason == "TRANSFER" {
-        match transfer_type {
-            Some("ACD" | "USER" | "GROUP") => ExitClass::Escalated,
-            _ => ExitClass::Other,
+impl ExitClass {
+    /// The counter this class adds to.
+    pub fn attr(self) -> &'static str {
+        match self {
+            ExitClass::Contained => attr::CONTAINED,
+            ExitClass::Escalated => attr::ESCALATED,
+            ExitClass::Abandoned => attr::ABANDONED,
+            ExitClass::RecognitionFailure => attr::RECOGNITION_FAILURES,
+            ExitClass::Error => attr::ERRORS,
+            ExitClass::Other => attr::OTHER_EXITS,
+            ExitClass::Unknown => attr::UNKNOWN_OUTCOMES,
         }
-    } else if matches!(reason, "DISCONNECT" | "SESSION_EXPIRE_DISCONNECT") {
-        ExitClass::Abandoned
-    } else if matches!(reason, "FLOW_DISCONNECT" | "FLOW_EXIT" | "USER_EXIT") {
-        ExitClass::Contained
-    } else {
-        ExitClass::Other
     }
+}
+
+/// A `flow.end` classified: its class as far as the event alone tells, and
+/// whether the bot handed control back (`*_EXIT`), so a later queue can still
+/// make it escalated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Classified {
+    /// The class as far as the event tells.
+    pub class: ExitClass,
+    /// `USER_EXIT`, `FLOW_EXIT`, `RECOGNITION_FAILURE_EXIT`, `FLOW_ERROR_EXIT`.
+    pub handed_back: bool,
+}
+
+/// Classifies a `flow.end` by `exitReason` and `transferType` (the SDK
+/// model's enums; anything else is `Unknown`).
+pub fn classify(exit_reason: Option<&str>, transfer_type: Option<&str>) -> Classified {
+    let class = |class| Classified {
+        class,
+        handed_back: false,
+    };
+    let back = |class| Classified {
+        class,
+        handed_back: true,
+    };
+    if transfer_type == Some("RETURN_TO_AGENT") {
+        return class(ExitClass::Escalated);
+    }
+    match exit_reason.unwrap_or_default() {
+        "TRANSFER" => match transfer_type {
+            Some("ACD" | "USER" | "GROUP") => class(ExitClass::Escalated),
+            Some(
+                "NUMBER" | "ACD_VOICEMAIL" | "USER_VOICEMAIL" | "GROUP_VOICEMAIL" | "FLOW"
+                | "SECURE_FLOW",
+            ) => class(ExitClass::Other),
+            _ => class(ExitClass::Unknown),
+        },
+        "FLOW_DISCONNECT" => class(ExitClass::Contained),
+        "USER_EXIT" | "FLOW_EXIT" => back(ExitClass::Contained),
+        "DISCONNECT" | "SESSION_EXPIRE_DISCONNECT" => class(ExitClass::Abandoned),
+        "RECOGNITION_FAILURE_DISCONNECT" => class(ExitClass::RecognitionFailure),
+        "RECOGNITION_FAILURE_EXIT" => back(ExitClass::RecognitionFailure),
+        "FLOW_ERROR_DISCONNECT" => class(ExitClass::Error),
+        "FLOW_ERROR_EXIT" => back(ExitClass::Error),
+        _ => class(ExitClass::Unknown),
+    }
+}
+
+/// A bot result that means the session went to a queue, a user or a group.
+pub fn is_transfer_result(bot_result: &str) -> bool {
+    matches!(
+        bot_result,
+        "TransferToACD" | "TransferToUser" | "TransferToGroup"
+    )
+}
+
+/// An `acd.start` this long before a hand-back still counts as after it:
+/// the two events of one transfer carry times from different services.
+pub const QUEUE_AFTER_EXIT_TOLERANCE_MS: i64 = 5_000;
+
+/// One bot session that handed control back, as a conversation remembers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandBack {
+    /// The bot flow.
+    pub flow_id: String,
+    /// `flow.end` eventTime.
+    pub end_ms: i64,
+    /// What it counts as until a queue follows.
+    pub class: ExitClass,
+    /// A queue followed: it counts as escalated now.
+    pub escalated: bool,
+}
+
+/// What a conversation's events need to know about each other: the queue
+/// entries seen and the bot sessions that handed control back. Events change
+/// it under a version check, so their order does not change the counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationState {
+    /// `acd.start` eventTimes (each once).
+    pub queued_at: Vec<i64>,
+    /// Key: flow id and participant (or session) id.
+    pub hand_backs: BTreeMap<String, HandBack>,
+}
+
+/// At most this many queue entries are kept per conversation (the earliest).
+pub const MAX_QUEUE_ENTRIES: usize = 32;
+
+impl ConversationState {
+    fn queued_after(&self, end_ms: i64) -> bool {
+        self.queued_at
+            .iter()
+            .any(|q| *q >= end_ms.saturating_sub(QUEUE_AFTER_EXIT_TOLERANCE_MS))
+    }
+
+    /// Escalates the hand-backs `which` selects that are not escalated yet,
+    /// moving each from its class to escalated in its own minute.
+    fn escalate(&mut self, plan: &mut Plan, which: impl Fn(&str, &HandBack) -> bool) {
+        for (key, h) in self.hand_backs.iter_mut() {
+            if !h.escalated && which(key, h) {
+                h.escalated = true;
+                let flow = Scope::Flow(h.flow_id.clone());
+                plan.both(&flow, h.end_ms, h.class.attr(), -1);
+                plan.both(&flow, h.end_ms, attr::ESCALATED, 1);
+            }
+        }
+    }
+}
+
+/// The key of one bot session within its conversation.
+pub fn hand_back_key(flow_id: &str, participant: Option<&str>) -> String {
+    format!("{flow_id}#{}", participant.unwrap_or("-"))
 }
 
 /// Which flow types count as Virtual Agent sessions.
@@ -147,6 +269,19 @@ pub struct Enrichment {
     pub bot_result: Option<String>,
 }
 
+/// A bot session waiting for its final intent and bot result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingEnrichment {
+    /// The conversation.
+    pub conversation_id: String,
+    /// The bot flow.
+    pub flow_id: String,
+    /// [`hand_back_key`] of the session.
+    pub session_key: String,
+    /// `flow.end` eventTime (about the session's `dateCompleted`).
+    pub end_ms: i64,
+}
+
 /// Whose bucket: the whole org, or one flow.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum Scope {
@@ -176,8 +311,16 @@ pub fn minute_sk(minute_ms: i64) -> String {
 pub struct Plan {
     /// The event's EventBridge id.
     pub event_id: String,
+    /// The event's content key: its marker, so a re-send counts once.
+    pub marker: String,
     /// Counter deltas per (scope, minute start).
     pub buckets: BTreeMap<(Scope, i64), BTreeMap<String, i64>>,
+    /// The conversation the state belongs to.
+    pub conversation_id: Option<String>,
+    /// The conversation's state after this event, when the event reads it.
+    pub state: Option<ConversationState>,
+    /// A bot session to enrich later.
+    pub pending: Option<PendingEnrichment>,
 }
 
 impl Plan {
@@ -197,12 +340,40 @@ impl Plan {
     }
 }
 
-/// What one event contributes. Pure: no I/O.
-pub fn plan(event: &Event, cfg: &KpiConfig, enrichment: Option<&Enrichment>) -> Plan {
+/// Whether `event` must be planned with its conversation's state: a bot
+/// session that handed control back, or a queue entry.
+pub fn needs_state(event: &Event, cfg: &KpiConfig) -> bool {
+    match event {
+        Event::Conversation {
+            topic: Topic::AcdStart,
+            ..
+        } => true,
+        Event::Conversation {
+            topic: Topic::FlowEnd,
+            body: Body::Flow(b),
+            ..
+        } => {
+            cfg.is_bot(&b.flow_type)
+                && classify(b.exit_reason.as_deref(), b.transfer_type.as_deref()).handed_back
+        }
+        _ => false,
+    }
+}
+
+/// What one event contributes, given its conversation's state when
+/// [`needs_state`] says so (`None` reads as empty). Pure: no I/O.
+pub fn plan(event: &Event, cfg: &KpiConfig, state: Option<&ConversationState>) -> Plan {
     let mut p = Plan {
         event_id: event.id().to_string(),
+        marker: event.content_key(),
         ..Plan::default()
     };
+    if let Event::Conversation {
+        conversation_id, ..
+    } = event
+    {
+        p.conversation_id = Some(conversation_id.clone());
+    }
     let (topic, body) = match event {
         Event::Unknown { time_ms, .. } => {
             p.add(&Scope::Org, *time_ms, attr::EVENTS, 1);
@@ -222,54 +393,135 @@ pub fn plan(event: &Event, cfg: &KpiConfig, enrichment: Option<&Enrichment>) -> 
             );
         }
         (Topic::FlowEnd, Body::Flow(b)) if cfg.is_bot(&b.flow_type) => {
-            let flow = Scope::Flow(b.flow_id.clone());
-            let t = b.event_time;
-            p.both(&flow, t, attr::ENDED, 1);
-            let class = match classify(b.exit_reason.as_deref(), b.transfer_type.as_deref()) {
-                ExitClass::Contained => attr::CONTAINED,
-                ExitClass::Escalated => attr::ESCALATED,
-                ExitClass::Abandoned => attr::ABANDONED,
-                ExitClass::RecognitionFailure => attr::RECOGNITION_FAILURES,
-                ExitClass::Error => attr::ERRORS,
-                ExitClass::Other => attr::OTHER_EXITS,
-            };
-            p.both(&flow, t, class, 1);
-            if let Some(d) = b.connected_duration_ms {
-                p.both(&flow, t, attr::DURATION_MS_SUM, d);
-                p.both(&flow, t, attr::DURATION_COUNT, 1);
-                p.both(&flow, t, &duration_bucket(d), 1);
-                // Concurrency: the session was active in every minute it spans.
-                let first =
-                    minute_of(t - d).max(minute_of(t) - (cfg.max_active_minutes - 1) * 60_000);
-                let mut m = first;
-                while m <= minute_of(t) {
-                    p.both(&flow, m, attr::ACTIVE, 1);
-                    m += 60_000;
-                }
-            }
-            if let Some(intent) = enrichment.and_then(|e| e.final_intent.as_deref()) {
-                p.both(&flow, t, &format!("{}{intent}", attr::INTENT_PREFIX), 1);
-            }
+            plan_end(&mut p, b, cfg, state, event);
         }
         (Topic::FlowOutcome, Body::FlowOutcome(b)) if cfg.is_bot(&b.flow_type) => {
-            let value = if b.flow_outcome_value.eq_ignore_ascii_case("SUCCESS") {
-                "success"
-            } else {
-                "failure"
+            let value = match b.flow_outcome_value.to_ascii_uppercase().as_str() {
+                "SUCCESS" => "success",
+                "FAILURE" => "failure",
+                _ => "unknown",
             };
             let name = format!("{}{}#{value}", attr::OUTCOME_PREFIX, b.flow_outcome_id);
             p.both(&Scope::Flow(b.flow_id.clone()), b.event_time, &name, 1);
+        }
+        (Topic::AcdStart, Body::Participant(b)) => {
+            let mut s = state.cloned().unwrap_or_default();
+            if !s.queued_at.contains(&b.event_time) && s.queued_at.len() < MAX_QUEUE_ENTRIES {
+                s.queued_at.push(b.event_time);
+                s.queued_at.sort_unstable();
+            }
+            let at = b.event_time;
+            s.escalate(&mut p, |_, h| {
+                at >= h.end_ms.saturating_sub(QUEUE_AFTER_EXIT_TOLERANCE_MS)
+            });
+            p.state = Some(s);
         }
         _ => {}
     }
     p
 }
 
-/// Whether `event` is a bot `flow.end` that enrichment should look up.
-pub fn wants_enrichment(event: &Event, cfg: &KpiConfig) -> bool {
-    matches!(event, Event::Conversation { topic: Topic::FlowEnd, body: Body::Flow(b), .. } if cfg.is_bot(&b.flow_type))
+fn plan_end(
+    p: &mut Plan,
+    b: &FlowBody,
+    cfg: &KpiConfig,
+    state: Option<&ConversationState>,
+    event: &Event,
+) {
+    let flow = Scope::Flow(b.flow_id.clone());
+    let t = b.event_time;
+    p.both(&flow, t, attr::ENDED, 1);
+    let c = classify(b.exit_reason.as_deref(), b.transfer_type.as_deref());
+    let key = hand_back_key(
+        &b.flow_id,
+        b.participant_id.as_deref().or(b.session_id.as_deref()),
+    );
+    let mut class = c.class;
+    if c.handed_back {
+        let mut s = state.cloned().unwrap_or_default();
+        let escalated = s.queued_after(t);
+        if escalated {
+            class = ExitClass::Escalated;
+        }
+        s.hand_backs.insert(
+            key.clone(),
+            HandBack {
+                flow_id: b.flow_id.clone(),
+                end_ms: t,
+                class: c.class,
+                escalated,
+            },
+        );
+        p.state = Some(s);
+    }
+    p.both(&flow, t, class.attr(), 1);
+    if let Some(d) = b.connected_duration_ms {
+        p.both(&flow, t, attr::DURATION_MS_SUM, d);
+        p.both(&flow, t, attr::DURATION_COUNT, 1);
+        p.both(&flow, t, &duration_bucket(d), 1);
+        // Concurrency: the session was active in every minute it spans.
+        let first = minute_of(t.saturating_sub(d))
+            .max(minute_of(t) - (cfg.max_active_minutes - 1) * 60_000);
+        let mut m = first;
+        while m <= minute_of(t) {
+            p.both(&flow, m, attr::ACTIVE, 1);
+            m += 60_000;
+        }
+    }
+    if let Event::Conversation {
+        conversation_id, ..
+    } = event
+    {
+        p.pending = Some(PendingEnrichment {
+            conversation_id: conversation_id.clone(),
+            flow_id: b.flow_id.clone(),
+            session_key: key,
+            end_ms: t,
+        });
+    }
 }
 
+/// What enrichment adds for one session: its final intent in the session's
+/// end minute, and, for a session that handed back with a bot result of a
+/// transfer, its escalation (through the conversation's state).
+pub fn plan_enrichment(
+    pending: &PendingEnrichment,
+    found: Option<&Enrichment>,
+    state: Option<&ConversationState>,
+) -> Plan {
+    let mut p = Plan {
+        event_id: format!("enrichment#{}", pending.session_key),
+        marker: format!(
+            "enriched#{}#{}",
+            pending.conversation_id, pending.session_key
+        ),
+        conversation_id: Some(pending.conversation_id.clone()),
+        ..Plan::default()
+    };
+    let flow = Scope::Flow(pending.flow_id.clone());
+    match found {
+        None => p.both(&flow, pending.end_ms, attr::INTENT_UNKNOWN, 1),
+        Some(e) => {
+            if let Some(intent) = &e.final_intent {
+                p.both(
+                    &flow,
+                    pending.end_ms,
+                    &format!("{}{intent}", attr::INTENT_PREFIX),
+                    1,
+                );
+            }
+            if e.bot_result.as_deref().is_some_and(is_transfer_result)
+                && let Some(s) = state
+                && s.hand_backs.contains_key(&pending.session_key)
+            {
+                let mut s = s.clone();
+                s.escalate(&mut p, |key, _| key == pending.session_key);
+                p.state = Some(s);
+            }
+        }
+    }
+    p
+}
 
 #[cfg(test)]
 mod tests {
@@ -317,7 +569,12 @@ mod tests {
         assert_eq!(duration_bucket(5_000), "d_le_5");
         assert_eq!(duration_bucket(5_001), "d_le_10");
         assert_eq!(duration_bucket(i64::MAX), "d_le_inf");
-        let h: BTreeMap<String, i64> = [("d_le_5".to_string(), 1), ("d_le_60".to_string(), 8), ("d_le_inf".to_string(), 1)].into();
+        let h: BTreeMap<String, i64> = [
+            ("d_le_5".to_string(), 1),
+            ("d_le_60".to_string(), 8),
+            ("d_le_inf".to_string(), 1),
+        ]
+        .into();
         assert_eq!(duration_percentile(&h, 50.0), Some(60));
         assert_eq!(duration_percentile(&h, 10.0), Some(5));
         assert_eq!(duration_percentile(&h, 100.0), Some(u64::MAX));
@@ -326,35 +583,43 @@ mod tests {
 
     #[test]
     fn a_bot_start_counts_in_the_org_and_flow_buckets() {
-        let p = plan(&flow(Topic::FlowStart, "DIGITALBOT", |_| {}), &KpiConfig::default(), None);
+        let p = plan(
+            &flow(Topic::FlowStart, "DIGITALBOT", |_| {}),
+            &KpiConfig::default(),
+            None,
+        );
         let m = minute_of(1_795_186_950_107);
         assert_eq!(counter(&p, &Scope::Org, m, attr::STARTED), 1);
         assert_eq!(counter(&p, &Scope::Flow("f-1".into()), m, attr::STARTED), 1);
         assert_eq!(counter(&p, &Scope::Org, m, attr::EVENTS), 1);
-        let ivr = plan(&flow(Topic::FlowStart, "INBOUNDCALL", |_| {}), &KpiConfig::default(), None);
+        let ivr = plan(
+            &flow(Topic::FlowStart, "INBOUNDCALL", |_| {}),
+            &KpiConfig::default(),
+            None,
+        );
         assert_eq!(counter(&ivr, &Scope::Org, m, attr::STARTED), 0, "not a bot");
-        assert_eq!(counter(&ivr, &Scope::Org, m, attr::EVENTS), 1, "still an event");
+        assert_eq!(
+            counter(&ivr, &Scope::Org, m, attr::EVENTS),
+            1,
+            "still an event"
+        );
     }
 
     #[test]
-    fn an_end_adds_duration_active_minutes_and_the_intent() {
+    fn an_end_adds_duration_and_active_minutes_and_waits_for_its_intent() {
         let e = flow(Topic::FlowEnd, "BOT", |b| {
             b.connected_duration_ms = Some(150_000);
             b.exit_reason = Some("TRANSFER".into());
             b.transfer_type = Some("ACD".into());
+            b.participant_id = Some("p-1".into());
         });
-        let enrichment = Enrichment {
-            final_intent: Some("Billing".into()),
-            bot_result: None,
-        };
-        let p = plan(&e, &KpiConfig::default(), Some(&enrichment));
+        let p = plan(&e, &KpiConfig::default(), None);
         let end = minute_of(1_795_186_950_107);
         let org = |m, n| counter(&p, &Scope::Org, m, n);
         assert_eq!(org(end, attr::ENDED), 1);
         assert_eq!(org(end, attr::ESCALATED), 1);
         assert_eq!(org(end, attr::DURATION_MS_SUM), 150_000);
         assert_eq!(org(end, "d_le_180"), 1);
-        assert_eq!(org(end, "i#Billing"), 1);
         // 15:00:00.107 to 15:02:30.107 spans minutes 15:00, 15:01, 15:02.
         let active: i64 = p
             .buckets
@@ -363,7 +628,151 @@ mod tests {
             .map(|(_, c)| c.get(attr::ACTIVE).copied().unwrap_or(0))
             .sum();
         assert_eq!(active, 3);
-        assert!(wants_enrichment(&e, &KpiConfig::default()));
+        assert_eq!(p.state, None, "a transfer needs no correlation");
+        let pending = p.pending.expect("enrichment comes later");
+        assert_eq!(pending.session_key, "f-1#p-1");
+        let found = Enrichment {
+            final_intent: Some("Billing".into()),
+            bot_result: Some("TransferToACD".into()),
+        };
+        let later = plan_enrichment(&pending, Some(&found), None);
+        assert_eq!(counter(&later, &Scope::Org, end, "i#Billing"), 1);
+        assert_eq!(
+            counter(&later, &Scope::Flow("f-1".into()), end, "i#Billing"),
+            1
+        );
+        let gave_up = plan_enrichment(&pending, None, None);
+        assert_eq!(counter(&gave_up, &Scope::Org, end, attr::INTENT_UNKNOWN), 1);
+        assert_ne!(later.marker, p.marker);
+    }
+
+    #[test]
+    fn exit_reasons_and_transfer_types_classify_as_documented() {
+        let c = |r: &str, t: Option<&str>| classify(Some(r), t);
+        assert_eq!(c("FLOW_DISCONNECT", None).class, ExitClass::Contained);
+        assert!(c("USER_EXIT", None).handed_back);
+        assert!(c("FLOW_EXIT", None).handed_back);
+        assert_eq!(c("TRANSFER", Some("ACD")).class, ExitClass::Escalated);
+        assert_eq!(c("TRANSFER", Some("GROUP")).class, ExitClass::Escalated);
+        assert_eq!(
+            c("TRANSFER", Some("RETURN_TO_AGENT")).class,
+            ExitClass::Escalated
+        );
+        assert_eq!(c("TRANSFER", Some("NUMBER")).class, ExitClass::Other);
+        assert_eq!(c("TRANSFER", Some("SECURE_FLOW")).class, ExitClass::Other);
+        assert_eq!(
+            c("SESSION_EXPIRE_DISCONNECT", None).class,
+            ExitClass::Abandoned
+        );
+        assert_eq!(
+            c("RECOGNITION_FAILURE_EXIT", None),
+            Classified {
+                class: ExitClass::RecognitionFailure,
+                handed_back: true
+            }
+        );
+        assert_eq!(
+            c("FLOW_ERROR_EXIT", None),
+            Classified {
+                class: ExitClass::Error,
+                handed_back: true
+            }
+        );
+        assert_eq!(c("UNKNOWN", None).class, ExitClass::Unknown);
+        assert_eq!(classify(None, None).class, ExitClass::Unknown);
+        assert_eq!(c("SOMETHING_NEW", None).class, ExitClass::Unknown);
+    }
+
+    /// Totals of every counter over the plans of `events` applied in order,
+    /// each planned with the state the previous ones left.
+    fn totals(events: &[&Event]) -> BTreeMap<(Scope, i64, String), i64> {
+        let mut state: Option<ConversationState> = None;
+        let mut out = BTreeMap::new();
+        for e in events {
+            let p = plan(e, &KpiConfig::default(), state.as_ref());
+            if p.state.is_some() {
+                state = p.state.clone();
+            }
+            for ((scope, m), counters) in p.buckets {
+                for (name, n) in counters {
+                    *out.entry((scope.clone(), m, name)).or_default() += n;
+                }
+            }
+        }
+        out.retain(|_, v| *v != 0);
+        out
+    }
+
+    fn acd(at: i64) -> Event {
+        Event::Conversation {
+            id: format!("acd-{at}"),
+            topic: Topic::AcdStart,
+            conversation_id: "c-1".into(),
+            body: Body::Participant(va_events::ParticipantBody {
+                event_time: at,
+                conversation_id: "c-1".into(),
+                participant_id: Some("q-1".into()),
+                session_id: None,
+                media_type: None,
+                queue_id: Some("queue".into()),
+                user_id: None,
+                disconnect_type: None,
+                connected_duration_ms: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_hand_back_followed_by_a_queue_is_escalated_in_either_order() {
+        let end = 1_795_186_950_107;
+        let exit = flow(Topic::FlowEnd, "BOT", |b| {
+            b.exit_reason = Some("USER_EXIT".into());
+            b.participant_id = Some("p-1".into());
+        });
+        let queue = acd(end + 300);
+        let a = totals(&[&exit, &queue]);
+        let b = totals(&[&queue, &exit]);
+        assert_eq!(a, b);
+        let m = minute_of(end);
+        assert_eq!(
+            a.get(&(Scope::Org, m, attr::ESCALATED.to_string())),
+            Some(&1)
+        );
+        assert_eq!(a.get(&(Scope::Org, m, attr::CONTAINED.to_string())), None);
+        // A queue long before the bot ended does not escalate it.
+        let early = acd(end - 600_000);
+        let c = totals(&[&early, &exit]);
+        assert_eq!(
+            c.get(&(Scope::Org, m, attr::CONTAINED.to_string())),
+            Some(&1)
+        );
+        assert_eq!(c, totals(&[&exit, &early]));
+    }
+
+    #[test]
+    fn a_transfer_bot_result_escalates_a_hand_back_once() {
+        let exit = flow(Topic::FlowEnd, "BOT", |b| {
+            b.exit_reason = Some("FLOW_EXIT".into());
+            b.participant_id = Some("p-1".into());
+        });
+        let p = plan(&exit, &KpiConfig::default(), None);
+        let pending = p.pending.clone().expect("pending");
+        let state = p.state.clone().expect("state");
+        let found = Enrichment {
+            final_intent: None,
+            bot_result: Some("TransferToACD".into()),
+        };
+        let e = plan_enrichment(&pending, Some(&found), Some(&state));
+        let m = minute_of(1_795_186_950_107);
+        assert_eq!(counter(&e, &Scope::Org, m, attr::CONTAINED), -1);
+        assert_eq!(counter(&e, &Scope::Org, m, attr::ESCALATED), 1);
+        // A queue after that changes nothing more.
+        let after = plan(
+            &acd(1_795_186_951_000),
+            &KpiConfig::default(),
+            e.state.as_ref(),
+        );
+        assert_eq!(counter(&after, &Scope::Org, m, attr::ESCALATED), 0);
     }
 
     #[test]

@@ -7,6 +7,9 @@ pub mod dashboard;
 pub mod kpi;
 pub mod store;
 
-pub use kpi::{Enrichment, KpiConfig, Plan, Scope, attr, plan};
-pub use store::{AnalyticsError, AnalyticsStore, Applied, Bucket};
-pub use kpi::{ExitClass, classify, duration_bucket, minute_of, wants_enrichment};
+pub use kpi::{
+    ConversationState, Enrichment, KpiConfig, PendingEnrichment, Plan, Scope, attr, plan,
+    plan_enrichment,
+};
+pub use kpi::{ExitClass, classify, duration_bucket, minute_of, needs_state};
+pub use store::{AnalyticsError, AnalyticsStore, Applied, Bucket, StateRead};

@@ -4,19 +4,20 @@
 //! - buckets: `pk = agg#org` or `agg#flow#<flowId>`, `sk = m#<minute start,
 //!   epoch ms, 13 digits>`, one number attribute per counter (see [`attr`]);
 //!   a time range is one `Query` on `pk` with `sk BETWEEN`.
-//! - event markers: `pk = event#<EventBridge id>`, `sk = event`, `ttl` five
-//!   days out.
+//! - event markers: `pk = event#<content key>` (see
+//!   `va_events::Event::content_key`), `sk = event`, the EventBridge id beside
+//!   it, `ttl` past the longest time an event can come back.
 
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use serde::Serialize;
 
-use crate::kpi::{Plan, Scope, minute_of, minute_sk};
 #[cfg(doc)]
 use crate::kpi::attr;
+use crate::kpi::{ConversationState, PendingEnrichment, Plan, Scope, minute_of, minute_sk};
 
 /// Key attribute names of the analytics table.
 pub mod key {
@@ -28,6 +29,58 @@ pub mod key {
     pub const TTL: &str = "ttl";
     /// When a marker was written (epoch ms).
     pub const AT: &str = "at";
+    /// The EventBridge id of the delivery that wrote a marker.
+    pub const EVENTBRIDGE_ID: &str = "eventbridge_id";
+    /// A conversation's state (JSON).
+    pub const STATE: &str = "state";
+    /// The state's version (optimistic concurrency).
+    pub const VERSION: &str = "version";
+    /// A pending enrichment (JSON).
+    pub const PENDING: &str = "pending";
+}
+
+/// Partition of the bot sessions waiting for enrichment; sort key
+/// `<end ms, 13 digits>#<conversation>#<session key>`, so one `Query` lists
+/// those ready, oldest first.
+pub const PENDING_PK: &str = "pending#enrichment";
+const STATE_SK: &str = "state";
+
+fn state_pk(conversation_id: &str) -> String {
+    format!("conv#{conversation_id}")
+}
+
+fn pending_sk(p: &PendingEnrichment) -> String {
+    format!(
+        "{:013}#{}#{}",
+        p.end_ms.max(0),
+        p.conversation_id,
+        p.session_key
+    )
+}
+
+/// Which conversation a plan's state belongs to.
+fn plan_conversation(plan: &Plan, resolves: Option<&PendingEnrichment>) -> Option<String> {
+    plan.conversation_id
+        .clone()
+        .or_else(|| resolves.map(|p| p.conversation_id.clone()))
+}
+
+/// What each item of a transaction is, to read its cancellation reasons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Marker,
+    State,
+    Resolved,
+    Other,
+}
+
+/// A conversation's state as read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StateRead {
+    /// 0 when there is none yet.
+    pub version: u64,
+    /// The state (empty when none).
+    pub state: ConversationState,
 }
 
 /// Whether an event was counted by this call.
@@ -53,6 +106,12 @@ pub enum AnalyticsError {
         /// The SDK's error chain.
         reason: String,
     },
+    /// Another writer changed what this write depends on: read and plan again.
+    #[error("write conflict: {reason}")]
+    Conflict {
+        /// What conflicted.
+        reason: String,
+    },
     /// More items than one transaction holds.
     #[error("event {event_id} touches {items} items; a transaction holds at most 100")]
     TooLarge {
@@ -72,8 +131,10 @@ pub struct Bucket {
     pub counters: BTreeMap<String, i64>,
 }
 
-/// Event markers' `ttl`: five days, longer than an event can be delivered again.
-pub const MARKER_TTL_S: i64 = 5 * 86_400;
+/// Event markers' `ttl`: the DLQ keeps a failed event 14 days (the
+/// template's `MessageRetentionPeriod`), so a redriven event must still find
+/// its marker then; two days of margin.
+pub const MARKER_TTL_S: i64 = 16 * 86_400;
 
 /// The analytics table.
 #[derive(Debug, Clone)]
@@ -91,30 +152,114 @@ impl AnalyticsStore {
         }
     }
 
-    /// The marker and every bucket update in one `TransactWriteItems`: one
-    /// round trip, all or nothing. A repeated event id is a duplicate.
-    pub async fn apply(&self, plan: &Plan, now_ms: i64) -> Result<Applied, AnalyticsError> {
-        let items = plan.buckets.len() + 1;
-        if items > 100 {
-            return Err(AnalyticsError::TooLarge {
-                event_id: plan.event_id.clone(),
-                items,
-            });
-        }
-        let err = |reason: String| AnalyticsError::DynamoDb {
-            op: "TransactWriteItems",
-            table: self.table.clone(),
-            reason,
+    /// A conversation's state and its version (0: none yet). Strongly
+    /// consistent: the version guards the write that follows.
+    pub async fn read_state(&self, conversation_id: &str) -> Result<StateRead, AnalyticsError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(key::PK, AttributeValue::S(state_pk(conversation_id)))
+            .key(key::SK, AttributeValue::S(STATE_SK.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.dynamodb("GetItem (state)", DisplayErrorContext(e)))?;
+        let Some(item) = out.item() else {
+            return Ok(StateRead::default());
         };
+        let version = item
+            .get(key::VERSION)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let state = item
+            .get(key::STATE)
+            .and_then(|v| v.as_s().ok())
+            .and_then(|s| serde_json::from_str(s).ok())
+            .unwrap_or_default();
+        Ok(StateRead { version, state })
+    }
+
+    /// Bot sessions waiting for enrichment that ended at or before
+    /// `ended_by_ms`, oldest first, at most `limit`: one `Query` (paged).
+    pub async fn pending(
+        &self,
+        ended_by_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<PendingEnrichment>, AnalyticsError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let resp = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk AND #sk <= :to")
+                .expression_attribute_names("#pk", key::PK)
+                .expression_attribute_names("#sk", key::SK)
+                .expression_attribute_values(":pk", AttributeValue::S(PENDING_PK.into()))
+                .expression_attribute_values(
+                    ":to",
+                    AttributeValue::S(format!("{:013}~", ended_by_ms.max(0))),
+                )
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| self.dynamodb("Query (pending)", DisplayErrorContext(e)))?;
+            for item in resp.items() {
+                if let Some(p) = item
+                    .get(key::PENDING)
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|s| serde_json::from_str(s).ok())
+                {
+                    out.push(p);
+                }
+                if out.len() >= limit {
+                    return Ok(out);
+                }
+            }
+            match resp.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    fn dynamodb(&self, op: &'static str, e: impl std::fmt::Display) -> AnalyticsError {
+        AnalyticsError::DynamoDb {
+            op,
+            table: self.table.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// Everything `plan` changes in one `TransactWriteItems`, all or
+    /// nothing: the marker (refused if it exists: a duplicate), the
+    /// conversation's state (refused unless still at `state_version`), the
+    /// pending enrichment it creates, the one it `resolves` (refused unless
+    /// still there), and every bucket update.
+    pub async fn apply(
+        &self,
+        plan: &Plan,
+        now_ms: i64,
+        state_version: u64,
+        resolves: Option<&PendingEnrichment>,
+    ) -> Result<Applied, AnalyticsError> {
+        let err = |reason: String| self.dynamodb("TransactWriteItems", reason);
+        let s = |v: String| AttributeValue::S(v);
+        let n = |v: i64| AttributeValue::N(v.to_string());
+        let ttl = now_ms / 1000 + MARKER_TTL_S;
+        let mut items = Vec::new();
+        // Index 0: the marker. Its refusal means "counted before".
+        items.push(Slot::Marker);
         let marker = Put::builder()
             .table_name(&self.table)
-            .item(key::PK, AttributeValue::S(format!("event#{}", plan.event_id)))
-            .item(key::SK, AttributeValue::S("event".into()))
-            .item(key::AT, AttributeValue::N(now_ms.to_string()))
-            .item(
-                key::TTL,
-                AttributeValue::N((now_ms / 1000 + MARKER_TTL_S).to_string()),
-            )
+            .item(key::PK, s(format!("event#{}", plan.marker)))
+            .item(key::SK, s("event".into()))
+            .item(key::EVENTBRIDGE_ID, s(plan.event_id.clone()))
+            .item(key::AT, n(now_ms))
+            .item(key::TTL, n(ttl))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", key::PK)
             .build()
@@ -123,25 +268,90 @@ impl AnalyticsStore {
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(marker).build());
+        if let (Some(state), Some(conversation_id)) =
+            (&plan.state, plan_conversation(plan, resolves))
+        {
+            let json = serde_json::to_string(state).map_err(|e| err(e.to_string()))?;
+            let put = Put::builder()
+                .table_name(&self.table)
+                .item(key::PK, s(state_pk(&conversation_id)))
+                .item(key::SK, s(STATE_SK.into()))
+                .item(key::STATE, s(json))
+                .item(
+                    key::VERSION,
+                    n(i64::try_from(state_version).unwrap_or(i64::MAX) + 1),
+                )
+                .item(key::TTL, n(ttl))
+                .condition_expression(if state_version == 0 {
+                    "attribute_not_exists(#pk)"
+                } else {
+                    "#version = :version"
+                })
+                .expression_attribute_names("#pk", key::PK);
+            let put = if state_version == 0 {
+                put
+            } else {
+                put.expression_attribute_names("#version", key::VERSION)
+                    .expression_attribute_values(
+                        ":version",
+                        n(i64::try_from(state_version).unwrap_or(i64::MAX)),
+                    )
+            };
+            let put = put.build().map_err(|e| err(e.to_string()))?;
+            items.push(Slot::State);
+            tx = tx.transact_items(TransactWriteItem::builder().put(put).build());
+        }
+        if let Some(p) = &plan.pending {
+            let json = serde_json::to_string(p).map_err(|e| err(e.to_string()))?;
+            let put = Put::builder()
+                .table_name(&self.table)
+                .item(key::PK, s(PENDING_PK.into()))
+                .item(key::SK, s(pending_sk(p)))
+                .item(key::PENDING, s(json))
+                .item(key::TTL, n(ttl))
+                .build()
+                .map_err(|e| err(e.to_string()))?;
+            items.push(Slot::Other);
+            tx = tx.transact_items(TransactWriteItem::builder().put(put).build());
+        }
+        if let Some(p) = resolves {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .key(key::PK, s(PENDING_PK.into()))
+                .key(key::SK, s(pending_sk(p)))
+                .condition_expression("attribute_exists(#pk)")
+                .expression_attribute_names("#pk", key::PK)
+                .build()
+                .map_err(|e| err(e.to_string()))?;
+            items.push(Slot::Resolved);
+            tx = tx.transact_items(TransactWriteItem::builder().delete(delete).build());
+        }
         for ((scope, minute), counters) in &plan.buckets {
             let mut names = HashMap::new();
             let mut values = HashMap::new();
             let mut adds = Vec::new();
-            for (i, (name, n)) in counters.iter().enumerate() {
+            for (i, (name, delta)) in counters.iter().enumerate() {
                 names.insert(format!("#a{i}"), name.clone());
-                values.insert(format!(":v{i}"), AttributeValue::N(n.to_string()));
+                values.insert(format!(":v{i}"), n(*delta));
                 adds.push(format!("#a{i} :v{i}"));
             }
             let update = Update::builder()
                 .table_name(&self.table)
-                .key(key::PK, AttributeValue::S(scope.pk()))
-                .key(key::SK, AttributeValue::S(minute_sk(*minute)))
+                .key(key::PK, s(scope.pk()))
+                .key(key::SK, s(minute_sk(*minute)))
                 .update_expression(format!("ADD {}", adds.join(", ")))
                 .set_expression_attribute_names(Some(names))
                 .set_expression_attribute_values(Some(values))
                 .build()
                 .map_err(|e| err(e.to_string()))?;
+            items.push(Slot::Other);
             tx = tx.transact_items(TransactWriteItem::builder().update(update).build());
+        }
+        if items.len() > 100 {
+            return Err(AnalyticsError::TooLarge {
+                event_id: plan.event_id.clone(),
+                items: items.len(),
+            });
         }
         match tx.send().await {
             Ok(_) => Ok(Applied::Processed),
@@ -150,9 +360,26 @@ impl AnalyticsStore {
                 if let Some(TransactWriteItemsError::TransactionCanceledException(c)) =
                     e.as_service_error()
                 {
-                    let first = c.cancellation_reasons().first().and_then(|r| r.code());
-                    if first == Some("ConditionalCheckFailed") {
+                    let reasons: Vec<Option<&str>> =
+                        c.cancellation_reasons().iter().map(|r| r.code()).collect();
+                    let failed = |slot: Slot| {
+                        items
+                            .iter()
+                            .zip(&reasons)
+                            .any(|(s, r)| *s == slot && *r == Some("ConditionalCheckFailed"))
+                    };
+                    if failed(Slot::Marker) || failed(Slot::Resolved) {
                         return Ok(Applied::Duplicate);
+                    }
+                    if failed(Slot::State) {
+                        return Err(AnalyticsError::Conflict {
+                            reason: "the conversation's state changed since it was read".into(),
+                        });
+                    }
+                    if reasons.contains(&Some("TransactionConflict")) {
+                        return Err(AnalyticsError::Conflict {
+                            reason: "another transaction held an item".into(),
+                        });
                     }
                 }
                 Err(err(DisplayErrorContext(e).to_string()))

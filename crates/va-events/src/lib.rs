@@ -205,6 +205,40 @@ pub enum Event {
 }
 
 impl Event {
+    /// What makes two deliveries one event whatever their EventBridge ids:
+    /// EventBridge and Lambda retries keep the id, but a re-send from Genesys
+    /// gets a new one. The topic, the conversation, the participant (or
+    /// session), the event time, the flow, and the outcome id for outcomes.
+    /// Events of other topics are known only by their id.
+    pub fn content_key(&self) -> String {
+        match self {
+            Event::Unknown { id, .. } => format!("id#{id}"),
+            Event::Conversation {
+                topic,
+                conversation_id,
+                body,
+                ..
+            } => {
+                let (who, what) = match body {
+                    Body::Flow(b) => (
+                        b.participant_id.as_deref().or(b.session_id.as_deref()),
+                        b.flow_id.as_str(),
+                    ),
+                    Body::FlowOutcome(b) => (Some(b.flow_id.as_str()), b.flow_outcome_id.as_str()),
+                    Body::Participant(b) => {
+                        (b.participant_id.as_deref().or(b.session_id.as_deref()), "-")
+                    }
+                };
+                format!(
+                    "{}#{conversation_id}#{}#{}#{what}",
+                    topic.suffix(),
+                    who.unwrap_or("-"),
+                    body.event_time()
+                )
+            }
+        }
+    }
+
     /// The EventBridge id.
     pub fn id(&self) -> &str {
         match self {
@@ -397,6 +431,25 @@ mod tests {
     }
 
     #[test]
+    fn a_resend_with_a_new_id_has_the_same_content_key() {
+        let body = json!({"eventTime": 1_000, "conversationId": "c-1", "participantId": "p-1",
+                          "flowType": "BOT", "flowId": "f-1"});
+        let first = parse(&envelope("flow.end", body.clone())).expect("valid");
+        let mut again = envelope("flow.end", body);
+        again["id"] = json!("e-2");
+        let again = parse(&again).expect("valid");
+        assert_ne!(first.id(), again.id());
+        assert_eq!(first.content_key(), again.content_key());
+        let start = parse(&envelope(
+            "flow.start",
+            json!({"eventTime": 1_000, "conversationId": "c-1", "participantId": "p-1",
+                   "flowType": "BOT", "flowId": "f-1"}),
+        ))
+        .expect("valid");
+        assert_ne!(first.content_key(), start.content_key(), "the topic counts");
+    }
+
+    #[test]
     fn other_topics_are_unknown_not_errors() {
         let mut v = envelope("flow.end", json!({}));
         v["detail"]["topicName"] = json!("v2.users.u-1.presence");
@@ -425,11 +478,23 @@ mod tests {
             "detail.eventBody.flowId"
         );
         for (body, field) in [
-            (json!({"eventTime": 0, "conversationId": "c", "flowType": "BOT", "flowId": "f"}), "detail.eventBody.eventTime"),
-            (json!({"eventTime": 1, "conversationId": " ", "flowType": "BOT", "flowId": "f"}), "detail.eventBody.conversationId"),
-            (json!({"eventTime": 1, "conversationId": "c", "flowType": "BOT", "flowId": "f", "connectedDurationMs": -1}), "detail.eventBody.connectedDurationMs"),
+            (
+                json!({"eventTime": 0, "conversationId": "c", "flowType": "BOT", "flowId": "f"}),
+                "detail.eventBody.eventTime",
+            ),
+            (
+                json!({"eventTime": 1, "conversationId": " ", "flowType": "BOT", "flowId": "f"}),
+                "detail.eventBody.conversationId",
+            ),
+            (
+                json!({"eventTime": 1, "conversationId": "c", "flowType": "BOT", "flowId": "f", "connectedDurationMs": -1}),
+                "detail.eventBody.connectedDurationMs",
+            ),
         ] {
-            assert_eq!(parse(&envelope("flow.end", body)).expect_err(field).field, field);
+            assert_eq!(
+                parse(&envelope("flow.end", body)).expect_err(field).field,
+                field
+            );
         }
         assert_eq!(parse_slice(b"{not json").expect_err("json").field, ".");
         assert_eq!(parse(&json!({"id": ""})).expect_err("id").field, "id");

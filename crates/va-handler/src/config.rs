@@ -1,15 +1,21 @@
-//! The conversation-events function's environment.
+//! The environment of conversation-events and of the enrichment sweeper.
+
+use std::time::Duration;
 
 use lambda_support::{ConfigErrors, Env};
 use token_broker::TokenConfig;
 use va_analytics::KpiConfig;
 
-/// Variable name.
+use crate::sweep::SweepConfig;
+
+/// Variable: the analytics table.
 pub const ANALYTICS_TABLE: &str = "ANALYTICS_TABLE";
-/// Variable name.
-pub const ENRICHMENT: &str = "ENRICHMENT";
-/// Variable name.
+/// Variable: extra bot flow types, comma-separated.
 pub const BOT_FLOW_TYPES: &str = "BOT_FLOW_TYPES";
+/// Variable: first look for a session this long after it ended.
+pub const ENRICHMENT_DELAY_SECONDS: &str = "ENRICHMENT_DELAY_SECONDS";
+/// Variable: give a session up as "intent unknown" after this.
+pub const ENRICHMENT_GIVE_UP_HOURS: &str = "ENRICHMENT_GIVE_UP_HOURS";
 
 /// What the conversation-events handler needs.
 #[derive(Debug, Clone)]
@@ -18,11 +24,61 @@ pub struct HandlerConfig {
     pub analytics_table: String,
     /// Which flows are bots.
     pub kpi: KpiConfig,
-    /// Present when enrichment is on.
-    pub token: Option<TokenConfig>,
+}
+
+fn kpi(env: &mut Env<impl Fn(&str) -> Option<String>>) -> KpiConfig {
+    let mut kpi = KpiConfig::default();
+    if let Some(extra) = env.optional(BOT_FLOW_TYPES) {
+        for t in extra.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            if t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                if !kpi.is_bot(t) {
+                    kpi.bot_flow_types.push(t.to_ascii_uppercase());
+                }
+            } else {
+                env.invalid(
+                    BOT_FLOW_TYPES,
+                    extra.clone(),
+                    format!("'{t}' is not a flow type (letters, digits, _)"),
+                );
+            }
+        }
+    }
+    kpi
 }
 
 impl HandlerConfig {
+    /// From the process environment.
+    pub fn from_env() -> Result<Self, ConfigErrors> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// From `get`.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigErrors> {
+        let mut env = Env::new(get);
+        let analytics_table = env.required(
+            ANALYTICS_TABLE,
+            "the DynamoDB table of aggregates and event markers",
+        );
+        let kpi = kpi(&mut env);
+        env.finish(Self {
+            analytics_table,
+            kpi,
+        })
+    }
+}
+
+/// What the enrichment sweeper needs.
+#[derive(Debug, Clone)]
+pub struct SweeperConfig {
+    /// The aggregates' table (pending sessions live there too).
+    pub analytics_table: String,
+    /// The token it calls the Platform API with.
+    pub token: TokenConfig,
+    /// Its tuning.
+    pub sweep: SweepConfig,
+}
+
+impl SweeperConfig {
     /// From the process environment.
     pub fn from_env() -> Result<Self, ConfigErrors> {
         Self::from_lookup(|k| std::env::var(k).ok())
@@ -33,53 +89,80 @@ impl HandlerConfig {
         let mut env = Env::new(get);
         let analytics_table = env.required(
             ANALYTICS_TABLE,
-            "the DynamoDB table of aggregates and event markers",
+            "the DynamoDB table of aggregates and pending enrichments",
         );
-        let mut kpi = KpiConfig::default();
-        if let Some(extra) = env.optional(BOT_FLOW_TYPES) {
-            for t in extra.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-                if t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                    if !kpi.is_bot(t) {
-                        kpi.bot_flow_types.push(t.to_ascii_uppercase());
-                    }
-                } else {
-                    env.invalid(
-                        BOT_FLOW_TYPES,
-                        extra.clone(),
-                        format!("'{t}' is not a flow type (letters, digits, _)"),
-                    );
-                }
+        let defaults = SweepConfig::default();
+        let delay = env.number(
+            ENRICHMENT_DELAY_SECONDS,
+            defaults.delay.as_secs(),
+            0..=3_600,
+        );
+        let give_up = env.number(ENRICHMENT_GIVE_UP_HOURS, 24, 1..=240);
+        let token = match TokenConfig::from_lookup(get) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                env.extend(e);
+                None
             }
+        };
+        let sweep = SweepConfig {
+            delay: Duration::from_secs(delay),
+            give_up_after: Duration::from_secs(give_up * 3_600),
+            ..defaults
+        };
+        match token {
+            Some(token) => env.finish(Self {
+                analytics_table,
+                token,
+                sweep,
+            }),
+            None => Err(env
+                .finish(())
+                .err()
+                .unwrap_or_else(|| ConfigErrors(Vec::new()))),
         }
-        let enrichment = match env
-            .optional(ENRICHMENT)
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None | Some("off" | "false" | "0") => false,
-            Some("on" | "true" | "1") => true,
-            Some(other) => {
-                env.invalid(ENRICHMENT, other.to_string(), "expected on or off".into());
-                false
-            }
-        };
-        let token = if enrichment {
-            match TokenConfig::from_lookup(get) {
-                Ok(t) => Some(t),
-                Err(e) => {
-                    env.extend(e);
-                    None
-                }
-            }
-        } else {
-            None
-        };
-        env.finish(Self {
-            analytics_table,
-            kpi,
-            token,
-        })
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_handler_needs_its_table_and_takes_extra_bot_types() {
+        let e = HandlerConfig::from_lookup(|_| None).expect_err("no table");
+        assert!(e.to_string().contains(ANALYTICS_TABLE));
+        let c = HandlerConfig::from_lookup(|k| match k {
+            ANALYTICS_TABLE => Some("analytics".into()),
+            BOT_FLOW_TYPES => Some("voicebot, BOT".into()),
+            _ => None,
+        })
+        .expect("valid");
+        assert!(c.kpi.is_bot("VOICEBOT"));
+        assert_eq!(c.kpi.bot_flow_types.len(), 3);
+        let bad = HandlerConfig::from_lookup(|k| match k {
+            ANALYTICS_TABLE => Some("analytics".into()),
+            BOT_FLOW_TYPES => Some("a b".into()),
+            _ => None,
+        });
+        assert!(bad.is_err());
+    }
+
+    #[test]
+    fn the_sweeper_reports_its_and_the_token_configs_problems_together() {
+        let e = SweeperConfig::from_lookup(|k| match k {
+            ENRICHMENT_DELAY_SECONDS => Some("soon".into()),
+            _ => None,
+        })
+        .expect_err("invalid");
+        let text = e.to_string();
+        for var in [
+            ANALYTICS_TABLE,
+            ENRICHMENT_DELAY_SECONDS,
+            "TOKEN_TABLE",
+            "GENESYS_SECRET_ID",
+        ] {
+            assert!(text.contains(var), "{var} in {text}");
+        }
+    }
+}

@@ -52,8 +52,8 @@ pub struct Lookup<'a> {
     pub conversation_id: &'a str,
     /// The bot flow.
     pub flow_id: &'a str,
-    /// `eventTime - connectedDurationMs` of the `flow.end`.
-    pub flow_start_ms: i64,
+    /// `eventTime` of the `flow.end`.
+    pub flow_end_ms: i64,
 }
 
 /// What an enricher did, for metrics and reports.
@@ -142,8 +142,8 @@ impl<A: ApiAccess> Enricher<A> {
         }
         // Sessions are listed by creation time: a narrow window around the start.
         let interval = interval(
-            lookup.flow_start_ms.saturating_sub(5_000),
-            lookup.flow_start_ms.saturating_add(5_000),
+            lookup.flow_end_ms.saturating_sub(5_000),
+            lookup.flow_end_ms.saturating_add(5_000),
         )
         .unwrap_or_default();
         let mut path = format!(

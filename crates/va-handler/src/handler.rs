@@ -1,16 +1,20 @@
 //! The conversation-events handler, shared by the Lambda and the local stack:
-//! parse, enrich (optional), plan, and apply in one transaction.
+//! parse, read the conversation's state when the event needs it, plan, and
+//! apply in one transaction. No Platform API call: the final intent and bot
+//! result come later from the enrichment sweeper, so a lagging or failing
+//! analytics API never costs a count.
 
+use std::time::Duration;
+
+use rand::Rng;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::time::Instant;
 
 use lambda_support::Clock;
 use va_analytics::kpi::{self, KpiConfig};
-use va_analytics::{AnalyticsError, AnalyticsStore, Applied};
-use va_events::{self as events, Body, Event, Rejection};
-
-use crate::enrich::{ApiAccess, EnrichError, Enricher, Lookup};
+use va_analytics::{AnalyticsError, AnalyticsStore, Applied, StateRead};
+use va_events::{self as events, Event, Rejection};
 
 /// Why an event was not counted.
 #[derive(Debug, thiserror::Error)]
@@ -18,10 +22,7 @@ pub enum HandleError {
     /// Malformed: retrying will not help.
     #[error(transparent)]
     Rejected(#[from] Rejection),
-    /// Enrichment could not finish.
-    #[error(transparent)]
-    Enrichment(#[from] EnrichError),
-    /// The store failed.
+    /// The store failed, or kept conflicting until the deadline.
     #[error(transparent)]
     Store(#[from] AnalyticsError),
 }
@@ -35,32 +36,27 @@ pub struct Handled {
     pub applied: Applied,
     /// A topic this product does not read (acknowledged and counted).
     pub unknown_topic: bool,
-    /// Enrichment ran.
-    pub enriched: bool,
+    /// Writes refused because another event of the conversation changed its
+    /// state first, each retried.
+    pub conflicts: u32,
 }
 
-/// Parse, enrich, plan, apply. Build once per container.
-pub struct EventHandler<A> {
+/// Parse, plan, apply. Build once per container.
+pub struct EventHandler {
     store: AnalyticsStore,
     kpi: KpiConfig,
-    enricher: Option<Enricher<A>>,
     clock: std::sync::Arc<dyn Clock>,
 }
 
-impl<A: ApiAccess> EventHandler<A> {
-    /// A handler writing to `store`, enriching through `enricher` if given.
-    pub fn new(
-        store: AnalyticsStore,
-        kpi: KpiConfig,
-        enricher: Option<Enricher<A>>,
-        clock: std::sync::Arc<dyn Clock>,
-    ) -> Self {
-        Self {
-            store,
-            kpi,
-            enricher,
-            clock,
-        }
+/// First pause after a conflict; doubles, jittered, up to [`MAX_CONFLICT_PAUSE`].
+const FIRST_CONFLICT_PAUSE: Duration = Duration::from_millis(10);
+/// Longest pause between two tries after conflicts.
+const MAX_CONFLICT_PAUSE: Duration = Duration::from_millis(500);
+
+impl EventHandler {
+    /// A handler writing to `store`.
+    pub fn new(store: AnalyticsStore, kpi: KpiConfig, clock: std::sync::Arc<dyn Clock>) -> Self {
+        Self { store, kpi, clock }
     }
 
     /// The store it writes to.
@@ -68,39 +64,54 @@ impl<A: ApiAccess> EventHandler<A> {
         &self.store
     }
 
-    /// The enricher, if enrichment is on.
-    pub fn enricher(&self) -> Option<&Enricher<A>> {
-        self.enricher.as_ref()
-    }
-
     /// Handles one event. Errors mean "not counted": the caller fails the
     /// invocation, so Lambda's async retries try it again and finally send it
-    /// to the on-failure destination.
+    /// to the on-failure destination. A write conflict is retried here, with
+    /// jittered backoff, until `deadline`: the marker makes a retry safe.
     pub async fn handle(&self, raw: &Value, deadline: Instant) -> Result<Handled, HandleError> {
         let event = events::parse(raw)?;
-        let mut enrichment = None;
-        if let Some(enricher) = &self.enricher
-            && kpi::wants_enrichment(&event, &self.kpi)
-            && let Event::Conversation {
-                conversation_id,
-                body: Body::Flow(b),
-                ..
-            } = &event
-        {
-            let lookup = Lookup {
-                conversation_id,
-                flow_id: &b.flow_id,
-                flow_start_ms: b.event_time - b.connected_duration_ms.unwrap_or(0),
+        let stateful = kpi::needs_state(&event, &self.kpi);
+        let conversation = match &event {
+            Event::Conversation {
+                conversation_id, ..
+            } => Some(conversation_id.as_str()),
+            Event::Unknown { .. } => None,
+        };
+        let mut conflicts = 0u32;
+        let mut pause = FIRST_CONFLICT_PAUSE;
+        loop {
+            let read = match (stateful, conversation) {
+                (true, Some(c)) => self.store.read_state(c).await?,
+                _ => StateRead::default(),
             };
-            enrichment = Some(enricher.enrich(&lookup, deadline).await?);
+            let plan = kpi::plan(&event, &self.kpi, stateful.then_some(&read.state));
+            match self
+                .store
+                .apply(&plan, self.clock.now_ms(), read.version, None)
+                .await
+            {
+                Ok(applied) => {
+                    return Ok(Handled {
+                        event_id: event.id().to_string(),
+                        applied,
+                        unknown_topic: matches!(event, Event::Unknown { .. }),
+                        conflicts,
+                    });
+                }
+                Err(AnalyticsError::Conflict { reason }) => {
+                    conflicts = conflicts.saturating_add(1);
+                    let wait = pause.mul_f64(rand::rng().random_range(0.5..1.0));
+                    if Instant::now() + wait >= deadline {
+                        return Err(AnalyticsError::Conflict {
+                            reason: format!("{reason}; still conflicting after {conflicts} tries at the deadline"),
+                        }
+                        .into());
+                    }
+                    tokio::time::sleep(wait).await;
+                    pause = (pause * 2).min(MAX_CONFLICT_PAUSE);
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
-        let plan = kpi::plan(&event, &self.kpi, enrichment.as_ref());
-        let applied = self.store.apply(&plan, self.clock.now_ms()).await?;
-        Ok(Handled {
-            event_id: event.id().to_string(),
-            applied,
-            unknown_topic: matches!(event, Event::Unknown { .. }),
-            enriched: enrichment.is_some(),
-        })
     }
 }

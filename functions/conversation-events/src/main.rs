@@ -1,7 +1,8 @@
 //! conversation-events: invoked by the EventBridge rule on the Genesys Cloud
 //! partner event bus, one event per invocation. Counts each event exactly once
-//! into per-minute Virtual Agent KPIs; a malformed event or an enrichment that
-//! cannot finish fails the invocation, so Lambda's async retries try it again
+//! into per-minute Virtual Agent KPIs, and leaves each ended bot session for
+//! the enrichment sweeper. It never calls Genesys Cloud. A malformed event or a
+//! store failure fails the invocation, so Lambda's async retries try it again
 //! and finally send it to the on-failure destination. Nothing is dropped
 //! silently.
 //!
@@ -9,46 +10,31 @@
 //! input, one JSON document per line, and prints what it did with each.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use lambda_support::{Clock, SystemClock, emf, telemetry};
 use serde_json::Value;
 use tokio::io::AsyncBufReadExt;
-use lambda_support::{Clock, SystemClock, emf, telemetry};
-use token_broker::{GenesysTokenSource, genesys_broker};
 use va_analytics::{AnalyticsStore, Applied};
-use va_handler::enrich::{BrokerAccess, Enricher};
 use va_handler::{EventHandler, HandleError, Handled, HandlerConfig};
-
-type Handler = EventHandler<BrokerAccess<GenesysTokenSource>>;
 
 /// Leaves this much of the invocation for writing the result.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
 
 async fn handle(
-    handler: &Handler,
+    handler: &EventHandler,
     event: &Value,
     remaining: Duration,
 ) -> Result<Handled, HandleError> {
     let started = tokio::time::Instant::now();
-    let api_before = handler
-        .enricher()
-        .map(|e| e.stats.api_calls.load(Ordering::Relaxed))
-        .unwrap_or(0);
     let result = handler
         .handle(event, started + remaining.saturating_sub(DEADLINE_MARGIN))
         .await;
-    let api_calls = handler
-        .enricher()
-        .map(|e| e.stats.api_calls.load(Ordering::Relaxed))
-        .unwrap_or(0)
-        - api_before;
+    let conflicts = result.as_ref().map_or(0, |h| h.conflicts);
     let (processed, duplicate, unknown, rejected) = match &result {
         Ok(h) => match h.applied {
-            Applied::Processed => {
-                (1.0, 0.0, f64::from(u8::from(h.unknown_topic)), 0.0)
-            }
+            Applied::Processed => (1.0, 0.0, f64::from(u8::from(h.unknown_topic)), 0.0),
             Applied::Duplicate => (0.0, 1.0, 0.0, 0.0),
         },
         Err(HandleError::Rejected(_)) => (0.0, 0.0, 0.0, 1.0),
@@ -63,7 +49,7 @@ async fn handle(
             ("DuplicateEvents", duplicate),
             ("UnknownTopics", unknown),
             ("RejectedEvents", rejected),
-            ("EnrichmentCalls", api_calls as f64),
+            ("WriteConflictsRetried", f64::from(conflicts)),
             (
                 "ProcessingLatencyMilliseconds",
                 started.elapsed().as_secs_f64() * 1000.0,
@@ -72,7 +58,7 @@ async fn handle(
     );
     match &result {
         Ok(h) => {
-            tracing::info!(event_id = %h.event_id, applied = ?h.applied, unknown_topic = h.unknown_topic, enriched = h.enriched, "event handled")
+            tracing::info!(event_id = %h.event_id, applied = ?h.applied, unknown_topic = h.unknown_topic, conflicts = h.conflicts, "event handled")
         }
         Err(HandleError::Rejected(r)) => {
             tracing::error!(event_id = %r.event_id, field = %r.field, problem = %r.problem, "rejected malformed event")
@@ -98,22 +84,11 @@ async fn main() -> Result<(), Error> {
     // Clients are built once per container, outside the handler.
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let enricher = match &cfg.token {
-        Some(token_cfg) => {
-            let broker = Arc::new(genesys_broker(&aws, token_cfg, clock.clone())?);
-            let api = genesys::GenesysClient::new(
-                token_cfg.hosts.clone(),
-                Default::default(),
-            )?;
-            Some(Enricher::with_broker(broker, api))
-        }
-        None => None,
-    };
     let store = AnalyticsStore::new(
         aws_sdk_dynamodb::Client::new(&aws),
         cfg.analytics_table.clone(),
     );
-    let handler = Arc::new(EventHandler::new(store, cfg.kpi.clone(), enricher, clock));
+    let handler = Arc::new(EventHandler::new(store, cfg.kpi.clone(), clock));
 
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
         let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();

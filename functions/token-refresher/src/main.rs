@@ -50,9 +50,7 @@ async fn tick(broker: &Broker) -> Result<TickReport, TickFailed> {
             .slots
             .iter()
             .filter_map(|s| match &s.outcome {
-                SlotOutcome::Failed { error } => {
-                    Some(format!("slot {}: {error}", s.slot))
-                }
+                SlotOutcome::Failed { error } => Some(format!("slot {}: {error}", s.slot)),
                 _ => None,
             })
             .collect();

@@ -5,6 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
+use genesys::GenesysClient;
+use genesys::IssuedToken;
+use lambda_support::Redacted;
 use testkit::aws::TestResources;
 use testkit::sim::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, FaultSide, Faults, Policies, SimClock, SimConfig,
@@ -12,13 +15,9 @@ use testkit::sim::{
 };
 use testkit::traffic::{self, TrafficConfig};
 use token_broker::{
-    BrokerConfig, BrokerError, GenesysTokenSource, SlotOutcome, TokenBroker, TokenStore,
-    slot_for,
+    BrokerConfig, BrokerError, GenesysTokenSource, SlotOutcome, TokenBroker, TokenStore, slot_for,
 };
-use genesys::GenesysClient;
-use genesys::IssuedToken;
 use token_store::{Acquire, NewToken};
-use lambda_support::Redacted;
 
 use crate::common::{assert_logs_clean, capture_logs, eventually};
 
@@ -488,9 +487,9 @@ async fn load(fleet: &Fleet, pool: usize, calls: usize) -> (u64, u64) {
         for r in results {
             match r {
                 Ok(_) => {}
-                Err(token_broker::CallError::Call(
-                    genesys::ApiError::RateLimited { .. },
-                )) => rate_limited += 1,
+                Err(token_broker::CallError::Call(genesys::ApiError::RateLimited { .. })) => {
+                    rate_limited += 1
+                }
                 Err(e) => panic!("unexpected: {e}"),
             }
         }

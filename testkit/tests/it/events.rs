@@ -7,14 +7,14 @@ use std::time::Duration;
 use serde_json::Value;
 use testkit::aws::TestResources;
 use testkit::product;
-use testkit::replay::{self, DriveOptions, DriveReport, FaultPlan, Fleet};
+use testkit::replay::{self, DriveOptions, DriveReport, FaultPlan, Fleet, Repeats};
 use testkit::sim::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Policies, SimClock, SimConfig, Simulator,
 };
 use testkit::traffic::{self, TrafficConfig};
-use va_analytics::{Applied, Scope, attr};
 use token_broker::BrokerConfig;
-use va_handler::HandleError;
+use va_analytics::{Applied, Scope, attr};
+use va_handler::{HandleError, SweepConfig};
 
 use crate::common::{assert_logs_clean, capture_logs};
 
@@ -44,7 +44,7 @@ fn deadline() -> tokio::time::Instant {
 #[tokio::test]
 async fn every_fixture_is_handled_and_a_second_delivery_is_a_duplicate() {
     let (sim, res) = setup(Policies::default(), 1_763_650_000_000).await;
-    let handler = product::handler(&res, &sim, BrokerConfig::default(), false);
+    let handler = product::handler(&res, &sim);
     let mut unknown = 0;
     for (name, fixture) in fixtures() {
         let h = handler
@@ -86,7 +86,7 @@ async fn every_fixture_is_handled_and_a_second_delivery_is_a_duplicate() {
 #[tokio::test]
 async fn a_malformed_event_is_rejected_naming_the_event_and_the_field_and_counts_nothing() {
     let (sim, res) = setup(Policies::default(), 1_763_650_000_000).await;
-    let handler = product::handler(&res, &sim, BrokerConfig::default(), false);
+    let handler = product::handler(&res, &sim);
     let (_, mut fixture) = fixtures()
         .into_iter()
         .find(|(n, _)| n == "flow-end-contained.json")
@@ -144,16 +144,25 @@ async fn run_replay(faults: bool) -> Replay {
     let start = t.events[0].at_ms;
     let (sim, res) = setup(Policies::default(), start).await;
     sim.register_conversations(t.sim_conversations());
-    let cfg = BrokerConfig::default();
     let fleet = Fleet {
-        handlers: (0..8)
-            .map(|_| Arc::new(product::handler(&res, &sim, cfg.clone(), true)))
+        containers: (0..8)
+            .map(|_| Arc::new(product::handler(&res, &sim)))
             .collect(),
         refresher: None,
+        sweeper: Some(Arc::new(product::sweeper(
+            &res,
+            &sim,
+            BrokerConfig::default(),
+            SweepConfig::default(),
+        ))),
     };
-    let deliveries = replay::deliveries(&t, 0.10, 5);
+    let repeats = Repeats {
+        duplicates: 0.10,
+        resends: 0.05,
+    };
+    let deliveries = replay::deliveries(&t, repeats, 5);
     assert!(deliveries.len() > t.events.len());
-    // Revocations at minutes 7 and 14; 429 storms at minutes 10 and 20.
+    // Revocations every 7 minutes; 429 storms every 10.
     let opts = DriveOptions {
         max_attempts: 5,
         faults: FaultPlan {
@@ -164,7 +173,7 @@ async fn run_replay(faults: bool) -> Replay {
         ..DriveOptions::default()
     };
     let report = replay::drive(&sim, &fleet, deliveries, &opts, Arc::new(|_, _| {})).await;
-    let store = fleet.handlers[0].store().clone();
+    let store = fleet.containers[0].store().clone();
     let end = t.events.last().map(|e| e.at_ms).unwrap_or(start) + 3_600_000;
     let diffs = replay::compare(&store, &t.truth, 0, end).await;
     res.delete().await.expect("cleanup");
@@ -190,7 +199,10 @@ async fn replaying_with_duplicates_and_shuffles_matches_the_ground_truth_exactly
         r.report.deliveries
     );
     assert!(r.report.duplicates > 0);
-    assert_eq!(r.report.token_requests, 1, "the whole replay ran on one token");
+    assert_eq!(
+        r.report.token_requests, 1,
+        "the whole replay ran on one token"
+    );
     assert_logs_clean(&r.sim, &[]);
 }
 
@@ -205,7 +217,7 @@ async fn revocations_and_429_storms_mid_replay_keep_it_exact_with_one_token_requ
         &r.diffs[..r.diffs.len().min(5)]
     );
     assert_eq!(r.report.dead_lettered, 0, "{:?}", r.report.errors);
-    assert_eq!(r.report.revocations, 2);
+    assert!(r.report.revocations >= 2, "{}", r.report.revocations);
     assert!(r.report.waited_out_429 > 0, "the storms were felt");
     assert!(
         r.report.token_requests <= 1 + r.report.revocations,

@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
 use serde_json::{Map, Value};
-use va_analytics::{Enrichment, KpiConfig, plan};
+use va_analytics::{Enrichment, KpiConfig, plan, plan_enrichment};
 use va_events::{self as events, Event, Rejection};
 
 /// Read once: the fixtures in testkit/fixtures/events/.
@@ -26,14 +26,22 @@ fn check(result: Result<Event, Rejection>) -> Result<(), TestCaseError> {
     match result {
         Ok(e) => {
             let cfg = KpiConfig::default();
-            let enrichment = Enrichment {
-                final_intent: Some("Intent".into()),
-                bot_result: None,
-            };
-            let p = plan(&e, &cfg, Some(&enrichment));
+            let p = plan(&e, &cfg, None);
             prop_assert_eq!(p.event_id.as_str(), e.id());
             prop_assert!(p.buckets.len() < 100, "fits one transaction");
-            let _ = plan(&e, &cfg, None);
+            // With a state that already holds a hand-back and a queue entry.
+            if let Some(state) = &p.state {
+                let again = plan(&e, &cfg, Some(state));
+                prop_assert!(again.buckets.len() < 100);
+            }
+            if let Some(pending) = &p.pending {
+                let found = Enrichment {
+                    final_intent: Some("Intent".into()),
+                    bot_result: Some("TransferToACD".into()),
+                };
+                let e = plan_enrichment(pending, Some(&found), p.state.as_ref());
+                prop_assert!(e.buckets.len() < 100);
+            }
         }
         Err(r) => {
             prop_assert!(!r.field.is_empty() && !r.problem.is_empty(), "{r:?}");

@@ -1,0 +1,382 @@
+//! The enrichment sweeper: on a schedule, it adds the final intent and bot
+//! result of ended bot sessions, exactly once each, in batches.
+//!
+//! Every bot `flow.end` leaves a pending item in the same transaction that
+//! counts it. A sweep lists the pending sessions that ended at least `delay`
+//! ago, and for each bot flow asks the analytics API twice: one sessions query
+//! (paged, 250 a page) whose `interval` covers their completion times, and one
+//! reporting-turns query over the same sessions' lifetimes. A session's final
+//! intent is its last turn's `intent.name`. Each found session is applied with
+//! its own marker and the conditional delete of its pending item; one not
+//! found stays pending for the next sweep, until `give_up_after`, when it
+//! counts as "intent unknown". Analytics lag and outages of any length up to
+//! that limit cost nothing but time.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::DateTime;
+use genesys::{ApiError, encode_component, interval};
+use lambda_support::Clock;
+use rand::Rng;
+use serde::Serialize;
+use serde_json::Value;
+use token_broker::CallError;
+use tokio::time::Instant;
+use va_analytics::{
+    AnalyticsError, AnalyticsStore, Enrichment, PendingEnrichment, StateRead, plan_enrichment,
+};
+
+use crate::enrich::ApiAccess;
+
+/// The sweeper's tuning.
+#[derive(Debug, Clone)]
+pub struct SweepConfig {
+    /// First look this long after a session ends (the analytics API's
+    /// ingestion lag; later sweeps look again).
+    pub delay: Duration,
+    /// After this, a session not found counts as "intent unknown".
+    pub give_up_after: Duration,
+    /// Completion times may differ from `flow.end` times by this much.
+    pub skew: Duration,
+    /// Pending sessions handled per sweep at most.
+    pub batch: usize,
+}
+
+impl Default for SweepConfig {
+    fn default() -> Self {
+        Self {
+            delay: Duration::from_secs(120),
+            give_up_after: Duration::from_secs(24 * 3_600),
+            skew: Duration::from_secs(60),
+            batch: 5_000,
+        }
+    }
+}
+
+/// What one sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SweepReport {
+    /// Pending sessions looked at.
+    pub pending: usize,
+    /// Enriched with what the API reported.
+    pub enriched: usize,
+    /// Given up on: counted as intent unknown.
+    pub gave_up: usize,
+    /// Still pending (not in the API yet, or the API failed).
+    pub left: usize,
+    /// Platform API requests made.
+    pub api_calls: u64,
+    /// Flows whose queries failed this time: `flow id: error`.
+    pub failures: Vec<String>,
+}
+
+/// Counters across sweeps, for metrics and reports.
+#[derive(Debug, Default)]
+pub struct SweepStats {
+    /// Platform API requests.
+    pub api_calls: AtomicU64,
+    /// 429s waited out.
+    pub rate_limited: AtomicU64,
+    /// Calls repeated once after a 401 with the replacement token.
+    pub retried_after_401: AtomicU64,
+    /// Sessions enriched.
+    pub enriched: AtomicU64,
+}
+
+/// A session as the sessions endpoint reports it (the fields used).
+#[derive(Debug, Clone)]
+struct Session {
+    id: String,
+    conversation_id: String,
+    created_ms: i64,
+    completed_ms: i64,
+    bot_result: Option<String>,
+}
+
+/// The sweeper. Build once per container; one runs at a time (the template
+/// reserves a concurrency of one), and a second one racing would only lose
+/// its conditional deletes.
+pub struct Sweeper<A> {
+    access: A,
+    store: AnalyticsStore,
+    clock: Arc<dyn Clock>,
+    cfg: SweepConfig,
+    /// What it did.
+    pub stats: SweepStats,
+}
+
+/// Analytics pages hold at most this many items (the API's maximum).
+const PAGE_SIZE: u32 = 250;
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn date_ms(v: &Value) -> Option<i64> {
+    DateTime::parse_from_rfc3339(v.as_str()?)
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
+impl<A: ApiAccess> Sweeper<A> {
+    /// A sweeper calling the Platform API through `access`.
+    pub fn new(access: A, store: AnalyticsStore, clock: Arc<dyn Clock>, cfg: SweepConfig) -> Self {
+        Self {
+            access,
+            store,
+            clock,
+            cfg,
+            stats: SweepStats::default(),
+        }
+    }
+
+    /// Whether any session still waits for enrichment, ready or not.
+    pub async fn has_pending(&self) -> Result<bool, AnalyticsError> {
+        Ok(!self.store.pending(i64::MAX, 1).await?.is_empty())
+    }
+
+    /// One sweep, stopping new work at `deadline`. A store error ends it
+    /// early (the pending items stay for the next one).
+    pub async fn sweep(&self, deadline: Instant) -> Result<SweepReport, AnalyticsError> {
+        let calls_before = self.stats.api_calls.load(Ordering::Relaxed);
+        let now = self.clock.now_ms();
+        let pending = self
+            .store
+            .pending(now.saturating_sub(ms(self.cfg.delay)), self.cfg.batch)
+            .await?;
+        let mut report = SweepReport {
+            pending: pending.len(),
+            ..SweepReport::default()
+        };
+        // Owned, not borrowed: the groups live across awaits.
+        let mut by_flow: BTreeMap<String, Vec<PendingEnrichment>> = BTreeMap::new();
+        for p in pending {
+            by_flow.entry(p.flow_id.clone()).or_default().push(p);
+        }
+        for (flow_id, items) in by_flow {
+            if Instant::now() >= deadline {
+                report.left += items.len();
+                continue;
+            }
+            let found = match self.lookup(&flow_id, &items, deadline).await {
+                Ok(found) => found,
+                Err(e) => {
+                    report.failures.push(format!("{flow_id}: {e}"));
+                    HashMap::new()
+                }
+            };
+            for p in &items {
+                let give_up = now.saturating_sub(p.end_ms) >= ms(self.cfg.give_up_after);
+                let enrichment = match found.get(p.conversation_id.as_str()) {
+                    Some(e) => Some(e),
+                    None if give_up => None,
+                    None => {
+                        report.left += 1;
+                        continue;
+                    }
+                };
+                self.resolve(p, enrichment, deadline).await?;
+                if enrichment.is_some() {
+                    report.enriched += 1;
+                    self.stats.enriched.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    report.gave_up += 1;
+                }
+            }
+        }
+        report.api_calls = self.stats.api_calls.load(Ordering::Relaxed) - calls_before;
+        Ok(report)
+    }
+
+    /// The sessions of `items` in one flow: conversation id -> enrichment.
+    async fn lookup(
+        &self,
+        flow_id: &str,
+        items: &[PendingEnrichment],
+        deadline: Instant,
+    ) -> Result<HashMap<String, Enrichment>, String> {
+        let skew = ms(self.cfg.skew);
+        let from = items.iter().map(|p| p.end_ms).min().unwrap_or(0);
+        let to = items.iter().map(|p| p.end_ms).max().unwrap_or(0);
+        let window = interval(from.saturating_sub(skew), to.saturating_add(skew))
+            .ok_or("the sessions' end times are out of range")?;
+        let flow = encode_component(flow_id);
+        let first = format!(
+            "/api/v2/analytics/botflows/{flow}/sessions?interval={}&pageSize={PAGE_SIZE}",
+            encode_component(&window)
+        );
+        let entities = self.pages(&first, flow_id, deadline).await?;
+        let wanted: HashMap<&str, i64> = items
+            .iter()
+            .map(|p| (p.conversation_id.as_str(), p.end_ms))
+            .collect();
+        // The session of each wanted conversation whose completion is nearest
+        // its flow.end.
+        let mut sessions: HashMap<String, Session> = HashMap::new();
+        for entity in entities {
+            let Some(conversation_id) = entity["conversation"]["id"].as_str() else {
+                continue;
+            };
+            let Some(end) = wanted.get(conversation_id) else {
+                continue;
+            };
+            let (Some(id), Some(created_ms), Some(completed_ms)) = (
+                entity["id"].as_str(),
+                date_ms(&entity["dateCreated"]),
+                date_ms(&entity["dateCompleted"]),
+            ) else {
+                continue;
+            };
+            let candidate = Session {
+                id: id.to_string(),
+                conversation_id: conversation_id.to_string(),
+                created_ms,
+                completed_ms,
+                bot_result: entity["botResult"].as_str().map(str::to_string),
+            };
+            let nearer = sessions.get(conversation_id).is_none_or(|s| {
+                (s.completed_ms - end).abs() > (candidate.completed_ms - end).abs()
+            });
+            if nearer {
+                sessions.insert(conversation_id.to_string(), candidate);
+            }
+        }
+        if sessions.is_empty() {
+            return Ok(HashMap::new());
+        }
+        // One turns query over the found sessions' lifetimes; the last turn
+        // (latest dateCreated) of each carries its final intent.
+        let from = sessions.values().map(|s| s.created_ms).min().unwrap_or(0);
+        let to = sessions.values().map(|s| s.completed_ms).max().unwrap_or(0);
+        let window = interval(from.saturating_sub(1_000), to.saturating_add(skew))
+            .ok_or("the sessions' times are out of range")?;
+        let first = format!(
+            "/api/v2/analytics/botflows/{flow}/divisions/reportingturns?interval={}&pageSize={PAGE_SIZE}",
+            encode_component(&window)
+        );
+        let turns = self.pages(&first, flow_id, deadline).await?;
+        let by_id: HashMap<&str, &Session> =
+            sessions.values().map(|s| (s.id.as_str(), s)).collect();
+        let mut last_turn: HashMap<&str, (i64, Option<String>)> = HashMap::new();
+        for turn in turns {
+            let Some(session) = turn["sessionId"].as_str().and_then(|id| by_id.get(id)) else {
+                continue;
+            };
+            let at = date_ms(&turn["dateCreated"]).unwrap_or(i64::MIN);
+            let intent = turn["intent"]["name"].as_str().map(str::to_string);
+            let slot = last_turn
+                .entry(session.id.as_str())
+                .or_insert((i64::MIN, None));
+            if at >= slot.0 {
+                *slot = (at, intent);
+            }
+        }
+        Ok(sessions
+            .values()
+            .map(|s| {
+                let final_intent = last_turn
+                    .get(s.id.as_str())
+                    .and_then(|(_, intent)| intent.clone());
+                (
+                    s.conversation_id.clone(),
+                    Enrichment {
+                        final_intent,
+                        bot_result: s.bot_result.clone(),
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// Every entity of a listing, following relative `nextUri`s.
+    async fn pages(&self, first: &str, key: &str, deadline: Instant) -> Result<Vec<Value>, String> {
+        let mut out = Vec::new();
+        let mut path = first.to_string();
+        loop {
+            let page = self.get(&path, key, deadline).await?;
+            if let Some(entities) = page["entities"].as_array() {
+                out.extend(entities.iter().cloned());
+            }
+            match page["nextUri"].as_str() {
+                Some(next) if next.starts_with("/api/v2/") && next != path => {
+                    path = next.to_string()
+                }
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// One GET: a 401 is the access policy's business (the broker's
+    /// single-flight path, one retry); a 429 waits its `Retry-After`, 5xx and
+    /// transport errors back off; all within the deadline.
+    async fn get(&self, path: &str, key: &str, deadline: Instant) -> Result<Value, String> {
+        let mut pause = Duration::from_millis(100);
+        loop {
+            self.stats.api_calls.fetch_add(1, Ordering::Relaxed);
+            let (wait, last) = match self.access.get_json(key, path).await {
+                Ok((v, retried)) => {
+                    if retried {
+                        self.stats.retried_after_401.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return Ok(v);
+                }
+                Err(CallError::Token(e)) => return Err(e.to_string()),
+                Err(CallError::Call(ApiError::RateLimited { retry_after })) => {
+                    self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    (retry_after, "429".to_string())
+                }
+                Err(CallError::Call(e)) if e.is_transient() => {
+                    let p = pause;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                    (p, e.to_string())
+                }
+                Err(CallError::Call(e)) => return Err(e.to_string()),
+            };
+            if Instant::now() + wait >= deadline {
+                return Err(format!("not finished before the deadline (last: {last})"));
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Applies one session's enrichment (or its giving up) exactly once,
+    /// retrying write conflicts.
+    async fn resolve(
+        &self,
+        p: &PendingEnrichment,
+        found: Option<&Enrichment>,
+        deadline: Instant,
+    ) -> Result<(), AnalyticsError> {
+        let needs_state = found
+            .and_then(|e| e.bot_result.as_deref())
+            .is_some_and(va_analytics::kpi::is_transfer_result);
+        let mut pause = Duration::from_millis(10);
+        loop {
+            let read = if needs_state {
+                self.store.read_state(&p.conversation_id).await?
+            } else {
+                StateRead::default()
+            };
+            let plan = plan_enrichment(p, found, needs_state.then_some(&read.state));
+            match self
+                .store
+                .apply(&plan, self.clock.now_ms(), read.version, Some(p))
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(AnalyticsError::Conflict { reason }) => {
+                    let wait = pause.mul_f64(rand::rng().random_range(0.5..1.0));
+                    if Instant::now() + wait >= deadline {
+                        return Err(AnalyticsError::Conflict { reason });
+                    }
+                    tokio::time::sleep(wait).await;
+                    pause = (pause * 2).min(Duration::from_millis(500));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
