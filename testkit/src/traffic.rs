@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::sim::{BotSession, SimConversation};
+use crate::sim::{BotSession, BotTurn, SimConversation, TurnIntent};
 
 /// Relative weights of how bot sessions end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -312,7 +312,10 @@ fn record_truth(truth: &mut GroundTruth, conv: &Conversation) {
         k.sessions_started += 1
     });
     let duration = (d.flow_end_ms - d.flow_start_ms) as u64;
-    let intent = d.bot.as_ref().and_then(|b| b.final_intent.clone());
+    let intent = d
+        .bot
+        .as_ref()
+        .and_then(|b| b.final_intent().map(str::to_string));
     let kind = conv.kind;
     truth.add(&d.flow_id, minute_of(d.flow_end_ms), |k| {
         k.sessions_ended += 1;
@@ -637,11 +640,19 @@ fn one_conversation(
         _ if cfg.intents.is_empty() => None,
         _ => Some(cfg.intents[rng.random_range(0..cfg.intents.len())].clone()),
     };
-    let bot = is_bot.then(|| BotSession {
-        bot_result: bot_result.into(),
-        bot_result_category: bot_category.into(),
-        final_intent,
-        language: "en-us".into(),
+    let bot = is_bot.then(|| {
+        bot_session(&BotSpec {
+            cfg,
+            kind,
+            flow,
+            conversation_id: &conversation_id,
+            event_session_id: &session_id,
+            start_ms: flow_start,
+            end_ms: flow_end,
+            bot_result,
+            bot_category,
+            final_intent,
+        })
     });
     let detail = SimConversation {
         id: conversation_id.clone(),
@@ -670,5 +681,125 @@ fn one_conversation(
         kind,
         is_bot,
         detail,
+    }
+}
+
+struct BotSpec<'a> {
+    cfg: &'a TrafficConfig,
+    kind: SessionKind,
+    flow: &'a FlowSpec,
+    conversation_id: &'a str,
+    event_session_id: &'a str,
+    start_ms: i64,
+    end_ms: i64,
+    bot_result: &'a str,
+    bot_category: &'a str,
+    final_intent: Option<String>,
+}
+
+/// A stable id for an intent name.
+fn intent_id(name: &str) -> String {
+    let mut h: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+    for b in name.bytes() {
+        h ^= u128::from(b);
+        h = h.wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013B);
+    }
+    uuid::Builder::from_random_bytes(h.to_le_bytes())
+        .into_uuid()
+        .to_string()
+}
+
+/// The analytics view of a bot session: its `BotFlowSession` and turns, the
+/// last turn carrying the final intent. Drawn from an RNG seeded by the
+/// session, so the main stream (and with it every other generated value and
+/// the ground truth) is what it was before turns existed.
+fn bot_session(s: &BotSpec<'_>) -> BotSession {
+    let seed = s
+        .event_session_id
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let id = uuid(&mut rng);
+    let n = rng.random_range(1..=4usize);
+    let span = (s.end_ms - s.start_ms).max(n as i64 * 2);
+    let created: Vec<i64> = (0..n)
+        .map(|k| s.start_ms + span * k as i64 / n as i64 + 1)
+        .collect();
+    let intent = |name: String, rng: &mut ChaCha8Rng| TurnIntent {
+        id: intent_id(&name),
+        name,
+        confidence: f64::from(rng.random_range(60..100u32)) / 100.0,
+    };
+    let turns = (0..n)
+        .map(|k| {
+            let last = k + 1 == n;
+            let t_intent = if last {
+                s.final_intent.clone().map(|i| intent(i, &mut rng))
+            } else if s.cfg.intents.is_empty() {
+                None
+            } else {
+                let i = s.cfg.intents[rng.random_range(0..s.cfg.intents.len())].clone();
+                Some(intent(i, &mut rng))
+            };
+            let result = match (last, s.kind) {
+                (true, SessionKind::RecognitionFailure) => "NoMatchCollection",
+                (true, SessionKind::Error) => "Error",
+                (true, SessionKind::Abandoned) => "NoInputCollection",
+                _ if t_intent.is_none() => "NoMatchCollection",
+                _ => "SuccessCollection",
+            };
+            BotTurn {
+                key: uuid(&mut rng),
+                user_input: format!("utterance {}", k + 1),
+                bot_prompts: vec![if k == 0 {
+                    "How can I help you today?".to_string()
+                } else {
+                    "Is there anything else?".to_string()
+                }],
+                action_id: format!("ask-intent-{}", k + 1),
+                action_name: "Ask for intent".into(),
+                action_number: k as i64 + 1,
+                action_type: "AskForNLUIntentAction".into(),
+                intent: t_intent,
+                ask_action_result: result.into(),
+                date_created_ms: created[k],
+                date_completed_ms: created.get(k + 1).map_or(s.end_ms, |next| next - 1),
+            }
+        })
+        .collect();
+    let voice = s.flow.flow_type != "DIGITALBOT";
+    let modes = |m: &[&str]| m.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    BotSession {
+        id,
+        flow_id: s.flow.id.clone(),
+        conversation_id: s.conversation_id.to_string(),
+        channel: if voice { "Call" } else { "Messaging" }.into(),
+        user_agent: if voice { "Phone" } else { "GenesysWebWidget" }.into(),
+        input_modes: if voice {
+            modes(&["Voice", "Dtmf"])
+        } else {
+            modes(&["Text"])
+        },
+        output_modes: if voice {
+            modes(&["Voice"])
+        } else {
+            modes(&["Text"])
+        },
+        language: "en-us".into(),
+        end_language: "en-us".into(),
+        bot_result: s.bot_result.into(),
+        bot_result_category: s.bot_category.into(),
+        date_created_ms: s.start_ms,
+        date_completed_ms: s.end_ms,
+        end_type: if s.bot_result.starts_with("Disconnect") {
+            "Disconnect"
+        } else {
+            "Exit"
+        }
+        .into(),
+        end_reason: s.bot_result.into(),
+        turns,
     }
 }

@@ -38,6 +38,14 @@ struct Args {
     /// Platform API requests per token per minute (0 turns the limit off).
     #[arg(long, default_value_t = 300)]
     api_rate_limit: u32,
+    /// ASSUMPTION: Platform API requests per minute across all tokens of the
+    /// org (the documented 3000 per organization app); off unless given.
+    #[arg(long)]
+    app_rate_limit: Option<u32>,
+    /// Analytics ingestion lag, seconds: a bot session is listed this long
+    /// after it completed (real platform: seconds to minutes).
+    #[arg(long, default_value_t = 0)]
+    analytics_lag: u64,
     /// Simulated seconds per real second.
     #[arg(long, default_value_t = 1.0)]
     speed: f64,
@@ -62,6 +70,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             token_rate_limit_per_min: args.token_rate_limit,
             live_token_cap: args.token_cap,
             api_rate_limit_per_min: (args.api_rate_limit > 0).then_some(args.api_rate_limit),
+            app_rate_limit_per_min: args.app_rate_limit,
+            analytics_lag_s: args.analytics_lag,
+            invented_session_intents: false,
         },
         clock: clock.clone(),
         ..SimConfig::default()

@@ -8,7 +8,10 @@ mod server;
 mod state;
 
 pub use clock::SimClock;
-pub use state::{BotSession, Counters, FaultSide, Faults, Policies, RevokeReason, SimConversation};
+pub use state::{
+    BotSession, BotTurn, Counters, FaultSide, Faults, Policies, RevokeReason, SimConversation,
+    TurnIntent,
+};
 
 use std::net::SocketAddr;
 use std::sync::Arc;

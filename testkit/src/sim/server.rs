@@ -73,7 +73,7 @@ fn json_response(status: StatusCode, body: Value) -> Response {
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
     json_response(
         status,
-        json!({"error": error, "error_description": description}),
+        json!({"error": error, "description": description, "error_description": description}),
     )
 }
 
@@ -352,10 +352,10 @@ fn route_api(
             json_response(
                 StatusCode::OK,
                 json!({
-                    "organization": {"id": org, "selfUri": format!("/api/v2/organizations/{org}")},
-                    "homeOrganization": {"id": org},
+                    "organization": {"id": org, "name": ORG_NAME},
+                    "homeOrganization": {"id": org, "name": ORG_NAME},
                     "authorizedScope": [],
-                    "OAuthClient": {"id": client, "name": "simulated client", "organization": {"id": org}}
+                    "OAuthClient": {"id": client, "name": "simulated client", "organization": {"id": org, "name": ORG_NAME}}
                 }),
             )
         }
@@ -370,8 +370,18 @@ fn route_api(
             }
         }
         (Method::GET, ["analytics", "botflows", flow_id, "sessions"]) => {
-            json_response(StatusCode::OK, botflow_sessions(sim, flow_id, query))
+            answer(botflow_sessions(sim, flow_id, query))
         }
+        (
+            Method::GET,
+            [
+                "analytics",
+                "botflows",
+                flow_id,
+                "divisions",
+                "reportingturns",
+            ],
+        ) => answer(reporting_turns(sim, flow_id, query)),
         (Method::GET, ["conversations", id]) => match sim.lock().conversations.get(*id) {
             Some(c) => json_response(StatusCode::OK, conversation(c)),
             None => not_found(id),
@@ -458,55 +468,299 @@ fn conversation(c: &SimConversation) -> Value {
     })
 }
 
-/// `interval` ("start/end", ISO-8601) filters by session creation; `pageSize`
-/// and `after` page through results, newest last.
-fn botflow_sessions(sim: &Sim, flow_id: &str, query: &[(String, String)]) -> Value {
-    let get = |k: &str| query.iter().find(|(q, _)| q == k).map(|(_, v)| v.as_str());
-    let page_size = get("pageSize")
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(25)
-        .clamp(1, 500);
-    let after = get("after")
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(0);
-    let interval = get("interval").and_then(parse_interval);
-    let st = sim.lock();
-    let mut sessions: Vec<&SimConversation> = st
+/// The organisation's name in `TokenInfo` (`NamedEntity` {id, name}).
+const ORG_NAME: &str = "Simulated Org";
+
+/// A 400 with this message (ErrorBody code `bad.request`).
+struct BadRequest(&'static str);
+
+fn answer(r: Result<Value, BadRequest>) -> Response {
+    match r {
+        Ok(v) => json_response(StatusCode::OK, v),
+        Err(BadRequest(message)) => platform_error(StatusCode::BAD_REQUEST, "bad.request", message),
+    }
+}
+
+fn bad_request(message: &'static str) -> BadRequest {
+    BadRequest(message)
+}
+
+/// RFC 3986 percent-encoding of everything but the unreserved characters.
+fn pct(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The query parameters the listing endpoints share.
+struct Listing<'a> {
+    query: &'a [(String, String)],
+    page_size: usize,
+    after: Option<&'a str>,
+    interval: Option<(i64, i64)>,
+}
+
+impl<'a> Listing<'a> {
+    /// `pageSize` 1..=250 (default 50), `interval` ISO `start/end`; else a 400 ErrorBody.
+    fn parse(query: &'a [(String, String)]) -> Result<Self, BadRequest> {
+        let get = |k: &str| query.iter().find(|(q, _)| q == k).map(|(_, v)| v.as_str());
+        let page_size = match get("pageSize") {
+            None => 50,
+            Some(v) => match v.trim().parse::<usize>() {
+                Ok(n) if (1..=250).contains(&n) => n,
+                _ => return Err(bad_request("pageSize must be between 1 and 250")),
+            },
+        };
+        let interval = match get("interval") {
+            None => None,
+            Some(v) => match parse_interval(v) {
+                Some((a, b)) if a <= b => Some((a, b)),
+                _ => {
+                    return Err(bad_request(
+                        "interval must be an ISO-8601 interval start/end",
+                    ));
+                }
+            },
+        };
+        Ok(Self {
+            query,
+            page_size,
+            after: get("after"),
+            interval,
+        })
+    }
+
+    fn get(&self, k: &str) -> Option<&'a str> {
+        self.query
+            .iter()
+            .find(|(q, _)| q == k)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Comma-separated values of a list parameter (repeated keys allowed).
+    fn list(&self, k: &str) -> Option<Vec<&'a str>> {
+        let v: Vec<&str> = self
+            .query
+            .iter()
+            .filter(|(q, _)| q == k)
+            .flat_map(|(_, v)| v.split(','))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .collect();
+        (!v.is_empty()).then_some(v)
+    }
+
+    fn uri(&self, path: &str, after: Option<&str>) -> String {
+        let mut parts: Vec<String> = self
+            .query
+            .iter()
+            .filter(|(k, _)| k != "after")
+            .map(|(k, v)| format!("{}={}", pct(k), pct(v)))
+            .collect();
+        if let Some(a) = after {
+            parts.push(format!("after={}", pct(a)));
+        }
+        if parts.is_empty() {
+            path.to_string()
+        } else {
+            format!("{path}?{}", parts.join("&"))
+        }
+    }
+
+    /// One page of `items` (keys for the cursor) in the envelope
+    /// `{entities, nextUri, selfUri}`: `after` is the key of the last item of
+    /// the previous page; `nextUri` keeps every query parameter and is absent
+    /// on the last page.
+    fn page(&self, path: &str, items: Vec<(String, Value)>) -> Result<Value, BadRequest> {
+        let start = match self.after {
+            None => 0,
+            Some(a) => match items.iter().position(|(k, _)| k == a) {
+                Some(i) => i + 1,
+                None => return Err(bad_request("The after cursor is not valid for this query.")),
+            },
+        };
+        let end = (start + self.page_size).min(items.len());
+        let page = &items[start.min(end)..end];
+        let mut body = json!({
+            "entities": page.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
+            "selfUri": self.uri(path, self.after),
+        });
+        if end < items.len()
+            && let Some((last, _)) = page.last()
+        {
+            body["nextUri"] = json!(self.uri(path, Some(last)));
+        }
+        Ok(body)
+    }
+}
+
+fn conversation_ref(id: &str) -> Value {
+    json!({"id": id, "selfUri": format!("/api/v2/conversations/{id}")})
+}
+
+/// Bot sessions of one flow whose ingestion is done (`dateCompleted` +
+/// `analytics_lag_s` has passed), newest first by `dateCompleted`.
+fn visible_sessions<'a>(
+    st: &'a super::state::State,
+    flow_id: &str,
+    now: i64,
+) -> Vec<&'a super::BotSession> {
+    let lag_ms = (st.policies.analytics_lag_s as i64).saturating_mul(1000);
+    let mut v: Vec<&super::BotSession> = st
         .conversations
         .values()
-        .filter(|c| c.flow_id == flow_id && c.bot.is_some())
-        .filter(|c| interval.is_none_or(|(a, b)| c.flow_start_ms >= a && c.flow_start_ms < b))
+        .filter_map(|c| c.bot.as_ref())
+        .filter(|b| b.flow_id == flow_id && now >= b.date_completed_ms.saturating_add(lag_ms))
         .collect();
-    sessions.sort_by(|a, b| (a.flow_start_ms, &a.id).cmp(&(b.flow_start_ms, &b.id)));
-    let total = sessions.len();
-    let entities: Vec<Value> = sessions
-        .iter()
-        .skip(after)
-        .take(page_size)
-        .filter_map(|c| {
-            let b = c.bot.as_ref()?;
-            Some(json!({
-                "id": c.flow_session_id,
-                "flow": {"id": c.flow_id, "name": c.flow_name},
-                "channel": {"name": "Messaging", "inputModes": ["Text"], "outputModes": ["Text"]},
-                "language": b.language,
-                "endLanguage": b.language,
-                "botResult": b.bot_result,
-                "botResultCategory": b.bot_result_category,
-                "dateCreated": iso(c.flow_start_ms),
-                "conversation": {"id": c.id, "selfUri": format!("/api/v2/conversations/{}", c.id)},
-                "intents": b.final_intent.iter().map(|i| json!({"name": i})).collect::<Vec<_>>(),
-            }))
-        })
-        .collect();
-    let next = after + entities.len();
-    let mut body = json!({"entities": entities, "pageSize": page_size});
-    if next < total {
-        body["nextUri"] = json!(format!(
-            "/api/v2/analytics/botflows/{flow_id}/sessions?pageSize={page_size}&after={next}"
-        ));
+    v.sort_by(|a, b| (b.date_completed_ms, &b.id).cmp(&(a.date_completed_ms, &a.id)));
+    v
+}
+
+/// `BotFlowSession` (SDK model): exactly id, flow {id}, conversation {id,
+/// selfUri}, channel, language, endLanguage, botResult, botResultCategory,
+/// dateCreated, dateCompleted. Enum fields are never null.
+fn session_json(b: &super::BotSession, invented_intents: bool) -> Value {
+    let mut v = json!({
+        "id": b.id,
+        "flow": {"id": b.flow_id},
+        "conversation": conversation_ref(&b.conversation_id),
+        "channel": {
+            "name": b.channel,
+            "inputModes": b.input_modes,
+            "outputModes": b.output_modes,
+            "userAgent": {"name": b.user_agent},
+        },
+        "language": b.language,
+        "endLanguage": b.end_language,
+        "botResult": b.bot_result,
+        "botResultCategory": b.bot_result_category,
+        "dateCreated": iso(b.date_created_ms),
+        "dateCompleted": iso(b.date_completed_ms),
+    });
+    if invented_intents {
+        v["intents"] = json!(
+            b.final_intent()
+                .iter()
+                .map(|i| json!({"name": i}))
+                .collect::<Vec<_>>()
+        );
     }
-    body
+    v
+}
+
+/// `GET /api/v2/analytics/botflows/{botFlowId}/sessions`: `interval` filters
+/// on `dateCompleted` (start inclusive, end exclusive), newest first,
+/// `after` = id of the last session already seen, `botResultCategories` and
+/// `endLanguage` filter.
+fn botflow_sessions(
+    sim: &Sim,
+    flow_id: &str,
+    query: &[(String, String)],
+) -> Result<Value, BadRequest> {
+    let q = Listing::parse(query)?;
+    let categories = q.list("botResultCategories");
+    let end_language = q.get("endLanguage");
+    let now = sim.clock.now_ms();
+    let st = sim.lock();
+    let invented = st.policies.invented_session_intents;
+    let items: Vec<(String, Value)> = visible_sessions(&st, flow_id, now)
+        .into_iter()
+        .filter(|b| {
+            q.interval
+                .is_none_or(|(a, e)| b.date_completed_ms >= a && b.date_completed_ms < e)
+        })
+        .filter(|b| {
+            categories
+                .as_ref()
+                .is_none_or(|c| c.contains(&b.bot_result_category.as_str()))
+        })
+        .filter(|b| end_language.is_none_or(|l| l.eq_ignore_ascii_case(&b.end_language)))
+        .map(|b| (b.id.clone(), session_json(b, invented)))
+        .collect();
+    q.page(
+        &format!("/api/v2/analytics/botflows/{}/sessions", pct(flow_id)),
+        items,
+    )
+}
+
+/// `GET /api/v2/analytics/botflows/{botFlowId}/divisions/reportingturns`:
+/// `ReportingTurn`s of ingested sessions, by `sessionId`, `actionId`,
+/// `language`, `askActionResults`; chronological within a session, sessions
+/// newest first. `interval` filters on the turn's `dateCreated` (ASSUMPTION:
+/// the field it filters on is not documented). `sessionEndDetails` only on
+/// a session's last turn.
+fn reporting_turns(
+    sim: &Sim,
+    flow_id: &str,
+    query: &[(String, String)],
+) -> Result<Value, BadRequest> {
+    let q = Listing::parse(query)?;
+    let session_id = q.get("sessionId");
+    let action_id = q.get("actionId");
+    let language = q.get("language");
+    let results = q.list("askActionResults");
+    let now = sim.clock.now_ms();
+    let st = sim.lock();
+    let mut items = Vec::new();
+    for b in visible_sessions(&st, flow_id, now) {
+        if session_id.is_some_and(|s| s != b.id)
+            || language.is_some_and(|l| !l.eq_ignore_ascii_case(&b.language))
+        {
+            continue;
+        }
+        let last = b.turns.len().saturating_sub(1);
+        for (i, t) in b.turns.iter().enumerate() {
+            if action_id.is_some_and(|a| a != t.action_id)
+                || results
+                    .as_ref()
+                    .is_some_and(|r| !r.contains(&t.ask_action_result.as_str()))
+                || q.interval
+                    .is_some_and(|(a, e)| t.date_created_ms < a || t.date_created_ms >= e)
+            {
+                continue;
+            }
+            let mut v = json!({
+                "userInput": t.user_input,
+                "botPrompts": t.bot_prompts,
+                "sessionId": b.id,
+                "conversation": conversation_ref(&b.conversation_id),
+                "askAction": {
+                    "actionId": t.action_id,
+                    "actionName": t.action_name,
+                    "actionNumber": t.action_number,
+                    "actionType": t.action_type,
+                },
+                "dateCreated": iso(t.date_created_ms),
+                "dateCompleted": iso(t.date_completed_ms),
+                "askActionResult": t.ask_action_result,
+            });
+            if let Some(intent) = &t.intent {
+                v["intent"] = json!({
+                    "name": intent.name,
+                    "id": intent.id,
+                    "confidence": intent.confidence,
+                    "slots": [],
+                });
+            }
+            if i == last {
+                v["sessionEndDetails"] = json!({"type": b.end_type, "reason": b.end_reason});
+            }
+            items.push((t.key.clone(), v));
+        }
+    }
+    q.page(
+        &format!(
+            "/api/v2/analytics/botflows/{}/divisions/reportingturns",
+            pct(flow_id)
+        ),
+        items,
+    )
 }
 
 fn parse_interval(s: &str) -> Option<(i64, i64)> {

@@ -25,6 +25,19 @@ pub struct Policies {
     pub live_token_cap: Option<usize>,
     /// Platform API requests per token per minute (DESIGN: 300). `None` turns it off.
     pub api_rate_limit_per_min: Option<u32>,
+    /// ASSUMPTION (DESIGN 3.4 names 3000 requests per minute per organization
+    /// app; how the platform counts it is not documented): Platform API
+    /// requests per minute across every token of the org, past it 429 +
+    /// `Retry-After`. `None` (the default) turns it off.
+    pub app_rate_limit_per_min: Option<u32>,
+    /// Analytics ingestion lag: a bot session (and its reporting turns)
+    /// becomes visible this many seconds after its `dateCompleted`. Real
+    /// platform: seconds to minutes; set it to test lag. Default 0.
+    pub analytics_lag_s: u64,
+    /// Reproduces the old simulator's invented field: bot flow sessions carry
+    /// an `intents` array, which the SDK model `BotFlowSession` does not
+    /// have. Only for the conformance test's negative case. Default off.
+    pub invented_session_intents: bool,
 }
 
 impl Default for Policies {
@@ -35,6 +48,9 @@ impl Default for Policies {
             token_rate_limit_per_min: None,
             live_token_cap: None,
             api_rate_limit_per_min: Some(300),
+            app_rate_limit_per_min: None,
+            analytics_lag_s: 0,
+            invented_session_intents: false,
         }
     }
 }
@@ -121,6 +137,8 @@ pub struct Counters {
     pub unauthorized_total: u64,
     /// 429s from the per-token API limit.
     pub api_rate_limited: u64,
+    /// 429s from the org-wide app limit (assumption, off by default).
+    pub app_rate_limited: u64,
     /// 429s from the token-endpoint limit.
     pub token_rate_limited: u64,
     /// Faults served, by side.
@@ -160,13 +178,79 @@ pub struct SimConversation {
     pub agent_participant_id: Option<String>,
 }
 
-/// What `GET /api/v2/analytics/botflows/{id}/sessions` reports for a bot session.
+/// A bot flow session as the analytics API reports it: one
+/// `BotFlowSession` from `GET /api/v2/analytics/botflows/{flowId}/sessions`
+/// and its `ReportingTurn`s from `.../divisions/reportingturns`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BotSession {
+    /// `BotFlowSession.id`: the analytics session id, which is not the
+    /// `sessionId` of the flow events.
+    pub id: String,
+    /// `flow.id`.
+    pub flow_id: String,
+    /// `conversation.id`.
+    pub conversation_id: String,
+    /// `channel.name`: `Chat`, `Call` or `Messaging`.
+    pub channel: String,
+    /// `channel.userAgent.name`, e.g. `GenesysWebWidget`, `Phone`.
+    pub user_agent: String,
+    /// `channel.inputModes` / `channel.outputModes`.
+    pub input_modes: Vec<String>,
+    pub output_modes: Vec<String>,
+    /// `language` and `endLanguage`.
+    pub language: String,
+    pub end_language: String,
+    /// `botResult` and `botResultCategory`, consistent with how the session ended.
     pub bot_result: String,
     pub bot_result_category: String,
-    pub final_intent: Option<String>,
-    pub language: String,
+    /// `dateCreated` / `dateCompleted`, epoch ms. The sessions `interval`
+    /// filters on `dateCompleted`.
+    pub date_created_ms: i64,
+    pub date_completed_ms: i64,
+    /// The last turn's `sessionEndDetails`: `type` (`Disconnect` or `Exit`) and `reason`.
+    pub end_type: String,
+    pub end_reason: String,
+    /// Chronological.
+    pub turns: Vec<BotTurn>,
+}
+
+impl BotSession {
+    /// The session's final intent: the intent name of its last turn (latest `dateCreated`).
+    pub fn final_intent(&self) -> Option<&str> {
+        self.turns
+            .iter()
+            .max_by_key(|t| t.date_created_ms)
+            .and_then(|t| t.intent.as_ref())
+            .map(|i| i.name.as_str())
+    }
+}
+
+/// One `ReportingTurn`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BotTurn {
+    /// The simulator's paging key (the model has no turn id; the cursor is opaque).
+    pub key: String,
+    pub user_input: String,
+    pub bot_prompts: Vec<String>,
+    /// `askAction`: `actionId`, `actionName`, `actionNumber`, `actionType`.
+    pub action_id: String,
+    pub action_name: String,
+    pub action_number: i64,
+    pub action_type: String,
+    /// `intent`; absent when nothing was recognised.
+    pub intent: Option<TurnIntent>,
+    /// `askActionResult`, e.g. `SuccessCollection`, `NoMatchCollection`.
+    pub ask_action_result: String,
+    pub date_created_ms: i64,
+    pub date_completed_ms: i64,
+}
+
+/// `ReportingTurn.intent`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TurnIntent {
+    pub name: String,
+    pub id: String,
+    pub confidence: f64,
 }
 
 #[derive(Debug)]
@@ -192,6 +276,8 @@ pub(super) struct State {
     pub org_id: String,
     /// Token-endpoint rate windows per client: (window start, count).
     pub token_windows: HashMap<String, (i64, u32)>,
+    /// The org-wide app rate window: (window start, count).
+    pub app_window: (i64, u32),
     next_serial: u64,
 }
 
@@ -251,6 +337,7 @@ impl Shared {
                 counters: Counters::default(),
                 org_id: config.org_id.clone(),
                 token_windows: HashMap::new(),
+                app_window: (i64::MIN, 0),
                 next_serial: 1,
             }),
             in_flight: AtomicU64::new(0),
@@ -416,10 +503,33 @@ impl Shared {
         }
     }
 
-    /// Counts one API request against the token's per-minute budget.
+    /// Counts one API request against the org-wide app budget (when that
+    /// assumption is on) and the token's per-minute budget. Rejected requests
+    /// count too, so a 429's `inin-ratelimit-count` exceeds
+    /// `inin-ratelimit-allowed`.
     pub(super) fn api_rate(&self, bearer: &str) -> Option<RateInfo> {
         let now = self.clock.now_ms();
         let mut st = self.lock();
+        if let Some(app) = st.policies.app_rate_limit_per_min {
+            let w = &mut st.app_window;
+            if now.saturating_sub(w.0) >= MINUTE_MS {
+                *w = (now, 0);
+            }
+            w.1 = w.1.saturating_add(1);
+            let (start, count) = *w;
+            if count > app {
+                let reset_s = ((start + MINUTE_MS - now).max(0) as u64)
+                    .div_ceil(1000)
+                    .max(1);
+                st.counters.app_rate_limited += 1;
+                return Some(RateInfo {
+                    allowed: app,
+                    count,
+                    reset_s,
+                    retry_after_s: Some(reset_s),
+                });
+            }
+        }
         let limit = st.policies.api_rate_limit_per_min?;
         let t = st.tokens.get_mut(bearer)?;
         if now - t.window_start_ms >= MINUTE_MS {
@@ -428,19 +538,20 @@ impl Shared {
         }
         let reset_ms = (t.window_start_ms + MINUTE_MS - now).max(0) as u64;
         let reset_s = reset_ms.div_ceil(1000).max(1);
-        if t.window_count >= limit {
+        t.window_count = t.window_count.saturating_add(1);
+        let count = t.window_count;
+        if count > limit {
             st.counters.api_rate_limited += 1;
             return Some(RateInfo {
                 allowed: limit,
-                count: limit,
+                count,
                 reset_s,
                 retry_after_s: Some(reset_s),
             });
         }
-        t.window_count += 1;
         Some(RateInfo {
             allowed: limit,
-            count: t.window_count,
+            count,
             reset_s,
             retry_after_s: None,
         })

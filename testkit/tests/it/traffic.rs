@@ -203,6 +203,9 @@ async fn platform_api_serves_the_generated_conversations() {
     });
     let sim = frozen_sim(Policies::default()).await;
     sim.register_conversations(t.sim_conversations());
+    // Sessions are listed once they have ended (and been ingested).
+    let last_end = t.conversations.iter().map(|c| c.detail.end_ms).max();
+    sim.clock().advance_to(last_end.expect("traffic") + 1);
     let token = new_token(&sim).await;
     let conv = t
         .conversations
@@ -257,10 +260,26 @@ async fn platform_api_serves_the_generated_conversations() {
     let session = found.expect("the bot session is listed");
     assert_eq!(session["botResult"], "TransferToACD");
     assert_eq!(session["botResultCategory"], "Transfer");
+    assert!(session.get("intents").is_none(), "no invented field");
     let bot = conv.detail.bot.as_ref().expect("bot");
+    assert_eq!(session["id"], bot.id.as_str());
+    let turns: Value = api_get(
+        &sim,
+        &token,
+        &format!(
+            "/api/v2/analytics/botflows/{}/divisions/reportingturns?sessionId={}&pageSize=250",
+            conv.detail.flow_id, bot.id
+        ),
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    let turns = turns["entities"].as_array().expect("entities");
+    assert_eq!(turns.len(), bot.turns.len());
     assert_eq!(
-        session["intents"][0]["name"].as_str(),
-        bot.final_intent.as_deref()
+        turns.last().and_then(|t| t["intent"]["name"].as_str()),
+        bot.final_intent()
     );
 
     let r = api_get(&sim, &token, &format!("/api/v2/conversations/{}", conv.id)).await;
