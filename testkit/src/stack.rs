@@ -134,6 +134,7 @@ pub async fn start(opts: &StackOptions, traffic: Traffic) -> Result<Running, Str
             token_lifetime_s: opts.token_lifetime_s,
             idle_timeout_s: opts.faults.idle_timeout_s,
             live_token_cap: opts.faults.token_cap,
+            analytics_lag_s: opts.analytics_lag_s,
             ..Policies::default()
         },
         clock: Arc::new(SimClock::frozen_at(start_ms)),

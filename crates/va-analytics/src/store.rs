@@ -281,17 +281,14 @@ impl AnalyticsStore {
                     key::VERSION,
                     n(i64::try_from(state_version).unwrap_or(i64::MAX) + 1),
                 )
-                .item(key::TTL, n(ttl))
-                .condition_expression(if state_version == 0 {
-                    "attribute_not_exists(#pk)"
-                } else {
-                    "#version = :version"
-                })
-                .expression_attribute_names("#pk", key::PK);
+                .item(key::TTL, n(ttl));
+            // First writer: the item must not exist; later: still at the version read.
             let put = if state_version == 0 {
-                put
+                put.condition_expression("attribute_not_exists(#pk)")
+                    .expression_attribute_names("#pk", key::PK)
             } else {
-                put.expression_attribute_names("#version", key::VERSION)
+                put.condition_expression("#version = :version")
+                    .expression_attribute_names("#version", key::VERSION)
                     .expression_attribute_values(
                         ":version",
                         n(i64::try_from(state_version).unwrap_or(i64::MAX)),
