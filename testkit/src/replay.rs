@@ -61,15 +61,18 @@ pub fn deliveries(traffic: &Traffic, repeats: Repeats, seed: u64) -> Vec<Deliver
             order[*slot] = event;
         }
     }
-    // A shuffled event takes the delivery time of the slot it lands in.
+    // A shuffled event takes the delivery time of the slot it lands in, but
+    // is never delivered before it happened: EventBridge can reorder and
+    // delay, not deliver a flow.end before the flow ended.
     let mut out: Vec<Delivery> = order
         .iter()
         .enumerate()
         .map(|(slot, i)| Delivery {
-            at_ms: traffic.events[slot].at_ms,
+            at_ms: traffic.events[slot].at_ms.max(traffic.events[*i].at_ms),
             event: traffic.events[*i].envelope.clone(),
         })
         .collect();
+    out.sort_by_key(|d| d.at_ms);
     let count = |share: f64| (traffic.events.len() as f64 * share).round() as usize;
     for (n, resend) in [
         (count(repeats.duplicates), false),
@@ -79,7 +82,8 @@ pub fn deliveries(traffic: &Traffic, repeats: Repeats, seed: u64) -> Vec<Deliver
         picks.shuffle(&mut rng);
         for i in picks.into_iter().take(n) {
             let at = rng.random_range(i.min(out.len())..=out.len());
-            let at_ms = out.get(at).map_or(traffic.events[i].at_ms, |d| d.at_ms);
+            let own = traffic.events[i].at_ms;
+            let at_ms = out.get(at).map_or(own, |d| d.at_ms.max(own));
             let mut event = traffic.events[i].envelope.clone();
             if resend {
                 let id = event["id"].as_str().unwrap_or_default().to_string();
@@ -88,6 +92,7 @@ pub fn deliveries(traffic: &Traffic, repeats: Repeats, seed: u64) -> Vec<Deliver
             out.insert(at, Delivery { at_ms, event });
         }
     }
+    out.sort_by_key(|d| d.at_ms);
     out
 }
 

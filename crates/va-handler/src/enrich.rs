@@ -52,7 +52,8 @@ pub struct Lookup<'a> {
     pub conversation_id: &'a str,
     /// The bot flow.
     pub flow_id: &'a str,
-    /// `eventTime` of the `flow.end`.
+    /// `eventTime` of the `flow.end`: when the session completed. The
+    /// sessions `interval` filters on completion (`dateCompleted`).
     pub flow_end_ms: i64,
 }
 
@@ -103,16 +104,40 @@ impl<S: TokenSource> ApiAccess for BrokerAccess<S> {
     }
 }
 
-/// Looks sessions up through `A`; caches per conversation.
+/// Looks sessions up through `A`; caches per (conversation, flow).
 pub struct Enricher<A> {
     access: A,
-    cache: Mutex<HashMap<String, Enrichment>>,
+    cache: Mutex<HashMap<(String, String), Enrichment>>,
     /// What it did.
     pub stats: EnrichStats,
 }
 
 const CACHE_LIMIT: usize = 10_000;
-const PAGE_SIZE: u32 = 100;
+/// The largest page the analytics endpoints accept.
+const PAGE_SIZE: u32 = 250;
+/// Half-width of the completion-time window searched around `flow.end`.
+const WINDOW_MS: i64 = 120_000;
+
+/// Percent-encodes everything but RFC 3986's unreserved characters, for ids
+/// and values put into a path or a query.
+fn enc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A `dateCreated` as epoch ms (unparseable or absent sorts first).
+fn date_ms(v: &Value) -> i64 {
+    v.as_str()
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s.trim()).ok())
+        .map_or(i64::MIN, |t| t.timestamp_millis())
+}
 
 impl<S: TokenSource> Enricher<BrokerAccess<S>> {
     /// The production enricher: the broker's token.
@@ -137,49 +162,102 @@ impl<A: ApiAccess> Enricher<A> {
         lookup: &Lookup<'_>,
         deadline: Instant,
     ) -> Result<Enrichment, EnrichError> {
-        if let Some(hit) = self.cache.lock().await.get(lookup.conversation_id) {
+        let key = (
+            lookup.conversation_id.to_string(),
+            lookup.flow_id.to_string(),
+        );
+        if let Some(hit) = self.cache.lock().await.get(&key) {
             return Ok(hit.clone());
         }
-        // Sessions are listed by creation time: a narrow window around the start.
+        let Some(session) = self.find_session(lookup, deadline).await? else {
+            return Err(EnrichError::NotFound {
+                conversation_id: lookup.conversation_id.to_string(),
+            });
+        };
+        let turns = self
+            .session_turns(lookup, session["id"].as_str().unwrap_or_default(), deadline)
+            .await?;
+        // The final intent is the last turn's (latest dateCreated; on a tie
+        // the later one in the list).
+        let last = turns.iter().max_by_key(|t| date_ms(&t["dateCreated"]));
+        let e = Enrichment {
+            final_intent: last
+                .and_then(|t| t["intent"]["name"].as_str())
+                .map(str::to_string),
+            bot_result: session["botResult"].as_str().map(str::to_string),
+        };
+        let mut cache = self.cache.lock().await;
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(key, e.clone());
+        Ok(e)
+    }
+
+    /// The flow's session of this conversation, among those completed in
+    /// `[end - 2 min, end + 2 min)`, following `nextUri` (relative
+    /// `/api/v2/` URIs only).
+    async fn find_session(
+        &self,
+        lookup: &Lookup<'_>,
+        deadline: Instant,
+    ) -> Result<Option<Value>, EnrichError> {
         let interval = interval(
-            lookup.flow_end_ms.saturating_sub(5_000),
-            lookup.flow_end_ms.saturating_add(5_000),
+            lookup.flow_end_ms.saturating_sub(WINDOW_MS),
+            lookup.flow_end_ms.saturating_add(WINDOW_MS),
         )
         .unwrap_or_default();
         let mut path = format!(
-            "/api/v2/analytics/botflows/{}/sessions?interval={interval}&pageSize={PAGE_SIZE}",
-            lookup.flow_id
+            "/api/v2/analytics/botflows/{}/sessions?interval={}&pageSize={PAGE_SIZE}",
+            enc(lookup.flow_id),
+            enc(&interval)
         );
         loop {
-            let page = self.get(&path, lookup.conversation_id, deadline).await?;
+            let mut page = self.get(&path, lookup.conversation_id, deadline).await?;
             let found = page["entities"]
-                .as_array()
+                .as_array_mut()
                 .into_iter()
                 .flatten()
-                .find(|e| e["conversation"]["id"].as_str() == Some(lookup.conversation_id));
+                .find(|e| {
+                    e["conversation"]["id"].as_str() == Some(lookup.conversation_id)
+                        && e["flow"]["id"].as_str() == Some(lookup.flow_id)
+                        && e["id"].is_string()
+                });
             if let Some(session) = found {
-                let e = Enrichment {
-                    final_intent: session["intents"]
-                        .as_array()
-                        .and_then(|i| i.last())
-                        .and_then(|i| i["name"].as_str())
-                        .map(str::to_string),
-                    bot_result: session["botResult"].as_str().map(str::to_string),
-                };
-                let mut cache = self.cache.lock().await;
-                if cache.len() >= CACHE_LIMIT {
-                    cache.clear();
-                }
-                cache.insert(lookup.conversation_id.to_string(), e.clone());
-                return Ok(e);
+                return Ok(Some(session.take()));
             }
             match page["nextUri"].as_str() {
                 Some(next) if next.starts_with("/api/v2/") => path = next.to_string(),
-                _ => {
-                    return Err(EnrichError::NotFound {
-                        conversation_id: lookup.conversation_id.to_string(),
-                    });
-                }
+                _ => return Ok(None),
+            }
+        }
+    }
+
+    /// Every reporting turn of one session, following `nextUri`.
+    async fn session_turns(
+        &self,
+        lookup: &Lookup<'_>,
+        session_id: &str,
+        deadline: Instant,
+    ) -> Result<Vec<Value>, EnrichError> {
+        let mut path = format!(
+            "/api/v2/analytics/botflows/{}/divisions/reportingturns?sessionId={}&pageSize={PAGE_SIZE}",
+            enc(lookup.flow_id),
+            enc(session_id)
+        );
+        let mut turns = Vec::new();
+        loop {
+            let mut page = self.get(&path, lookup.conversation_id, deadline).await?;
+            if let Some(entities) = page["entities"].as_array_mut() {
+                turns.extend(
+                    entities
+                        .drain(..)
+                        .filter(|t| t["sessionId"].as_str().is_none_or(|s| s == session_id)),
+                );
+            }
+            match page["nextUri"].as_str() {
+                Some(next) if next.starts_with("/api/v2/") => path = next.to_string(),
+                _ => return Ok(turns),
             }
         }
     }
