@@ -27,10 +27,10 @@ const MOTO_EXTRAS: &str = "server,dynamodb,secretsmanager,events";
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
     #[error(
-        "python3 was not found on PATH ({0}); the test harness needs Python 3 with pip and venv to install moto"
+        "python3 was not found on PATH ({0}); the test harness needs Python 3 with pip and venv (for moto and the Genesys Cloud SDK)"
     )]
     NoPython(String),
-    #[error("installing moto {MOTO_VERSION} failed: {0}")]
+    #[error("{0}")]
     Install(String),
     #[error("starting moto failed: {0}")]
     Start(String),
@@ -102,7 +102,35 @@ pub fn build_dir() -> PathBuf {
 
 /// Installs moto into `target/moto-venv-<version>` unless it is there.
 pub fn ensure_moto_installed() -> Result<PathBuf, HarnessError> {
-    let venv = build_dir().join(format!("moto-venv-{MOTO_VERSION}"));
+    ensure_venv(
+        &format!("moto-venv-{MOTO_VERSION}"),
+        &format!("moto {MOTO_VERSION}"),
+        &[&format!("moto[{MOTO_EXTRAS}]=={MOTO_VERSION}")],
+    )
+    .map_err(|e| match e {
+        VenvError::NoPython(m) => HarnessError::NoPython(m),
+        VenvError::Install(m) => HarnessError::Install(m),
+    })
+}
+
+/// Why a virtualenv could not be installed.
+#[derive(Debug, thiserror::Error)]
+pub enum VenvError {
+    #[error(
+        "python3 was not found on PATH ({0}); the test harness needs Python 3 with pip and venv"
+    )]
+    NoPython(String),
+    #[error("{0}")]
+    Install(String),
+}
+
+/// Installs a virtualenv `<build dir>/<dir_name>` with `pip install
+/// <pip_args>` unless it is complete already; returns its `python`. The
+/// environment is built beside its final place and renamed into it, so
+/// concurrent test processes never see a half-built one. `what` names it in
+/// errors.
+pub fn ensure_venv(dir_name: &str, what: &str, pip_args: &[&str]) -> Result<PathBuf, VenvError> {
+    let venv = build_dir().join(dir_name);
     let python = venv.join("bin").join("python");
     if python.exists() && venv.join(".installed").exists() {
         return Ok(python);
@@ -110,37 +138,29 @@ pub fn ensure_moto_installed() -> Result<PathBuf, HarnessError> {
     let version = Command::new("python3")
         .arg("--version")
         .output()
-        .map_err(|e| HarnessError::NoPython(e.to_string()))?;
+        .map_err(|e| VenvError::NoPython(e.to_string()))?;
     if !version.status.success() {
-        return Err(HarnessError::NoPython("`python3 --version` failed".into()));
+        return Err(VenvError::NoPython("`python3 --version` failed".into()));
     }
-    // Install beside the final place and rename, so concurrent test processes
-    // never see a half-built environment.
-    std::fs::create_dir_all(build_dir()).map_err(|e| HarnessError::Install(e.to_string()))?;
-    let tmp = build_dir().join(format!(
-        "moto-venv-{MOTO_VERSION}.tmp-{}",
-        std::process::id()
-    ));
+    let install = |m: String| VenvError::Install(format!("installing {what} failed: {m}"));
+    std::fs::create_dir_all(build_dir()).map_err(|e| install(e.to_string()))?;
+    let tmp = build_dir().join(format!("{dir_name}.tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     run(Command::new("python3").arg("-m").arg("venv").arg(&tmp)).map_err(|e| {
-        HarnessError::Install(format!(
+        install(format!(
             "python3 -m venv: {e} (on Debian: apt-get install python3-venv)"
         ))
     })?;
-    run(Command::new(tmp.join("bin").join("pip")).args([
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        &format!("moto[{MOTO_EXTRAS}]=={MOTO_VERSION}"),
-    ]))
-    .map_err(|e| HarnessError::Install(format!("pip install: {e}")))?;
-    std::fs::write(tmp.join(".installed"), MOTO_VERSION)
-        .map_err(|e| HarnessError::Install(e.to_string()))?;
+    run(Command::new(tmp.join("bin").join("pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .args(pip_args))
+    .map_err(|e| install(format!("pip install: {e}")))?;
+    std::fs::write(tmp.join(".installed"), what).map_err(|e| install(e.to_string()))?;
     if std::fs::rename(&tmp, &venv).is_err() {
         // Another process won the race; use theirs if it is complete.
         let _ = std::fs::remove_dir_all(&tmp);
         if !venv.join(".installed").exists() {
-            return Err(HarnessError::Install(format!(
+            return Err(install(format!(
                 "could not move the virtualenv into {}",
                 venv.display()
             )));

@@ -5,6 +5,7 @@
 pub mod aws;
 pub mod baselines;
 pub mod fixtures;
+pub mod genesys_sdk;
 pub mod product;
 pub mod replay;
 pub mod sim;

@@ -4,6 +4,7 @@ mod baseline;
 mod broker;
 mod browser;
 mod common;
+mod conformance;
 mod events;
 mod fuzz;
 mod hygiene;

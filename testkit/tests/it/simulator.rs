@@ -555,3 +555,304 @@ async fn missing_or_unknown_bearer_is_401_with_the_reason() {
     );
     assert_eq!(sim.counters().unauthorized_total, 2);
 }
+
+#[tokio::test]
+async fn oauth_errors_and_token_info_have_the_platforms_keys() {
+    let sim = frozen_sim(Policies::default()).await;
+    let (status, body) =
+        error_of(token_request(&sim, "not-the-secret", "client_credentials").await).await;
+    assert_eq!(status, 401);
+    let mut keys: Vec<&String> = body.as_object().expect("object").keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["description", "error", "error_description"]);
+    assert_eq!(body["error"], "invalid_client");
+
+    let token = new_token(&sim).await;
+    let v: Value = api_get(&sim, &token, ME).await.json().await.expect("json");
+    for org in [&v["organization"], &v["homeOrganization"]] {
+        let mut keys: Vec<&String> = org.as_object().expect("NamedEntity").keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["id", "name"], "NamedEntity has no selfUri");
+    }
+}
+
+const FLOW: &str = "c2a1f0e4-7b3d-4e59-a8c6-1d2e3f4a5b6c";
+
+/// A simulator knowing two minutes of traffic, clock after every session ended.
+async fn sim_with_traffic(
+    policies: Policies,
+) -> (testkit::sim::Simulator, testkit::traffic::Traffic, String) {
+    let t = testkit::traffic::generate(&testkit::traffic::TrafficConfig {
+        minutes: 2,
+        sessions_per_minute: 30,
+        ..testkit::traffic::TrafficConfig::default()
+    });
+    let sim = frozen_sim(policies).await;
+    sim.register_conversations(t.sim_conversations());
+    let last = t.conversations.iter().map(|c| c.detail.flow_end_ms).max();
+    sim.clock().advance_to(last.expect("traffic") + 1);
+    let token = new_token(&sim).await;
+    (sim, t, token)
+}
+
+fn bot_sessions(t: &testkit::traffic::Traffic) -> Vec<&testkit::sim::BotSession> {
+    t.conversations
+        .iter()
+        .filter_map(|c| c.detail.bot.as_ref())
+        .filter(|b| b.flow_id == FLOW)
+        .collect()
+}
+
+/// Every entity of a listing, following `nextUri`; also checks the envelope.
+async fn list_all(sim: &testkit::sim::Simulator, token: &str, first: &str) -> Vec<Value> {
+    let mut path = first.to_string();
+    let mut all = Vec::new();
+    loop {
+        let r = api_get(sim, token, &path).await;
+        assert_eq!(r.status(), 200, "{path}");
+        let v: Value = r.json().await.expect("json");
+        for k in v.as_object().expect("envelope").keys() {
+            assert!(
+                ["entities", "nextUri", "selfUri", "previousUri"].contains(&k.as_str()),
+                "envelope key {k}"
+            );
+        }
+        all.extend(v["entities"].as_array().expect("entities").iter().cloned());
+        match v["nextUri"].as_str() {
+            Some(next) => {
+                assert!(next.starts_with("/api/v2/analytics/botflows/"), "{next}");
+                let last_id = all
+                    .last()
+                    .and_then(|e| e["id"].as_str())
+                    .map(str::to_string);
+                if let Some(id) = last_id {
+                    assert!(next.contains(&format!("after={id}")), "{next}");
+                }
+                path = next.to_string();
+            }
+            None => return all,
+        }
+    }
+}
+
+#[tokio::test]
+async fn sessions_are_filtered_on_completion_time_newest_first_with_cursor_paging() {
+    let (sim, t, token) = sim_with_traffic(Policies::default()).await;
+    let all = bot_sessions(&t);
+    // A window in the middle: sessions completed in it, whenever they started.
+    let (a, b) = (
+        t.conversations[0].detail.flow_start_ms + 60_000,
+        t.conversations[0].detail.flow_start_ms + 150_000,
+    );
+    let expected: std::collections::BTreeSet<&str> = all
+        .iter()
+        .filter(|s| s.date_completed_ms >= a && s.date_completed_ms < b)
+        .map(|s| s.id.as_str())
+        .collect();
+    assert!(
+        all.iter()
+            .any(|s| s.date_created_ms < a && s.date_completed_ms >= a && s.date_completed_ms < b),
+        "a session started before the window and completed in it"
+    );
+    let interval = genesys::interval(a, b).expect("interval");
+    let path = format!("/api/v2/analytics/botflows/{FLOW}/sessions?interval={interval}&pageSize=3");
+    let paged = list_all(&sim, &token, &path).await;
+    let ids: Vec<&str> = paged.iter().filter_map(|s| s["id"].as_str()).collect();
+    assert_eq!(
+        ids.iter()
+            .copied()
+            .collect::<std::collections::BTreeSet<_>>(),
+        expected
+    );
+    assert_eq!(ids.len(), expected.len(), "no duplicates across pages");
+    let done: Vec<i64> = paged
+        .iter()
+        .map(|s| testkit::sim::parse_iso(s["dateCompleted"].as_str().expect("date")).expect("iso"))
+        .collect();
+    assert!(done.windows(2).all(|w| w[0] >= w[1]), "newest first");
+    let one = api_get(
+        &sim,
+        &token,
+        &format!("/api/v2/analytics/botflows/{FLOW}/sessions?interval={interval}&pageSize=250"),
+    )
+    .await
+    .json::<Value>()
+    .await
+    .expect("json");
+    assert!(one.get("nextUri").is_none(), "one page holds them all");
+    assert_eq!(one["entities"].as_array().map(Vec::len), Some(ids.len()));
+    let s = &paged[0];
+    let mut keys: Vec<&String> = s.as_object().expect("session").keys().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "botResult",
+            "botResultCategory",
+            "channel",
+            "conversation",
+            "dateCompleted",
+            "dateCreated",
+            "endLanguage",
+            "flow",
+            "id",
+            "language"
+        ],
+        "BotFlowSession has no intents"
+    );
+    assert_eq!(
+        s["flow"].as_object().map(|o| o.len()),
+        Some(1),
+        "flow is {{id}}"
+    );
+    let bad = api_get(
+        &sim,
+        &token,
+        &format!("/api/v2/analytics/botflows/{FLOW}/sessions?pageSize=3&after=not-a-cursor"),
+    )
+    .await;
+    assert_eq!(bad.status(), 400);
+}
+
+#[tokio::test]
+async fn page_size_outside_1_to_250_is_a_400_error_body() {
+    let (sim, _t, token) = sim_with_traffic(Policies::default()).await;
+    for (path, size) in [
+        ("sessions", 251),
+        ("sessions", 0),
+        ("divisions/reportingturns", 251),
+    ] {
+        let (status, body) = error_of(
+            api_get(
+                &sim,
+                &token,
+                &format!("/api/v2/analytics/botflows/{FLOW}/{path}?pageSize={size}"),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, 400, "{path} {size}");
+        assert_eq!(body["message"], "pageSize must be between 1 and 250");
+        assert_eq!(body["code"], "bad.request");
+        assert_eq!(body["status"], 400);
+        assert!(body["contextId"].is_string());
+    }
+}
+
+#[tokio::test]
+async fn reporting_turns_are_chronological_and_the_last_carries_the_final_intent() {
+    let (sim, t, token) = sim_with_traffic(Policies::default()).await;
+    let sessions = bot_sessions(&t);
+    let multi = sessions
+        .iter()
+        .find(|s| s.turns.len() >= 3 && s.final_intent().is_some())
+        .expect("a session with several turns");
+    let path = format!(
+        "/api/v2/analytics/botflows/{FLOW}/divisions/reportingturns?sessionId={}&pageSize=1",
+        multi.id
+    );
+    let mut turns = Vec::new();
+    let mut next = Some(path);
+    while let Some(p) = next.take() {
+        let v: Value = api_get(&sim, &token, &p).await.json().await.expect("json");
+        turns.extend(v["entities"].as_array().expect("entities").iter().cloned());
+        next = v["nextUri"].as_str().map(str::to_string);
+    }
+    assert_eq!(turns.len(), multi.turns.len(), "paged one turn at a time");
+    let created: Vec<i64> = turns
+        .iter()
+        .map(|t| testkit::sim::parse_iso(t["dateCreated"].as_str().expect("date")).expect("iso"))
+        .collect();
+    assert!(created.windows(2).all(|w| w[0] < w[1]), "chronological");
+    assert!(turns.iter().all(|x| x["sessionId"] == multi.id.as_str()));
+    let last = turns.last().expect("turns");
+    assert_eq!(last["intent"]["name"].as_str(), multi.final_intent());
+    assert!(last["sessionEndDetails"]["type"].is_string());
+    assert!(
+        turns[..turns.len() - 1]
+            .iter()
+            .all(|x| x.get("sessionEndDetails").is_none())
+    );
+    // Ground truth is the same intent as before turns existed.
+    let truth: u64 = t.truth.total.intents.values().sum();
+    let finals = t
+        .conversations
+        .iter()
+        .filter_map(|c| c.detail.bot.as_ref())
+        .filter(|b| b.final_intent().is_some())
+        .count() as u64;
+    assert_eq!(truth, finals);
+}
+
+#[tokio::test]
+async fn ingestion_lag_hides_sessions_until_it_passes() {
+    let t = testkit::traffic::generate(&testkit::traffic::TrafficConfig {
+        minutes: 1,
+        sessions_per_minute: 30,
+        ..testkit::traffic::TrafficConfig::default()
+    });
+    let sim = frozen_sim(Policies {
+        analytics_lag_s: 90,
+        ..Policies::default()
+    })
+    .await;
+    sim.register_conversations(t.sim_conversations());
+    let session = *bot_sessions(&t).first().expect("a session");
+    let token = new_token(&sim).await;
+    let path = format!("/api/v2/analytics/botflows/{FLOW}/sessions?pageSize=250");
+    let listed = |v: Value| {
+        v["entities"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|e| e["id"] == session.id.as_str())
+    };
+    sim.clock().advance_to(session.date_completed_ms + 1);
+    let v: Value = api_get(&sim, &token, &path)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(!listed(v), "completed but not ingested yet");
+    sim.clock().advance_to(session.date_completed_ms + 89_000);
+    let v: Value = api_get(&sim, &token, &path)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(!listed(v), "still within the lag");
+    sim.clock().advance_to(session.date_completed_ms + 90_000);
+    let v: Value = api_get(&sim, &token, &path)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(listed(v), "listed once the lag has passed");
+}
+
+#[tokio::test]
+async fn app_limit_across_the_orgs_tokens_is_an_assumption_off_by_default() {
+    assert_eq!(Policies::default().app_rate_limit_per_min, None);
+    let sim = frozen_sim(Policies {
+        app_rate_limit_per_min: Some(5),
+        ..Policies::default()
+    })
+    .await;
+    let a = new_token(&sim).await;
+    let b = new_token(&sim).await;
+    for n in 0..5 {
+        let token = if n % 2 == 0 { &a } else { &b };
+        assert_eq!(api_get(&sim, token, ME).await.status(), 200, "call {n}");
+    }
+    let r = api_get(&sim, &b, ME).await;
+    assert_eq!(
+        r.status(),
+        429,
+        "the sixth call of the org, on either token"
+    );
+    assert_eq!(header(&r, "retry-after"), Some(60));
+    assert_eq!(header(&r, "inin-ratelimit-allowed"), Some(5));
+    assert_eq!(sim.counters().app_rate_limited, 1);
+    sim.clock().advance(Duration::from_secs(60));
+    assert_eq!(api_get(&sim, &a, ME).await.status(), 200);
+}
