@@ -90,7 +90,7 @@ fn functions_are_arm64_al2023_built_with_cargo_lambda() {
         .values()
         .filter(|r| r["Type"].as_str() == Some("AWS::Serverless::Function"))
         .collect();
-    assert_eq!(functions.len(), 3);
+    assert_eq!(functions.len(), 4);
     for f in functions {
         assert_eq!(
             f["Metadata"]["BuildMethod"].as_str(),
@@ -196,10 +196,26 @@ fn only_the_functions_that_fetch_tokens_may_read_the_one_secret() {
     readers.sort();
     assert_eq!(
         readers,
-        vec!["ConversationEventsFunction", "TokenRefresherFunction"]
+        vec!["EnrichmentSweeperFunction", "TokenRefresherFunction"]
     );
     // The secret is a parameter: never a plain value in the template.
     assert!(t["Parameters"]["GenesysSecretArn"]["Default"].is_null());
+}
+
+#[test]
+fn the_event_handler_cannot_touch_tokens_or_the_secret() {
+    let t = template();
+    for s in statements(&t)
+        .iter()
+        .filter(|s| s.function == "ConversationEventsFunction")
+    {
+        assert!(
+            !s.resources.iter().any(|(_, r)| r.starts_with("TokenTable")),
+            "{:?}",
+            s.resources
+        );
+        assert!(!s.actions.iter().any(|a| a.starts_with("secretsmanager:")));
+    }
 }
 
 #[test]
