@@ -130,6 +130,10 @@ pub enum VenvError {
 /// concurrent test processes never see a half-built one. `what` names it in
 /// errors.
 pub fn ensure_venv(dir_name: &str, what: &str, pip_args: &[&str]) -> Result<PathBuf, VenvError> {
+    // One installer at a time in this process (tests run concurrently);
+    // other processes are kept apart by the unique temporary directory.
+    static INSTALLING: Mutex<()> = Mutex::new(());
+    let _one = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
     let venv = build_dir().join(dir_name);
     let python = venv.join("bin").join("python");
     if python.exists() && venv.join(".installed").exists() {
@@ -144,7 +148,11 @@ pub fn ensure_venv(dir_name: &str, what: &str, pip_args: &[&str]) -> Result<Path
     }
     let install = |m: String| VenvError::Install(format!("installing {what} failed: {m}"));
     std::fs::create_dir_all(build_dir()).map_err(|e| install(e.to_string()))?;
-    let tmp = build_dir().join(format!("{dir_name}.tmp-{}", std::process::id()));
+    let tmp = build_dir().join(format!(
+        "{dir_name}.tmp-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
     let _ = std::fs::remove_dir_all(&tmp);
     run(Command::new("python3").arg("-m").arg("venv").arg(&tmp)).map_err(|e| {
         install(format!(
