@@ -18,7 +18,8 @@ use testkit::traffic::{self, TrafficConfig};
 use token_broker::BrokerConfig;
 use va_analytics::{AnalyticsStore, Applied, KpiConfig, plan};
 
-use va_handler::{EventHandler, SweepConfig};
+use va_enrichment::SweepConfig;
+use va_handler::EventHandler;
 
 /// Counts every DynamoDB request sent.
 #[derive(Debug, Clone, Default)]

@@ -10,7 +10,7 @@ use lambda_support::Clock;
 use serde_json::Value;
 use token_broker::CallError;
 use tokio::sync::Mutex;
-use va_handler::enrich::ApiAccess;
+use va_enrichment::lookup::ApiAccess;
 
 /// How a per-container token is managed.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -125,7 +125,7 @@ impl<C: Clock> ApiAccess for OwnToken<C> {
 /// enrichment moved to the sweeper). The counting is the product's handler.
 pub struct NaiveContainer<C> {
     handler: va_handler::EventHandler,
-    lookups: va_handler::enrich::Enricher<OwnToken<C>>,
+    lookups: va_enrichment::lookup::Enricher<OwnToken<C>>,
     kpi: va_analytics::KpiConfig,
 }
 
@@ -134,7 +134,7 @@ impl<C: Clock> NaiveContainer<C> {
     pub fn new(handler: va_handler::EventHandler, access: OwnToken<C>) -> Self {
         Self {
             handler,
-            lookups: va_handler::enrich::Enricher::new(access),
+            lookups: va_enrichment::lookup::Enricher::new(access),
             kpi: va_analytics::KpiConfig::default(),
         }
     }
@@ -155,7 +155,7 @@ impl<C: Clock> crate::replay::Container for NaiveContainer<C> {
         }) = va_events::parse(event)
             && self.kpi.is_bot(&b.flow_type)
         {
-            let lookup = va_handler::enrich::Lookup {
+            let lookup = va_enrichment::lookup::Lookup {
                 conversation_id: &conversation_id,
                 flow_id: &b.flow_id,
                 flow_end_ms: b.event_time,

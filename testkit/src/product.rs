@@ -9,8 +9,9 @@ use token_broker::{
     BrokerConfig, GenesysTokenSource, SecretsManagerCredentials, TokenBroker, TokenStore,
 };
 use va_analytics::{AnalyticsStore, KpiConfig};
-use va_handler::enrich::BrokerAccess;
-use va_handler::{EventHandler, SweepConfig, Sweeper};
+use va_enrichment::lookup::BrokerAccess;
+use va_enrichment::{SweepConfig, Sweeper};
+use va_handler::EventHandler;
 
 use crate::aws::TestResources;
 use crate::sim::Simulator;

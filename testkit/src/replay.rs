@@ -17,8 +17,9 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Mutex;
 use va_analytics::{AnalyticsStore, Applied, Bucket, Scope, attr, duration_bucket};
-use va_handler::enrich::ApiAccess;
-use va_handler::{EventHandler, HandleError, Handled, Sweeper};
+use va_enrichment::Sweeper;
+use va_enrichment::lookup::ApiAccess;
+use va_handler::{EventHandler, HandleError, Handled};
 
 use crate::product::Broker;
 use crate::sim::{FaultSide, Faults, Simulator};
@@ -537,6 +538,8 @@ fn kpi_counters(k: &Kpis) -> BTreeMap<String, i64> {
     put(attr::ABANDONED, k.abandoned);
     put(attr::RECOGNITION_FAILURES, k.recognition_failures);
     put(attr::ERRORS, k.errors);
+    put(attr::OTHER_EXITS, k.other_exits);
+    put(attr::UNKNOWN_OUTCOMES, k.unknown_outcomes);
     put(attr::DURATION_MS_SUM, k.duration_ms_sum);
     put(attr::DURATION_COUNT, k.duration_count);
     for (intent, n) in &k.intents {
@@ -561,6 +564,46 @@ fn comparable(b: &Bucket) -> BTreeMap<String, i64> {
         })
         .map(|(k, v)| (k.clone(), *v))
         .collect()
+}
+
+/// The base KPIs (everything but intents, which come later) of the minutes
+/// in `[from_ms, to_ms]`, org-wide and per flow: every difference.
+pub async fn compare_base(
+    store: &AnalyticsStore,
+    truth: &GroundTruth,
+    from_ms: i64,
+    to_ms: i64,
+) -> Vec<String> {
+    let base = |m: BTreeMap<String, i64>| -> BTreeMap<String, i64> {
+        m.into_iter()
+            .filter(|(k, _)| !k.starts_with(attr::INTENT_PREFIX))
+            .collect()
+    };
+    let mut diffs = Vec::new();
+    let mut scopes = vec![(Scope::Org, &truth.by_minute)];
+    for (flow, minutes) in &truth.by_flow_minute {
+        scopes.push((Scope::Flow(flow.clone()), minutes));
+    }
+    for (scope, expected) in scopes {
+        let stored = match store.query(&scope, from_ms, to_ms).await {
+            Ok(b) => b,
+            Err(e) => return vec![e.to_string()],
+        };
+        let stored: BTreeMap<i64, BTreeMap<String, i64>> = stored
+            .iter()
+            .map(|b| (b.minute_ms, base(comparable(b))))
+            .collect();
+        for (m, k) in expected.range(from_ms..=to_ms) {
+            let want = base(kpi_counters(k));
+            let got = stored.get(m).cloned().unwrap_or_default();
+            if want != got {
+                diffs.push(format!(
+                    "{scope:?} minute {m}: expected {want:?}, stored {got:?}"
+                ));
+            }
+        }
+    }
+    diffs
 }
 
 /// Every difference between the store and the truth; empty when exact.

@@ -15,7 +15,7 @@ use serde::Serialize;
 use token_broker::{BrokerConfig, TokenStore};
 use va_analytics::AnalyticsStore;
 use va_analytics::dashboard::DashboardApi;
-use va_handler::{SweepConfig, Sweeper};
+use va_enrichment::{SweepConfig, Sweeper};
 
 use crate::aws::TestResources;
 use crate::baselines::{NaiveContainer, OwnToken, OwnTokenPolicy};

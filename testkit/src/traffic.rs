@@ -8,32 +8,53 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use serde_json::{Value, json};
+use va_analytics::ExitClass;
 
 use crate::sim::{BotSession, BotTurn, SimConversation, TurnIntent};
 
 /// Relative weights of how bot sessions end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Mix {
-    /// Ended in the bot without a transfer (exitReason FLOW_DISCONNECT).
+    /// The bot ended the conversation (exitReason FLOW_DISCONNECT).
     pub contained: u32,
     /// Transferred to an agent (exitReason TRANSFER, transferType ACD, USER or GROUP).
     pub escalated: u32,
     /// The customer disconnected in the bot (exitReason DISCONNECT).
     pub abandoned: u32,
+    /// The session timed out in the bot (exitReason SESSION_EXPIRE_DISCONNECT).
+    pub expired: u32,
     /// exitReason RECOGNITION_FAILURE_DISCONNECT.
     pub recognition_failure: u32,
     /// exitReason FLOW_ERROR_DISCONNECT.
     pub error: u32,
+    /// The bot handed back (USER_EXIT or FLOW_EXIT) and the conversation ended.
+    pub handed_back: u32,
+    /// The bot handed back (USER_EXIT, FLOW_EXIT or RECOGNITION_FAILURE_EXIT)
+    /// and the calling flow queued the conversation (`acd.start` follows).
+    pub handed_back_to_queue: u32,
+    /// exitReason TRANSFER, transferType RETURN_TO_AGENT.
+    pub return_to_agent: u32,
+    /// exitReason UNKNOWN.
+    pub unknown: u32,
+    /// Per mille of bot conversations that pass through a second bot flow
+    /// first (it hands back with FLOW_EXIT).
+    pub two_bots_per_mille: u32,
 }
 
 impl Default for Mix {
     fn default() -> Self {
         Self {
-            contained: 50,
-            escalated: 25,
-            abandoned: 12,
-            recognition_failure: 8,
-            error: 5,
+            contained: 40,
+            escalated: 20,
+            abandoned: 8,
+            expired: 4,
+            recognition_failure: 6,
+            error: 4,
+            handed_back: 7,
+            handed_back_to_queue: 7,
+            return_to_agent: 2,
+            unknown: 2,
+            two_bots_per_mille: 100,
         }
     }
 }
@@ -131,8 +152,49 @@ pub enum SessionKind {
     Contained,
     Escalated,
     Abandoned,
+    Expired,
     RecognitionFailure,
     Error,
+    HandedBack,
+    HandedBackToQueue,
+    ReturnToAgent,
+    Unknown,
+}
+
+impl SessionKind {
+    /// Every kind.
+    pub const ALL: [SessionKind; 10] = [
+        SessionKind::Contained,
+        SessionKind::Escalated,
+        SessionKind::Abandoned,
+        SessionKind::Expired,
+        SessionKind::RecognitionFailure,
+        SessionKind::Error,
+        SessionKind::HandedBack,
+        SessionKind::HandedBackToQueue,
+        SessionKind::ReturnToAgent,
+        SessionKind::Unknown,
+    ];
+
+    /// How the session counts, by the documented definitions (independent
+    /// of the product's classifier: the generator knows what happened).
+    pub fn class(self) -> ExitClass {
+        match self {
+            SessionKind::Contained | SessionKind::HandedBack => ExitClass::Contained,
+            SessionKind::Escalated
+            | SessionKind::HandedBackToQueue
+            | SessionKind::ReturnToAgent => ExitClass::Escalated,
+            SessionKind::Abandoned | SessionKind::Expired => ExitClass::Abandoned,
+            SessionKind::RecognitionFailure => ExitClass::RecognitionFailure,
+            SessionKind::Error => ExitClass::Error,
+            SessionKind::Unknown => ExitClass::Unknown,
+        }
+    }
+
+    /// An `acd.start` follows the bot.
+    fn queues(self, transfer_type: Option<&str>) -> bool {
+        self == SessionKind::HandedBackToQueue || transfer_type == Some("ACD")
+    }
 }
 
 /// One event, as EventBridge would deliver it.
@@ -167,6 +229,8 @@ pub struct Kpis {
     pub abandoned: u64,
     pub recognition_failures: u64,
     pub errors: u64,
+    pub other_exits: u64,
+    pub unknown_outcomes: u64,
     pub duration_ms_sum: u64,
     pub duration_count: u64,
     /// Final intent of ended sessions (known through enrichment only).
@@ -212,6 +276,18 @@ pub struct Conversation {
     pub kind: SessionKind,
     pub is_bot: bool,
     pub detail: SimConversation,
+    /// A bot session in another flow before the main one, if any.
+    pub first_bot: Option<TruthSession>,
+}
+
+/// One bot session as the truth counts it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TruthSession {
+    pub flow_id: String,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub class: ExitClass,
+    pub intent: Option<String>,
 }
 
 /// Generated traffic, sorted by delivery time.
@@ -265,12 +341,18 @@ pub fn generate(cfg: &TrafficConfig) -> Traffic {
     let mut conversations = Vec::new();
     let mut events = Vec::new();
     let start = minute_of(cfg.start_ms);
+    let m = &cfg.mix;
     let kinds = [
-        (SessionKind::Contained, cfg.mix.contained),
-        (SessionKind::Escalated, cfg.mix.escalated),
-        (SessionKind::Abandoned, cfg.mix.abandoned),
-        (SessionKind::RecognitionFailure, cfg.mix.recognition_failure),
-        (SessionKind::Error, cfg.mix.error),
+        (SessionKind::Contained, m.contained),
+        (SessionKind::Escalated, m.escalated),
+        (SessionKind::Abandoned, m.abandoned),
+        (SessionKind::Expired, m.expired),
+        (SessionKind::RecognitionFailure, m.recognition_failure),
+        (SessionKind::Error, m.error),
+        (SessionKind::HandedBack, m.handed_back),
+        (SessionKind::HandedBackToQueue, m.handed_back_to_queue),
+        (SessionKind::ReturnToAgent, m.return_to_agent),
+        (SessionKind::Unknown, m.unknown),
     ];
     let flows: Vec<(FlowSpec, u32)> = cfg.flows.iter().map(|f| (f.clone(), f.weight)).collect();
     for minute in 0..cfg.minutes as i64 {
@@ -306,38 +388,55 @@ pub fn generate(cfg: &TrafficConfig) -> Traffic {
     }
 }
 
-fn record_truth(truth: &mut GroundTruth, conv: &Conversation) {
-    let d = &conv.detail;
-    truth.add(&d.flow_id, minute_of(d.flow_start_ms), |k| {
+fn record_session(truth: &mut GroundTruth, t: &TruthSession) {
+    truth.add(&t.flow_id, minute_of(t.start_ms), |k| {
         k.sessions_started += 1
     });
-    let duration = (d.flow_end_ms - d.flow_start_ms) as u64;
-    let intent = d
-        .bot
-        .as_ref()
-        .and_then(|b| b.final_intent().map(str::to_string));
-    let kind = conv.kind;
-    truth.add(&d.flow_id, minute_of(d.flow_end_ms), |k| {
+    let duration = u64::try_from(t.end_ms - t.start_ms).unwrap_or(0);
+    truth.add(&t.flow_id, minute_of(t.end_ms), |k| {
         k.sessions_ended += 1;
-        match kind {
-            SessionKind::Contained => k.contained += 1,
-            SessionKind::Escalated => k.escalated += 1,
-            SessionKind::Abandoned => k.abandoned += 1,
-            SessionKind::RecognitionFailure => k.recognition_failures += 1,
-            SessionKind::Error => k.errors += 1,
+        match t.class {
+            ExitClass::Contained => k.contained += 1,
+            ExitClass::Escalated => k.escalated += 1,
+            ExitClass::Abandoned => k.abandoned += 1,
+            ExitClass::RecognitionFailure => k.recognition_failures += 1,
+            ExitClass::Error => k.errors += 1,
+            ExitClass::Other => k.other_exits += 1,
+            ExitClass::Unknown => k.unknown_outcomes += 1,
         }
         k.duration_ms_sum += duration;
         k.duration_count += 1;
-        if let Some(i) = &intent {
+        if let Some(i) = &t.intent {
             *k.intents.entry(i.clone()).or_default() += 1;
         }
     });
     truth.durations_ms.push(duration);
-    let mut m = minute_of(d.flow_start_ms);
-    while m <= minute_of(d.flow_end_ms) {
-        truth.add(&d.flow_id, m, |k| k.active += 1);
+    let mut m = minute_of(t.start_ms);
+    while m <= minute_of(t.end_ms) {
+        truth.add(&t.flow_id, m, |k| k.active += 1);
         m += 60_000;
     }
+}
+
+fn record_truth(truth: &mut GroundTruth, conv: &Conversation) {
+    let d = &conv.detail;
+    if let Some(first) = &conv.first_bot {
+        truth.bot_sessions += 1;
+        record_session(truth, first);
+    }
+    record_session(
+        truth,
+        &TruthSession {
+            flow_id: d.flow_id.clone(),
+            start_ms: d.flow_start_ms,
+            end_ms: d.flow_end_ms,
+            class: conv.kind.class(),
+            intent: d
+                .bot
+                .as_ref()
+                .and_then(|b| b.final_intent().map(str::to_string)),
+        },
+    );
     for (id, value, _, end) in &d.outcomes {
         truth.add(&d.flow_id, minute_of(*end), |k| {
             let o = k.outcomes.entry(id.clone()).or_default();
@@ -447,7 +546,8 @@ fn one_conversation(
             provider: "Genesys Messaging",
             ani: format!("messenger:{:04x}", rng.random::<u16>()),
             dnis: "web-messaging",
-            message_type: Some("webmessaging"),
+            // Upper case, as the platform sends it (the SDK model's enum).
+            message_type: Some("WEBMESSAGING"),
         }
     } else {
         Media {
@@ -474,16 +574,28 @@ fn one_conversation(
         SessionKind::Contained
     };
     let duration_ms: i64 = match kind {
-        SessionKind::Contained => rng.random_range(30_000..180_000),
-        SessionKind::Escalated => rng.random_range(20_000..120_000),
+        SessionKind::Contained | SessionKind::HandedBack => rng.random_range(30_000..180_000),
+        SessionKind::Escalated | SessionKind::HandedBackToQueue | SessionKind::ReturnToAgent => {
+            rng.random_range(20_000..120_000)
+        }
         SessionKind::Abandoned => rng.random_range(5_000..60_000),
+        SessionKind::Expired => rng.random_range(300_000..900_000),
         SessionKind::RecognitionFailure => rng.random_range(30_000..120_000),
-        SessionKind::Error => rng.random_range(3_000..30_000),
+        SessionKind::Error | SessionKind::Unknown => rng.random_range(3_000..30_000),
     };
     let transfer_type = match kind {
         SessionKind::Escalated => Some(*pick(rng, &[("ACD", 70), ("USER", 15), ("GROUP", 15)])),
+        SessionKind::ReturnToAgent => Some("RETURN_TO_AGENT"),
         _ => None,
     };
+    let exit = *pick(
+        rng,
+        &[
+            ("USER_EXIT", 50),
+            ("FLOW_EXIT", 35),
+            ("RECOGNITION_FAILURE_EXIT", 15),
+        ],
+    );
     let (exit_reason, disconnect_type, bot_result, bot_category) = match kind {
         SessionKind::Contained => (
             "FLOW_DISCONNECT",
@@ -492,11 +604,18 @@ fn one_conversation(
             "BotDisconnect",
         ),
         SessionKind::Escalated => ("TRANSFER", "TRANSFER", "TransferToACD", "Transfer"),
+        SessionKind::ReturnToAgent => ("TRANSFER", "TRANSFER", "TransferToUser", "Transfer"),
         SessionKind::Abandoned => (
             "DISCONNECT",
             "PEER",
             "DisconnectRequestedByUser",
             "UserDisconnect",
+        ),
+        SessionKind::Expired => (
+            "SESSION_EXPIRE_DISCONNECT",
+            "SYSTEM",
+            "DisconnectSessionExpired",
+            "SessionExpired",
         ),
         SessionKind::RecognitionFailure => (
             "RECOGNITION_FAILURE_DISCONNECT",
@@ -510,17 +629,64 @@ fn one_conversation(
             "DisconnectError",
             "Error",
         ),
+        SessionKind::HandedBack => ("USER_EXIT", "TRANSFER", "ExitRequestedByUser", "UserExit"),
+        SessionKind::HandedBackToQueue => match exit {
+            "FLOW_EXIT" => ("FLOW_EXIT", "TRANSFER", "ExitRequestedByBot", "BotExit"),
+            "RECOGNITION_FAILURE_EXIT" => (
+                "RECOGNITION_FAILURE_EXIT",
+                "TRANSFER",
+                "ExitRecognitionFailure",
+                "RecognitionFailure",
+            ),
+            _ => ("USER_EXIT", "TRANSFER", "ExitRequestedByUser", "UserExit"),
+        },
+        SessionKind::Unknown => ("UNKNOWN", "SYSTEM", "Unknown", "Unknown"),
     };
     let flow_version = format!("{}.0", rng.random_range(1..20));
 
     let customer_start = t0;
-    let flow_start = t0 + rng.random_range(50..1_000);
-    let flow_end = flow_start + duration_ms;
-
     let mut b = p.base(customer_start, &customer_pid);
     p.message_type(&mut b);
     b.insert("divisionId".into(), json!(division_id));
     events.push(p.envelope(rng, "customer.start", b));
+
+    // Some bot conversations pass through another bot flow first, which
+    // hands back to the calling flow (FLOW_EXIT) before the main one starts.
+    let other_bot = cfg
+        .flows
+        .iter()
+        .find(|f| f.id != flow.id && BOT_FLOW_TYPES.contains(&f.flow_type.as_str()));
+    let first = match other_bot {
+        Some(other) if is_bot && rng.random_range(0..1_000) < cfg.mix.two_bots_per_mille => {
+            let pid = uuid(rng);
+            let start = t0 + rng.random_range(50..1_000);
+            let end = start + rng.random_range(10_000..40_000);
+            let version = format!("{}.0", rng.random_range(1..20));
+            let fields = |b: &mut serde_json::Map<String, Value>| {
+                b.insert("flowType".into(), json!(other.flow_type));
+                b.insert("flowId".into(), json!(other.id));
+                b.insert("divisionId".into(), json!(division_id));
+                b.insert("flowVersion".into(), json!(version));
+            };
+            let mut b = p.base(start, &pid);
+            p.message_type(&mut b);
+            fields(&mut b);
+            events.push(p.envelope(rng, "flow.start", b));
+            let mut b = p.base(end, &pid);
+            p.message_type(&mut b);
+            fields(&mut b);
+            b.insert("disconnectType".into(), json!("TRANSFER"));
+            b.insert("connectedDurationMs".into(), json!(end - start));
+            b.insert("exitReason".into(), json!("FLOW_EXIT"));
+            events.push(p.envelope(rng, "flow.end", b));
+            let intent = (!cfg.intents.is_empty())
+                .then(|| cfg.intents[rng.random_range(0..cfg.intents.len())].clone());
+            Some((other, pid, start, end, intent))
+        }
+        _ => None,
+    };
+    let flow_start = first.as_ref().map_or(t0, |f| f.3) + rng.random_range(50..1_000);
+    let flow_end = flow_start + duration_ms;
 
     let flow_fields = |b: &mut serde_json::Map<String, Value>| {
         b.insert("flowType".into(), json!(flow.flow_type));
@@ -583,9 +749,10 @@ fn one_conversation(
     let mut end = flow_end + rng.random_range(50..500);
     let mut queue_id = None;
     let mut agent_pid = None;
-    if let Some(t) = transfer_type {
+    let queues = kind.queues(transfer_type);
+    if queues || transfer_type.is_some() {
         let qid = uuid(rng);
-        if t == "ACD" {
+        if queues {
             let acd_pid = uuid(rng);
             let acd_start = flow_end + rng.random_range(50..500);
             let acd_end = acd_start + rng.random_range(5_000..60_000);
@@ -626,17 +793,23 @@ fn one_conversation(
     b.insert("divisionId".into(), json!(division_id));
     b.insert(
         "disconnectType".into(),
-        json!(if kind == SessionKind::Abandoned {
-            "CLIENT"
-        } else {
-            "PEER"
-        }),
+        json!(
+            if matches!(kind, SessionKind::Abandoned | SessionKind::Expired) {
+                "CLIENT"
+            } else {
+                "PEER"
+            }
+        ),
     );
     events.push(p.envelope(rng, "customer.end", b));
 
     let final_intent = match kind {
-        SessionKind::Error => None,
-        SessionKind::Escalated if rng.random_bool(0.5) => Some("TalkToAgent".to_string()),
+        SessionKind::Error | SessionKind::Unknown => None,
+        SessionKind::Escalated | SessionKind::HandedBackToQueue | SessionKind::ReturnToAgent
+            if rng.random_bool(0.5) =>
+        {
+            Some("TalkToAgent".to_string())
+        }
         _ if cfg.intents.is_empty() => None,
         _ => Some(cfg.intents[rng.random_range(0..cfg.intents.len())].clone()),
     };
@@ -654,6 +827,36 @@ fn one_conversation(
             final_intent,
         })
     });
+    // The first bot counts as escalated when the conversation was queued after it.
+    let (extra_bots, first_bot) = match &first {
+        Some((other, pid, start, end, intent)) => {
+            let session = bot_session(&BotSpec {
+                cfg,
+                kind: SessionKind::HandedBack,
+                flow: other,
+                conversation_id: &conversation_id,
+                event_session_id: pid,
+                start_ms: *start,
+                end_ms: *end,
+                bot_result: "ExitRequestedByBot",
+                bot_category: "BotExit",
+                final_intent: intent.clone(),
+            });
+            let truth = TruthSession {
+                flow_id: other.id.clone(),
+                start_ms: *start,
+                end_ms: *end,
+                class: if queues {
+                    ExitClass::Escalated
+                } else {
+                    ExitClass::Contained
+                },
+                intent: session.final_intent().map(str::to_string),
+            };
+            (vec![session], Some(truth))
+        }
+        None => (Vec::new(), None),
+    };
     let detail = SimConversation {
         id: conversation_id.clone(),
         division_id,
@@ -673,6 +876,7 @@ fn one_conversation(
         transfer_type: transfer_type.map(String::from),
         outcomes,
         bot,
+        extra_bots,
         queue_id,
         agent_participant_id: agent_pid,
     };
@@ -681,6 +885,7 @@ fn one_conversation(
         kind,
         is_bot,
         detail,
+        first_bot,
     }
 }
 

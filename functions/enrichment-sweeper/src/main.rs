@@ -17,8 +17,8 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use lambda_support::{Clock, SystemClock, emf, telemetry};
 use token_broker::{GenesysTokenSource, genesys_broker};
 use va_analytics::AnalyticsStore;
-use va_handler::enrich::BrokerAccess;
-use va_handler::{SweepReport, Sweeper, SweeperConfig};
+use va_enrichment::lookup::BrokerAccess;
+use va_enrichment::{SweepReport, Sweeper, SweeperConfig};
 
 type ProductSweeper = Sweeper<BrokerAccess<GenesysTokenSource>>;
 

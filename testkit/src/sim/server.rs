@@ -615,7 +615,7 @@ fn visible_sessions<'a>(
     let mut v: Vec<&super::BotSession> = st
         .conversations
         .values()
-        .filter_map(|c| c.bot.as_ref())
+        .flat_map(|c| c.bot.iter().chain(c.extra_bots.iter()))
         .filter(|b| b.flow_id == flow_id && now >= b.date_completed_ms.saturating_add(lag_ms))
         .collect();
     v.sort_by(|a, b| (b.date_completed_ms, &b.id).cmp(&(a.date_completed_ms, &a.id)));

@@ -173,6 +173,9 @@ pub struct SimConversation {
     pub outcomes: Vec<(String, String, i64, i64)>,
     /// Present for bot flows.
     pub bot: Option<BotSession>,
+    /// Bot sessions in other flows of the same conversation (before the main one).
+    #[serde(default)]
+    pub extra_bots: Vec<BotSession>,
     /// The queue and agent after an escalation.
     pub queue_id: Option<String>,
     pub agent_participant_id: Option<String>,

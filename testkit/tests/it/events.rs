@@ -9,12 +9,14 @@ use testkit::aws::TestResources;
 use testkit::product;
 use testkit::replay::{self, DriveOptions, DriveReport, FaultPlan, Fleet, Repeats};
 use testkit::sim::{
-    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Policies, SimClock, SimConfig, Simulator,
+    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, FaultSide, Faults, Policies, SimClock, SimConfig,
+    Simulator,
 };
 use testkit::traffic::{self, TrafficConfig};
 use token_broker::BrokerConfig;
 use va_analytics::{Applied, Scope, attr};
-use va_handler::{HandleError, SweepConfig};
+use va_enrichment::SweepConfig;
+use va_handler::HandleError;
 
 use crate::common::{assert_logs_clean, capture_logs};
 
@@ -142,7 +144,13 @@ async fn run_replay(faults: bool) -> Replay {
     });
     assert!(t.truth.bot_sessions >= 900 && t.conversations.len() >= 1_000);
     let start = t.events[0].at_ms;
-    let (sim, res) = setup(Policies::default(), start).await;
+    // The analytics API shows a session 10 minutes after it ended (1 minute
+    // in the fault run): the sweeper keeps looking until it does.
+    let policies = Policies {
+        analytics_lag_s: if faults { 60 } else { 600 },
+        ..Policies::default()
+    };
+    let (sim, res) = setup(policies, start).await;
     sim.register_conversations(t.sim_conversations());
     let fleet = Fleet {
         containers: (0..8)
@@ -226,4 +234,99 @@ async fn revocations_and_429_storms_mid_replay_keep_it_exact_with_one_token_requ
         r.report.revocations
     );
     assert_logs_clean(&r.sim, &[]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_30_minute_platform_api_outage_dead_letters_nothing_and_intents_complete_afterwards() {
+    let t = traffic::generate(&TrafficConfig {
+        seed: 21,
+        sessions_per_minute: 15,
+        minutes: 45,
+        ..TrafficConfig::default()
+    });
+    let start = t.events[0].at_ms;
+    let (sim, res) = setup(Policies::default(), start).await;
+    sim.register_conversations(t.sim_conversations());
+    let fleet = Fleet {
+        containers: (0..4)
+            .map(|_| Arc::new(product::handler(&res, &sim)))
+            .collect(),
+        refresher: Some(Arc::new(product::broker(
+            &res,
+            &sim,
+            BrokerConfig::default(),
+        ))),
+        sweeper: Some(Arc::new(product::sweeper(
+            &res,
+            &sim,
+            BrokerConfig::default(),
+            SweepConfig::default(),
+        ))),
+    };
+    let all = replay::deliveries(
+        &t,
+        Repeats {
+            duplicates: 0.05,
+            resends: 0.02,
+        },
+        9,
+    );
+    // Phase 1: minutes 0 to 35, the Platform API down from minute 5.
+    let outage_from = start + 5 * 60_000;
+    let outage_to = outage_from + 30 * 60_000;
+    let (during, after): (Vec<_>, Vec<_>) = all.into_iter().partition(|d| d.at_ms < outage_to);
+    let first = DriveOptions {
+        drain: Duration::ZERO,
+        ..DriveOptions::default()
+    };
+    let before: Vec<_> = during
+        .iter()
+        .filter(|d| d.at_ms < outage_from)
+        .cloned()
+        .collect();
+    let in_outage: Vec<_> = during
+        .into_iter()
+        .filter(|d| d.at_ms >= outage_from)
+        .collect();
+    let r0 = replay::drive(&sim, &fleet, before, &first, Arc::new(|_, _| {})).await;
+    sim.set_faults(
+        FaultSide::Api,
+        Faults {
+            errors_5xx: u32::MAX,
+            ..Faults::default()
+        },
+    );
+    let r1 = replay::drive(&sim, &fleet, in_outage, &first, Arc::new(|_, _| {})).await;
+    assert_eq!(r0.dead_lettered + r1.dead_lettered, 0, "{:?}", r1.errors);
+    // Base KPIs are current while the API is down: every minute whose events
+    // have all been delivered (15 minutes of margin for a conversation's
+    // shuffled deliveries) matches the truth, intents aside.
+    let store = fleet.containers[0].store().clone();
+    let diffs = replay::compare_base(&store, &t.truth, start, outage_to - 15 * 60_000).await;
+    assert!(diffs.is_empty(), "{:#?}", &diffs[..diffs.len().min(3)]);
+    assert_eq!(
+        r1.enriched, r0.enriched,
+        "nothing is enriched while the API is down"
+    );
+    // Phase 2: the API is back; the rest of the traffic, then the sweeper's tail.
+    sim.set_faults(FaultSide::Api, Faults::default());
+    let r2 = replay::drive(
+        &sim,
+        &fleet,
+        after,
+        &DriveOptions::default(),
+        Arc::new(|_, _| {}),
+    )
+    .await;
+    assert_eq!(r2.dead_lettered, 0, "{:?}", r2.errors);
+    assert!(r2.enrichment_complete);
+    let end = t.events.last().map(|e| e.at_ms).unwrap_or(start) + 3_600_000;
+    let diffs = replay::compare(&store, &t.truth, 0, end).await;
+    assert!(
+        diffs.is_empty(),
+        "{} differences, first: {:#?}",
+        diffs.len(),
+        &diffs[..diffs.len().min(5)]
+    );
+    res.delete().await.expect("cleanup");
 }

@@ -111,14 +111,18 @@ fn rate_mix_and_ground_truth_agree_with_the_events_themselves() {
     };
     let t = traffic::generate(&cfg);
     assert_eq!(t.conversations.len(), 1200);
-    assert_eq!(t.truth.bot_sessions + t.truth.non_bot_sessions, 1200);
-    for kind in [
-        SessionKind::Contained,
-        SessionKind::Escalated,
-        SessionKind::Abandoned,
-        SessionKind::RecognitionFailure,
-        SessionKind::Error,
-    ] {
+    // A conversation through two bot flows is two bot sessions.
+    let second_bots = t
+        .conversations
+        .iter()
+        .filter(|c| c.first_bot.is_some())
+        .count() as u64;
+    assert!(second_bots > 0);
+    assert_eq!(
+        t.truth.bot_sessions + t.truth.non_bot_sessions,
+        1200 + second_bots
+    );
+    for kind in SessionKind::ALL {
         assert!(
             t.conversations.iter().any(|c| c.is_bot && c.kind == kind),
             "{kind:?} present"
@@ -129,14 +133,18 @@ fn rate_mix_and_ground_truth_agree_with_the_events_themselves() {
         "sorted by delivery"
     );
 
-    // Recount the KPIs from the envelopes alone; they must equal the truth.
+    // Recount the KPIs from the envelopes alone, by the documented rules
+    // (README, "KPI definitions"); they must equal the truth.
     let mut started = 0;
-    let mut ended = BTreeMap::<&str, u64>::new();
     let mut duration = 0u64;
     let mut outcomes = 0u64;
+    // Per conversation: bot flow.ends (exit reason, transfer type, time) and queue entries.
+    let mut ends: BTreeMap<&str, Vec<(String, String, i64)>> = BTreeMap::new();
+    let mut queued: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
     for e in &t.events {
         let body = &e.envelope["detail"]["eventBody"];
         let bot = BOT_FLOW_TYPES.contains(&body["flowType"].as_str().unwrap_or_default());
+        let time = body["eventTime"].as_i64().unwrap_or_default();
         match (
             e.detail_type.rsplit('.').nth(1),
             e.detail_type.rsplit('.').next(),
@@ -144,35 +152,81 @@ fn rate_mix_and_ground_truth_agree_with_the_events_themselves() {
         ) {
             (Some("flow"), Some("start"), true) => started += 1,
             (Some("flow"), Some("end"), true) => {
-                *ended
-                    .entry(body["exitReason"].as_str().unwrap_or_default())
-                    .or_default() += 1;
+                let text = |k: &str| body[k].as_str().unwrap_or_default().to_string();
+                ends.entry(e.conversation_id.as_str()).or_default().push((
+                    text("exitReason"),
+                    text("transferType"),
+                    time,
+                ));
                 duration += body["connectedDurationMs"].as_u64().unwrap_or_default();
             }
             (Some("flow"), Some("outcome"), true) => outcomes += 1,
+            (Some("acd"), Some("start"), _) => queued
+                .entry(e.conversation_id.as_str())
+                .or_default()
+                .push(time),
             _ => {}
         }
     }
+    let mut classes = BTreeMap::<&str, u64>::new();
+    for (conversation, list) in &ends {
+        for (reason, transfer, end) in list {
+            let queue_after = queued
+                .get(conversation)
+                .is_some_and(|q| q.iter().any(|t| *t >= end - 5_000));
+            let class = match (reason.as_str(), transfer.as_str()) {
+                (_, "RETURN_TO_AGENT") | ("TRANSFER", "ACD" | "USER" | "GROUP") => "escalated",
+                ("TRANSFER", _) => "other",
+                ("FLOW_DISCONNECT", _) => "contained",
+                (r, _) if r.ends_with("_EXIT") && queue_after => "escalated",
+                ("USER_EXIT" | "FLOW_EXIT", _) => "contained",
+                ("RECOGNITION_FAILURE_EXIT" | "RECOGNITION_FAILURE_DISCONNECT", _) => "recognition",
+                ("FLOW_ERROR_EXIT" | "FLOW_ERROR_DISCONNECT", _) => "error",
+                ("DISCONNECT" | "SESSION_EXPIRE_DISCONNECT", _) => "abandoned",
+                _ => "unknown",
+            };
+            *classes.entry(class).or_default() += 1;
+        }
+    }
     let k = &t.truth.total;
+    let class = |c: &str| classes.get(c).copied().unwrap_or(0);
     assert_eq!(started, k.sessions_started);
     assert_eq!(started, t.truth.bot_sessions);
-    assert_eq!(ended.values().sum::<u64>(), k.sessions_ended);
-    assert_eq!(
-        ended.get("FLOW_DISCONNECT").copied().unwrap_or(0),
-        k.contained
+    assert_eq!(classes.values().sum::<u64>(), k.sessions_ended);
+    assert_eq!(class("contained"), k.contained);
+    assert_eq!(class("escalated"), k.escalated);
+    assert_eq!(class("abandoned"), k.abandoned);
+    assert_eq!(class("recognition"), k.recognition_failures);
+    assert_eq!(class("error"), k.errors);
+    assert_eq!(class("other"), k.other_exits);
+    assert_eq!(class("unknown"), k.unknown_outcomes);
+    // Every path the definitions distinguish is exercised.
+    assert!(
+        ends.values().any(|l| l.len() == 2),
+        "two bot flows in one conversation"
     );
-    assert_eq!(ended.get("TRANSFER").copied().unwrap_or(0), k.escalated);
-    assert_eq!(ended.get("DISCONNECT").copied().unwrap_or(0), k.abandoned);
-    assert_eq!(
-        ended
-            .get("RECOGNITION_FAILURE_DISCONNECT")
-            .copied()
-            .unwrap_or(0),
-        k.recognition_failures
+    for reason in [
+        "USER_EXIT",
+        "FLOW_EXIT",
+        "SESSION_EXPIRE_DISCONNECT",
+        "UNKNOWN",
+    ] {
+        assert!(
+            ends.values().flatten().any(|(r, _, _)| r == reason),
+            "{reason} present"
+        );
+    }
+    assert!(
+        ends.values()
+            .flatten()
+            .any(|(_, t, _)| t == "RETURN_TO_AGENT")
     );
-    assert_eq!(
-        ended.get("FLOW_ERROR_DISCONNECT").copied().unwrap_or(0),
-        k.errors
+    assert!(
+        t.events
+            .iter()
+            .filter_map(|e| e.envelope["detail"]["eventBody"]["messageType"].as_str())
+            .all(|m| m == m.to_ascii_uppercase()),
+        "messageType is upper case"
     );
     assert_eq!(duration, k.duration_ms_sum);
     assert_eq!(

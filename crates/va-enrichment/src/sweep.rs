@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use chrono::DateTime;
 use genesys::{ApiError, encode_component, interval};
 use lambda_support::Clock;
 use rand::Rng;
@@ -29,7 +28,7 @@ use va_analytics::{
     AnalyticsError, AnalyticsStore, Enrichment, PendingEnrichment, StateRead, plan_enrichment,
 };
 
-use crate::enrich::ApiAccess;
+use crate::lookup::ApiAccess;
 
 /// The sweeper's tuning.
 #[derive(Debug, Clone)]
@@ -108,6 +107,11 @@ pub struct Sweeper<A> {
     pub stats: SweepStats,
 }
 
+/// Tries of one request (5xx, transport, 429) before the sweep leaves its
+/// sessions for the next one: an outage costs a few calls a sweep, not a
+/// sweep's whole time.
+const MAX_TRIES: u32 = 4;
+
 /// Analytics pages hold at most this many items (the API's maximum).
 const PAGE_SIZE: u32 = 250;
 
@@ -116,9 +120,7 @@ fn ms(d: Duration) -> i64 {
 }
 
 fn date_ms(v: &Value) -> Option<i64> {
-    DateTime::parse_from_rfc3339(v.as_str()?)
-        .ok()
-        .map(|t| t.timestamp_millis())
+    Some(crate::lookup::date_ms(v)).filter(|t| *t != i64::MIN)
 }
 
 impl<A: ApiAccess> Sweeper<A> {
@@ -314,7 +316,7 @@ impl<A: ApiAccess> Sweeper<A> {
     /// transport errors back off; all within the deadline.
     async fn get(&self, path: &str, key: &str, deadline: Instant) -> Result<Value, String> {
         let mut pause = Duration::from_millis(100);
-        loop {
+        for _ in 0..MAX_TRIES {
             self.stats.api_calls.fetch_add(1, Ordering::Relaxed);
             let (wait, last) = match self.access.get_json(key, path).await {
                 Ok((v, retried)) => {
@@ -340,6 +342,9 @@ impl<A: ApiAccess> Sweeper<A> {
             }
             tokio::time::sleep(wait).await;
         }
+        Err(format!(
+            "still failing after {MAX_TRIES} tries; the sessions stay pending"
+        ))
     }
 
     /// Applies one session's enrichment (or its giving up) exactly once,

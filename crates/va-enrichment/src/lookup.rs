@@ -1,5 +1,7 @@
-//! Enrichment of ended bot sessions from the Platform API: the final intent
-//! and bot result, which the `flow.end` event lacks.
+//! Platform API access for enrichment, and the per-session lookup a naive
+//! integration makes for every `flow.end` (the baselines use it; the product
+//! enriches in batches with the sweeper instead): the session by completion
+//! time, then its reporting turns for the final intent.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,7 +14,7 @@ use tokio::time::Instant;
 
 use std::future::Future;
 
-use genesys::{ApiError, GenesysClient, interval};
+use genesys::{ApiError, GenesysClient, encode_component, interval};
 use token_broker::{BrokerError, CallError, TokenBroker, TokenSource, slot_for};
 use va_analytics::Enrichment;
 
@@ -118,32 +120,11 @@ const PAGE_SIZE: u32 = 250;
 /// Half-width of the completion-time window searched around `flow.end`.
 const WINDOW_MS: i64 = 120_000;
 
-/// Percent-encodes everything but RFC 3986's unreserved characters, for ids
-/// and values put into a path or a query.
-fn enc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// A `dateCreated` as epoch ms (unparseable or absent sorts first).
-fn date_ms(v: &Value) -> i64 {
+pub(crate) fn date_ms(v: &Value) -> i64 {
     v.as_str()
         .and_then(|s| chrono::DateTime::parse_from_rfc3339(s.trim()).ok())
         .map_or(i64::MIN, |t| t.timestamp_millis())
-}
-
-impl<S: TokenSource> Enricher<BrokerAccess<S>> {
-    /// The production enricher: the broker's token.
-    pub fn with_broker(broker: Arc<TokenBroker<S>>, api: GenesysClient) -> Self {
-        Self::new(BrokerAccess { broker, api })
-    }
 }
 
 impl<A: ApiAccess> Enricher<A> {
@@ -209,8 +190,8 @@ impl<A: ApiAccess> Enricher<A> {
         .unwrap_or_default();
         let mut path = format!(
             "/api/v2/analytics/botflows/{}/sessions?interval={}&pageSize={PAGE_SIZE}",
-            enc(lookup.flow_id),
-            enc(&interval)
+            encode_component(lookup.flow_id),
+            encode_component(&interval)
         );
         loop {
             let mut page = self.get(&path, lookup.conversation_id, deadline).await?;
@@ -242,8 +223,8 @@ impl<A: ApiAccess> Enricher<A> {
     ) -> Result<Vec<Value>, EnrichError> {
         let mut path = format!(
             "/api/v2/analytics/botflows/{}/divisions/reportingturns?sessionId={}&pageSize={PAGE_SIZE}",
-            enc(lookup.flow_id),
-            enc(session_id)
+            encode_component(lookup.flow_id),
+            encode_component(session_id)
         );
         let mut turns = Vec::new();
         loop {
