@@ -293,7 +293,7 @@ impl<S: TokenSource> TokenBroker<S> {
                 slot,
                 &owner,
                 now,
-                now + ms(self.cfg.refresh_margin),
+                now.saturating_add(ms(self.cfg.refresh_margin)),
                 ms(self.cfg.lease),
             )
             .await?
@@ -347,7 +347,8 @@ impl<S: TokenSource> TokenBroker<S> {
             }
             Err(e) => {
                 let now = self.clock.now_ms();
-                let next = now + ms(self.backoff(lease.failures + 1, &e));
+                let next =
+                    now.saturating_add(ms(self.backoff(lease.failures.saturating_add(1), &e)));
                 tracing::warn!(slot, error = %e, failures = lease.failures + 1, next_attempt_at = next, "token fetch failed; backing off");
                 self.store
                     .record_failure(&lease, next, &e.to_string())
@@ -369,7 +370,7 @@ impl<S: TokenSource> TokenBroker<S> {
         let jittered = exp.mul_f64(rand::rng().random_range(0.5..=1.0));
         match e {
             SourceError::Rejected(_) => max,
-            SourceError::RateLimited { retry_after, .. } => jittered.max(*retry_after),
+            SourceError::RateLimited { retry_after, .. } => jittered.max(*retry_after).min(max),
             SourceError::Unavailable(_) => jittered,
         }
     }

@@ -88,11 +88,11 @@ pub fn duration_percentile(counters: &BTreeMap<String, i64>, p: f64) -> Option<u
 pub enum ExitClass {
     /// Never reached a queue or agent after the bot: the bot disconnected
     /// (`FLOW_DISCONNECT`), or handed back (`USER_EXIT`, `FLOW_EXIT`) and no
-    /// queue or agent followed.
+    /// `acd.start` followed.
     Contained,
     /// Reached a queue or agent after the bot: `TRANSFER` to ACD, USER or
     /// GROUP, `RETURN_TO_AGENT`, any `*_EXIT` followed by an `acd.start`, or a
-    /// bot result of a transfer to ACD, user or group.
+    /// `*_EXIT` whose bot result is a transfer to ACD, a user or a group.
     Escalated,
     /// The customer left or the session expired in the bot (`DISCONNECT`,
     /// `SESSION_EXPIRE_DISCONNECT`).
@@ -198,20 +198,18 @@ pub struct HandBack {
 /// it under a version check, so their order does not change the counts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConversationState {
-    /// `acd.start` eventTimes (each once).
-    pub queued_at: Vec<i64>,
+    /// The latest `acd.start` eventTime: "a queue after this exit" holds for
+    /// some entry exactly when it holds for the latest, so one number is
+    /// enough and the order of arrival cannot matter.
+    pub last_queued_at: Option<i64>,
     /// Key: flow id and participant (or session) id.
     pub hand_backs: BTreeMap<String, HandBack>,
 }
 
-/// At most this many queue entries are kept per conversation (the earliest).
-pub const MAX_QUEUE_ENTRIES: usize = 32;
-
 impl ConversationState {
     fn queued_after(&self, end_ms: i64) -> bool {
-        self.queued_at
-            .iter()
-            .any(|q| *q >= end_ms.saturating_sub(QUEUE_AFTER_EXIT_TOLERANCE_MS))
+        self.last_queued_at
+            .is_some_and(|q| q >= end_ms.saturating_sub(QUEUE_AFTER_EXIT_TOLERANCE_MS))
     }
 
     /// Escalates the hand-backs `which` selects that are not escalated yet,
@@ -228,9 +226,11 @@ impl ConversationState {
     }
 }
 
-/// The key of one bot session within its conversation.
-pub fn hand_back_key(flow_id: &str, participant: Option<&str>) -> String {
-    format!("{flow_id}#{}", participant.unwrap_or("-"))
+/// The key of one bot session within its conversation: its flow, its
+/// participant (or session) and its end time, so two runs of one flow in one
+/// conversation never share a key.
+pub fn hand_back_key(flow_id: &str, participant: Option<&str>, end_ms: i64) -> String {
+    format!("{flow_id}#{}#{end_ms}", participant.unwrap_or("-"))
 }
 
 /// Which flow types count as Virtual Agent sessions.
@@ -406,10 +406,10 @@ pub fn plan(event: &Event, cfg: &KpiConfig, state: Option<&ConversationState>) -
         }
         (Topic::AcdStart, Body::Participant(b)) => {
             let mut s = state.cloned().unwrap_or_default();
-            if !s.queued_at.contains(&b.event_time) && s.queued_at.len() < MAX_QUEUE_ENTRIES {
-                s.queued_at.push(b.event_time);
-                s.queued_at.sort_unstable();
-            }
+            s.last_queued_at = Some(
+                s.last_queued_at
+                    .map_or(b.event_time, |q| q.max(b.event_time)),
+            );
             let at = b.event_time;
             s.escalate(&mut p, |_, h| {
                 at >= h.end_ms.saturating_sub(QUEUE_AFTER_EXIT_TOLERANCE_MS)
@@ -435,6 +435,7 @@ fn plan_end(
     let key = hand_back_key(
         &b.flow_id,
         b.participant_id.as_deref().or(b.session_id.as_deref()),
+        t,
     );
     let mut class = c.class;
     if c.handed_back {
@@ -460,12 +461,16 @@ fn plan_end(
         p.both(&flow, t, attr::DURATION_COUNT, 1);
         p.both(&flow, t, &duration_bucket(d), 1);
         // Concurrency: the session was active in every minute it spans.
+        let last = minute_of(t);
         let first = minute_of(t.saturating_sub(d))
-            .max(minute_of(t) - (cfg.max_active_minutes - 1) * 60_000);
+            .max(last.saturating_sub((cfg.max_active_minutes - 1).max(0) * 60_000));
         let mut m = first;
-        while m <= minute_of(t) {
+        while m <= last {
             p.both(&flow, m, attr::ACTIVE, 1);
-            m += 60_000;
+            match m.checked_add(60_000) {
+                Some(next) => m = next,
+                None => break,
+            }
         }
     }
     if let Event::Conversation {
@@ -630,7 +635,7 @@ mod tests {
         assert_eq!(active, 3);
         assert_eq!(p.state, None, "a transfer needs no correlation");
         let pending = p.pending.expect("enrichment comes later");
-        assert_eq!(pending.session_key, "f-1#p-1");
+        assert_eq!(pending.session_key, "f-1#p-1#1795186950107");
         let found = Enrichment {
             final_intent: Some("Billing".into()),
             bot_result: Some("TransferToACD".into()),

@@ -199,6 +199,7 @@ impl AnalyticsStore {
                 .expression_attribute_names("#pk", key::PK)
                 .expression_attribute_names("#sk", key::SK)
                 .expression_attribute_values(":pk", AttributeValue::S(PENDING_PK.into()))
+                .limit(i32::try_from(limit.clamp(1, 1_000)).unwrap_or(1_000))
                 .expression_attribute_values(
                     ":to",
                     AttributeValue::S(format!("{:013}~", ended_by_ms.max(0))),

@@ -286,7 +286,10 @@ impl<A: ApiAccess> Enricher<A> {
                     });
                 }
             };
-            if Instant::now() + wait.0 >= deadline {
+            if Instant::now()
+                .checked_add(wait.0)
+                .is_none_or(|t| t >= deadline)
+            {
                 return Err(EnrichError::Deadline {
                     conversation_id: conversation_id.to_string(),
                     last: wait.1,

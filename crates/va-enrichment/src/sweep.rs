@@ -89,7 +89,6 @@ pub struct SweepStats {
 #[derive(Debug, Clone)]
 struct Session {
     id: String,
-    conversation_id: String,
     created_ms: i64,
     completed_ms: i64,
     bot_result: Option<String>,
@@ -105,6 +104,14 @@ pub struct Sweeper<A> {
     cfg: SweepConfig,
     /// What it did.
     pub stats: SweepStats,
+}
+
+/// The widest span of end times one sessions query covers.
+const MAX_WINDOW: Duration = Duration::from_secs(30 * 60);
+
+/// A pending session's identity within a sweep.
+fn pending_key(p: &PendingEnrichment) -> String {
+    format!("{}#{}", p.conversation_id, p.session_key)
 }
 
 /// Tries of one request (5xx, transport, 429) before the sweep leaves its
@@ -153,33 +160,63 @@ impl<A: ApiAccess> Sweeper<A> {
             pending: pending.len(),
             ..SweepReport::default()
         };
-        // Owned, not borrowed: the groups live across awaits.
+        // Groups: one bot flow, end times close together (a new group after a
+        // gap of two skews or past `MAX_WINDOW`), oldest first, so one stuck
+        // session never widens a busy flow's queries and old groups get done
+        // (or given up) before new ones. Owned: they live across awaits.
         let mut by_flow: BTreeMap<String, Vec<PendingEnrichment>> = BTreeMap::new();
         for p in pending {
             by_flow.entry(p.flow_id.clone()).or_default().push(p);
         }
-        for (flow_id, items) in by_flow {
-            if Instant::now() >= deadline {
-                report.left += items.len();
-                continue;
+        let skew = ms(self.cfg.skew);
+        let mut groups: Vec<Vec<PendingEnrichment>> = Vec::new();
+        for (_, mut items) in by_flow {
+            items.sort_by_key(|p| p.end_ms);
+            let mut group: Vec<PendingEnrichment> = Vec::new();
+            for p in items {
+                let split = match (group.first(), group.last()) {
+                    (Some(first), Some(last)) => {
+                        p.end_ms - last.end_ms > 2 * skew
+                            || p.end_ms - first.end_ms > ms(MAX_WINDOW)
+                    }
+                    _ => false,
+                };
+                if split {
+                    groups.push(std::mem::take(&mut group));
+                }
+                group.push(p);
             }
-            let found = match self.lookup(&flow_id, &items, deadline).await {
-                Ok(found) => found,
-                Err(e) => {
-                    report.failures.push(format!("{flow_id}: {e}"));
-                    HashMap::new()
+            groups.push(group);
+        }
+        groups.sort_by_key(|g| g.first().map_or(i64::MAX, |p| p.end_ms));
+        for items in groups {
+            let give_up =
+                |p: &PendingEnrichment| now.saturating_sub(p.end_ms) >= ms(self.cfg.give_up_after);
+            let found = if Instant::now() >= deadline {
+                HashMap::new()
+            } else {
+                let flow_id = items.first().map(|p| p.flow_id.clone()).unwrap_or_default();
+                match self.lookup(&flow_id, &items, deadline).await {
+                    Ok(found) => found,
+                    Err(e) => {
+                        report.failures.push(format!("{flow_id}: {e}"));
+                        HashMap::new()
+                    }
                 }
             };
             for p in &items {
-                let give_up = now.saturating_sub(p.end_ms) >= ms(self.cfg.give_up_after);
-                let enrichment = match found.get(p.conversation_id.as_str()) {
+                let enrichment = match found.get(&pending_key(p)) {
                     Some(e) => Some(e),
-                    None if give_up => None,
+                    None if give_up(p) => None,
                     None => {
                         report.left += 1;
                         continue;
                     }
                 };
+                if Instant::now() >= deadline {
+                    report.left += 1;
+                    continue;
+                }
                 self.resolve(p, enrichment, deadline).await?;
                 if enrichment.is_some() {
                     report.enriched += 1;
@@ -193,7 +230,11 @@ impl<A: ApiAccess> Sweeper<A> {
         Ok(report)
     }
 
-    /// The sessions of `items` in one flow: conversation id -> enrichment.
+    /// The sessions of one group of one flow, matched one to one: each
+    /// pending session takes the unclaimed API session of its conversation
+    /// whose completion is nearest its `flow.end`, within the skew. Only
+    /// sessions whose turns are in are returned: a session listed before its
+    /// turns waits for the next sweep rather than lose its intent.
     async fn lookup(
         &self,
         flow_id: &str,
@@ -211,48 +252,52 @@ impl<A: ApiAccess> Sweeper<A> {
             encode_component(&window)
         );
         let entities = self.pages(&first, flow_id, deadline).await?;
-        let wanted: HashMap<&str, i64> = items
-            .iter()
-            .map(|p| (p.conversation_id.as_str(), p.end_ms))
-            .collect();
-        // The session of each wanted conversation whose completion is nearest
-        // its flow.end.
-        let mut sessions: HashMap<String, Session> = HashMap::new();
+        let mut candidates: HashMap<String, Vec<Session>> = HashMap::new();
         for entity in entities {
-            let Some(conversation_id) = entity["conversation"]["id"].as_str() else {
-                continue;
-            };
-            let Some(end) = wanted.get(conversation_id) else {
-                continue;
-            };
-            let (Some(id), Some(created_ms), Some(completed_ms)) = (
+            let (Some(conversation_id), Some(id), Some(created_ms), Some(completed_ms)) = (
+                entity["conversation"]["id"].as_str(),
                 entity["id"].as_str(),
                 date_ms(&entity["dateCreated"]),
                 date_ms(&entity["dateCompleted"]),
             ) else {
                 continue;
             };
-            let candidate = Session {
-                id: id.to_string(),
-                conversation_id: conversation_id.to_string(),
-                created_ms,
-                completed_ms,
-                bot_result: entity["botResult"].as_str().map(str::to_string),
+            candidates
+                .entry(conversation_id.to_string())
+                .or_default()
+                .push(Session {
+                    id: id.to_string(),
+                    created_ms,
+                    completed_ms,
+                    bot_result: entity["botResult"].as_str().map(str::to_string),
+                });
+        }
+        let mut matched: Vec<(String, Session)> = Vec::new();
+        for p in items {
+            let Some(list) = candidates.get_mut(&p.conversation_id) else {
+                continue;
             };
-            let nearer = sessions.get(conversation_id).is_none_or(|s| {
-                (s.completed_ms - end).abs() > (candidate.completed_ms - end).abs()
-            });
-            if nearer {
-                sessions.insert(conversation_id.to_string(), candidate);
+            let nearest = list
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| (s.completed_ms - p.end_ms).abs() <= skew)
+                .min_by_key(|(_, s)| (s.completed_ms - p.end_ms).abs())
+                .map(|(i, _)| i);
+            if let Some(i) = nearest {
+                matched.push((pending_key(p), list.swap_remove(i)));
             }
         }
-        if sessions.is_empty() {
+        if matched.is_empty() {
             return Ok(HashMap::new());
         }
-        // One turns query over the found sessions' lifetimes; the last turn
+        // One turns query over the matched sessions' lifetimes; the last turn
         // (latest dateCreated) of each carries its final intent.
-        let from = sessions.values().map(|s| s.created_ms).min().unwrap_or(0);
-        let to = sessions.values().map(|s| s.completed_ms).max().unwrap_or(0);
+        let from = matched.iter().map(|(_, s)| s.created_ms).min().unwrap_or(0);
+        let to = matched
+            .iter()
+            .map(|(_, s)| s.completed_ms)
+            .max()
+            .unwrap_or(0);
         let window = interval(from.saturating_sub(1_000), to.saturating_add(skew))
             .ok_or("the sessions' times are out of range")?;
         let first = format!(
@@ -260,35 +305,31 @@ impl<A: ApiAccess> Sweeper<A> {
             encode_component(&window)
         );
         let turns = self.pages(&first, flow_id, deadline).await?;
-        let by_id: HashMap<&str, &Session> =
-            sessions.values().map(|s| (s.id.as_str(), s)).collect();
-        let mut last_turn: HashMap<&str, (i64, Option<String>)> = HashMap::new();
+        let mut last_turn: HashMap<String, (i64, Option<String>)> = HashMap::new();
         for turn in turns {
-            let Some(session) = turn["sessionId"].as_str().and_then(|id| by_id.get(id)) else {
+            let Some(session_id) = turn["sessionId"].as_str() else {
                 continue;
             };
             let at = date_ms(&turn["dateCreated"]).unwrap_or(i64::MIN);
             let intent = turn["intent"]["name"].as_str().map(str::to_string);
             let slot = last_turn
-                .entry(session.id.as_str())
+                .entry(session_id.to_string())
                 .or_insert((i64::MIN, None));
             if at >= slot.0 {
                 *slot = (at, intent);
             }
         }
-        Ok(sessions
-            .values()
-            .map(|s| {
-                let final_intent = last_turn
-                    .get(s.id.as_str())
-                    .and_then(|(_, intent)| intent.clone());
-                (
-                    s.conversation_id.clone(),
+        Ok(matched
+            .into_iter()
+            .filter_map(|(key, s)| {
+                let (_, final_intent) = last_turn.get(&s.id)?.clone();
+                Some((
+                    key,
                     Enrichment {
                         final_intent,
-                        bot_result: s.bot_result.clone(),
+                        bot_result: s.bot_result,
                     },
-                )
+                ))
             })
             .collect())
     }
@@ -316,7 +357,7 @@ impl<A: ApiAccess> Sweeper<A> {
     /// transport errors back off; all within the deadline.
     async fn get(&self, path: &str, key: &str, deadline: Instant) -> Result<Value, String> {
         let mut pause = Duration::from_millis(100);
-        for _ in 0..MAX_TRIES {
+        for attempt in 1..=MAX_TRIES {
             self.stats.api_calls.fetch_add(1, Ordering::Relaxed);
             let (wait, last) = match self.access.get_json(key, path).await {
                 Ok((v, retried)) => {
@@ -337,7 +378,13 @@ impl<A: ApiAccess> Sweeper<A> {
                 }
                 Err(CallError::Call(e)) => return Err(e.to_string()),
             };
-            if Instant::now() + wait >= deadline {
+            if attempt == MAX_TRIES {
+                break;
+            }
+            if Instant::now()
+                .checked_add(wait)
+                .is_none_or(|t| t >= deadline)
+            {
                 return Err(format!("not finished before the deadline (last: {last})"));
             }
             tokio::time::sleep(wait).await;
@@ -374,7 +421,10 @@ impl<A: ApiAccess> Sweeper<A> {
                 Ok(_) => return Ok(()),
                 Err(AnalyticsError::Conflict { reason }) => {
                     let wait = pause.mul_f64(rand::rng().random_range(0.5..1.0));
-                    if Instant::now() + wait >= deadline {
+                    if Instant::now()
+                        .checked_add(wait)
+                        .is_none_or(|t| t >= deadline)
+                    {
                         return Err(AnalyticsError::Conflict { reason });
                     }
                     tokio::time::sleep(wait).await;

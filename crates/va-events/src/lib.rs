@@ -15,6 +15,14 @@ use serde_json::Value;
 
 const CONVERSATION_PREFIX: &str = "v2.detail.events.conversation.";
 
+/// Event times outside [2000-01-01, 2100-01-01) are rejected: nothing real
+/// lies there, and every time sum and 13-digit sort key stays in range.
+pub const MIN_EVENT_TIME_MS: i64 = 946_684_800_000;
+/// See [`MIN_EVENT_TIME_MS`].
+pub const MAX_EVENT_TIME_MS: i64 = 4_102_444_800_000;
+/// The longest `connectedDurationMs` accepted: 31 days.
+pub const MAX_DURATION_MS: i64 = 31 * 86_400_000;
+
 /// Conversation topics with a typed body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[allow(missing_docs)]
@@ -358,22 +366,24 @@ pub fn parse(v: &Value) -> Result<Event, Rejection> {
             "must not be empty",
         ));
     }
-    if body.event_time() <= 0 {
+    if !(MIN_EVENT_TIME_MS..MAX_EVENT_TIME_MS).contains(&body.event_time()) {
         return Err(reject(
             &id,
             "detail.eventBody.eventTime",
-            "must be a positive epoch-ms time",
+            "must be an epoch-ms time between 2000 and 2100",
         ));
     }
     if let Body::Flow(b) = &body {
         if b.flow_id.trim().is_empty() {
             return Err(reject(&id, "detail.eventBody.flowId", "must not be empty"));
         }
-        if b.connected_duration_ms.is_some_and(|d| d < 0) {
+        if b.connected_duration_ms
+            .is_some_and(|d| !(0..=MAX_DURATION_MS).contains(&d))
+        {
             return Err(reject(
                 &id,
                 "detail.eventBody.connectedDurationMs",
-                "must not be negative",
+                "must be from 0 to 31 days",
             ));
         }
     }
@@ -412,7 +422,7 @@ mod tests {
     fn a_flow_end_parses_into_its_typed_body() {
         let e = parse(&envelope(
             "flow.end",
-            json!({"eventTime": 1_000, "conversationId": "c-1", "flowType": "BOT",
+            json!({"eventTime": 1_795_186_950_107_i64, "conversationId": "c-1", "flowType": "BOT",
                    "flowId": "f-1", "exitReason": "TRANSFER", "transferType": "ACD",
                    "connectedDurationMs": 5_000, "ani": "tel:+15550100"}),
         ))
@@ -432,7 +442,7 @@ mod tests {
 
     #[test]
     fn a_resend_with_a_new_id_has_the_same_content_key() {
-        let body = json!({"eventTime": 1_000, "conversationId": "c-1", "participantId": "p-1",
+        let body = json!({"eventTime": 1_795_186_950_107_i64, "conversationId": "c-1", "participantId": "p-1",
                           "flowType": "BOT", "flowId": "f-1"});
         let first = parse(&envelope("flow.end", body.clone())).expect("valid");
         let mut again = envelope("flow.end", body);
@@ -442,7 +452,7 @@ mod tests {
         assert_eq!(first.content_key(), again.content_key());
         let start = parse(&envelope(
             "flow.start",
-            json!({"eventTime": 1_000, "conversationId": "c-1", "participantId": "p-1",
+            json!({"eventTime": 1_795_186_950_107_i64, "conversationId": "c-1", "participantId": "p-1",
                    "flowType": "BOT", "flowId": "f-1"}),
         ))
         .expect("valid");
@@ -455,7 +465,7 @@ mod tests {
         v["detail"]["topicName"] = json!("v2.users.u-1.presence");
         v["detail-type"] = json!("v2.users.{id}.presence");
         assert!(matches!(parse(&v), Ok(Event::Unknown { .. })));
-        let v = envelope("wrapup", json!({"eventTime": 1}));
+        let v = envelope("wrapup", json!({"eventTime": 1_795_186_950_107_i64}));
         assert!(matches!(parse(&v), Ok(Event::Unknown { .. })));
     }
 
@@ -471,7 +481,7 @@ mod tests {
         assert!(!r.to_string().contains("15550100"), "{r}");
         let v = envelope(
             "flow.end",
-            json!({"eventTime": 1, "conversationId": "c-1", "flowType": "BOT"}),
+            json!({"eventTime": 1_795_186_950_107_i64, "conversationId": "c-1", "flowType": "BOT"}),
         );
         assert_eq!(
             parse(&v).expect_err("missing").field,
@@ -483,11 +493,21 @@ mod tests {
                 "detail.eventBody.eventTime",
             ),
             (
-                json!({"eventTime": 1, "conversationId": " ", "flowType": "BOT", "flowId": "f"}),
+                json!({"eventTime": i64::MAX, "conversationId": "c", "flowType": "BOT", "flowId": "f",
+                       "connectedDurationMs": 60_000}),
+                "detail.eventBody.eventTime",
+            ),
+            (
+                json!({"eventTime": 1_795_186_950_107_i64, "conversationId": "c", "flowType": "BOT",
+                       "flowId": "f", "connectedDurationMs": i64::MAX}),
+                "detail.eventBody.connectedDurationMs",
+            ),
+            (
+                json!({"eventTime": 1_795_186_950_107_i64, "conversationId": " ", "flowType": "BOT", "flowId": "f"}),
                 "detail.eventBody.conversationId",
             ),
             (
-                json!({"eventTime": 1, "conversationId": "c", "flowType": "BOT", "flowId": "f", "connectedDurationMs": -1}),
+                json!({"eventTime": 1_795_186_950_107_i64, "conversationId": "c", "flowType": "BOT", "flowId": "f", "connectedDurationMs": -1}),
                 "detail.eventBody.connectedDurationMs",
             ),
         ] {

@@ -101,7 +101,10 @@ impl EventHandler {
                 Err(AnalyticsError::Conflict { reason }) => {
                     conflicts = conflicts.saturating_add(1);
                     let wait = pause.mul_f64(rand::rng().random_range(0.5..1.0));
-                    if Instant::now() + wait >= deadline {
+                    if Instant::now()
+                        .checked_add(wait)
+                        .is_none_or(|t| t >= deadline)
+                    {
                         return Err(AnalyticsError::Conflict {
                             reason: format!("{reason}; still conflicting after {conflicts} tries at the deadline"),
                         }
