@@ -208,7 +208,12 @@ async fn run(args: Args) -> Result<bool, String> {
     let broker_ok = reports
         .iter()
         .filter(|r| r.mode == "broker")
-        .all(|r| r.exactly_once && r.dead_lettered == 0 && (tokens_killed || r.unauthorized == 0));
+        .all(|r| {
+            r.exactly_once
+                && r.enrichment_complete
+                && r.dead_lettered == 0
+                && (tokens_killed || r.unauthorized == 0)
+        });
     if args.keep_serving
         && let Some((running, _server)) = &keep
     {

@@ -367,12 +367,12 @@ pub async fn run_mode(
 /// One table row per report.
 pub fn table(reports: &[StackReport]) -> String {
     let mut out = String::from(
-        "| mode | containers | sessions | events | duplicates | token requests | 401s | 429s | retries | rejected | DLQ | exactly once | p50 ms | p90 ms | p99 ms |\n\
-         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+        "| mode | containers | sessions | events | duplicates | token requests | 401s | 429s | retries | rejected | DLQ | exactly once | API calls/session | conflicts | p50 ms | p90 ms | p99 ms |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
     for r in reports {
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.3} | {} | {:.1} | {:.1} | {:.1} |\n",
             r.mode,
             r.containers,
             r.sessions,
@@ -384,7 +384,13 @@ pub fn table(reports: &[StackReport]) -> String {
             r.retries,
             r.rejected,
             r.dead_lettered,
-            if r.exactly_once { "pass" } else { "FAIL" },
+            if r.exactly_once && r.enrichment_complete {
+                "pass"
+            } else {
+                "FAIL"
+            },
+            r.api_calls_per_session,
+            r.conflicts,
             r.latency_p50_ms,
             r.latency_p90_ms,
             r.latency_p99_ms,

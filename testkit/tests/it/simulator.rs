@@ -595,10 +595,11 @@ async fn sim_with_traffic(
     (sim, t, token)
 }
 
+/// Every bot session of `FLOW`, a conversation's second bot flow included.
 fn bot_sessions(t: &testkit::traffic::Traffic) -> Vec<&testkit::sim::BotSession> {
     t.conversations
         .iter()
-        .filter_map(|c| c.detail.bot.as_ref())
+        .flat_map(|c| c.detail.bot.iter().chain(c.detail.extra_bots.iter()))
         .filter(|b| b.flow_id == FLOW)
         .collect()
 }
@@ -778,7 +779,7 @@ async fn reporting_turns_are_chronological_and_the_last_carries_the_final_intent
     let finals = t
         .conversations
         .iter()
-        .filter_map(|c| c.detail.bot.as_ref())
+        .flat_map(|c| c.detail.bot.iter().chain(c.detail.extra_bots.iter()))
         .filter(|b| b.final_intent().is_some())
         .count() as u64;
     assert_eq!(truth, finals);
