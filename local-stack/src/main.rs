@@ -205,15 +205,12 @@ async fn run(args: Args) -> Result<bool, String> {
     // affected call is then expected, and recovered from with one retry.
     let tokens_killed =
         opts.faults.revoke_every_min.is_some() || opts.faults.idle_timeout_s.is_some();
-    let broker_ok = reports
-        .iter()
-        .filter(|r| r.mode == "broker")
-        .all(|r| {
-            r.exactly_once
-                && r.enrichment_complete
-                && r.dead_lettered == 0
-                && (tokens_killed || r.unauthorized == 0)
-        });
+    let broker_ok = reports.iter().filter(|r| r.mode == "broker").all(|r| {
+        r.exactly_once
+            && r.enrichment_complete
+            && r.dead_lettered == 0
+            && (tokens_killed || r.unauthorized == 0)
+    });
     if args.keep_serving
         && let Some((running, _server)) = &keep
     {
