@@ -491,9 +491,9 @@ pub async fn drive<C: Container, A: ApiAccess>(
     let swept = fleet.sweeper.as_ref().map_or((0, 0, 0, 0), |s| {
         let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
         (
-            load(&s.stats.api_calls),
-            load(&s.stats.retried_after_401),
-            load(&s.stats.rate_limited),
+            load(&s.stats.api.api_calls),
+            load(&s.stats.api.retried_after_401),
+            load(&s.stats.api.rate_limited),
             load(&s.stats.enriched),
         )
     });

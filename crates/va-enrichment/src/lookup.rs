@@ -120,6 +120,65 @@ const PAGE_SIZE: u32 = 250;
 /// Half-width of the completion-time window searched around `flow.end`.
 const WINDOW_MS: i64 = 120_000;
 
+/// Why [`get_retrying`] stopped.
+pub(crate) enum GetError {
+    /// No token.
+    Token(BrokerError),
+    /// A failure no retry helps.
+    Api(ApiError),
+    /// Out of tries or time; the last failure.
+    GaveUp(String),
+}
+
+/// One GET through `access`: a 401 is the access policy's business (the
+/// broker's single-flight path, one retry); a 429 waits its `Retry-After`,
+/// 5xx and transport errors back off exponentially; at most `max_tries`
+/// tries, and no wait that would pass `deadline`.
+pub(crate) async fn get_retrying<A: ApiAccess>(
+    access: &A,
+    stats: &EnrichStats,
+    key: &str,
+    path: &str,
+    deadline: Instant,
+    max_tries: u32,
+) -> Result<Value, GetError> {
+    let mut pause = Duration::from_millis(100);
+    let mut tries = 0u32;
+    loop {
+        tries = tries.saturating_add(1);
+        stats.api_calls.fetch_add(1, Ordering::Relaxed);
+        let (wait, last) = match access.get_json(key, path).await {
+            Ok((v, retried)) => {
+                if retried {
+                    stats.retried_after_401.fetch_add(1, Ordering::Relaxed);
+                }
+                return Ok(v);
+            }
+            Err(CallError::Token(e)) => return Err(GetError::Token(e)),
+            Err(CallError::Call(ApiError::RateLimited { retry_after })) => {
+                stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                (retry_after, "429".to_string())
+            }
+            Err(CallError::Call(e)) if e.is_transient() => {
+                let p = pause;
+                pause = (pause * 2).min(Duration::from_secs(2));
+                (p, e.to_string())
+            }
+            Err(CallError::Call(e)) => return Err(GetError::Api(e)),
+        };
+        if tries >= max_tries {
+            return Err(GetError::GaveUp(format!("{last} ({tries} tries)")));
+        }
+        if Instant::now()
+            .checked_add(wait)
+            .is_none_or(|t| t >= deadline)
+        {
+            return Err(GetError::GaveUp(format!("{last} (at the deadline)")));
+        }
+        tokio::time::sleep(wait).await;
+    }
+}
+
 /// A `dateCreated` as epoch ms (unparseable or absent sorts first).
 pub(crate) fn date_ms(v: &Value) -> i64 {
     v.as_str()
@@ -243,59 +302,36 @@ impl<A: ApiAccess> Enricher<A> {
         }
     }
 
-    /// One GET: a 401 is the access policy's business (the broker's
-    /// single-flight path, one retry), 429
-    /// after `Retry-After`, 5xx and transport errors with backoff, all within
-    /// the deadline.
+    /// One GET, retried until the deadline (see [`get_retrying`]).
     async fn get(
         &self,
         path: &str,
         conversation_id: &str,
         deadline: Instant,
     ) -> Result<Value, EnrichError> {
-        let mut pause = Duration::from_millis(100);
-        loop {
-            self.stats.api_calls.fetch_add(1, Ordering::Relaxed);
-            let r = self.access.get_json(conversation_id, path).await;
-            let wait = match r {
-                Ok((v, retried)) => {
-                    if retried {
-                        self.stats.retried_after_401.fetch_add(1, Ordering::Relaxed);
-                    }
-                    return Ok(v);
-                }
-                Err(CallError::Token(source)) => {
-                    return Err(EnrichError::Token {
-                        conversation_id: conversation_id.to_string(),
-                        source,
-                    });
-                }
-                Err(CallError::Call(ApiError::RateLimited { retry_after })) => {
-                    self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
-                    (retry_after, "429".to_string())
-                }
-                Err(CallError::Call(e)) if e.is_transient() => {
-                    let p = pause;
-                    pause = (pause * 2).min(Duration::from_secs(2));
-                    (p, e.to_string())
-                }
-                Err(CallError::Call(source)) => {
-                    return Err(EnrichError::Api {
-                        conversation_id: conversation_id.to_string(),
-                        source,
-                    });
-                }
-            };
-            if Instant::now()
-                .checked_add(wait.0)
-                .is_none_or(|t| t >= deadline)
-            {
-                return Err(EnrichError::Deadline {
-                    conversation_id: conversation_id.to_string(),
-                    last: wait.1,
-                });
-            }
-            tokio::time::sleep(wait.0).await;
-        }
+        let conversation_id = conversation_id.to_string();
+        get_retrying(
+            &self.access,
+            &self.stats,
+            conversation_id.as_str(),
+            path,
+            deadline,
+            u32::MAX,
+        )
+        .await
+        .map_err(|e| match e {
+            GetError::Token(source) => EnrichError::Token {
+                conversation_id,
+                source,
+            },
+            GetError::Api(source) => EnrichError::Api {
+                conversation_id,
+                source,
+            },
+            GetError::GaveUp(last) => EnrichError::Deadline {
+                conversation_id,
+                last,
+            },
+        })
     }
 }

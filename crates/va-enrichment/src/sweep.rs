@@ -17,18 +17,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use genesys::{ApiError, encode_component, interval};
+use genesys::{encode_component, interval};
 use lambda_support::Clock;
 use rand::Rng;
 use serde::Serialize;
 use serde_json::Value;
-use token_broker::CallError;
 use tokio::time::Instant;
 use va_analytics::{
     AnalyticsError, AnalyticsStore, Enrichment, PendingEnrichment, StateRead, plan_enrichment,
 };
 
-use crate::lookup::ApiAccess;
+use crate::lookup::{ApiAccess, EnrichStats, GetError, get_retrying};
 
 /// The sweeper's tuning.
 #[derive(Debug, Clone)]
@@ -75,12 +74,8 @@ pub struct SweepReport {
 /// Counters across sweeps, for metrics and reports.
 #[derive(Debug, Default)]
 pub struct SweepStats {
-    /// Platform API requests.
-    pub api_calls: AtomicU64,
-    /// 429s waited out.
-    pub rate_limited: AtomicU64,
-    /// Calls repeated once after a 401 with the replacement token.
-    pub retried_after_401: AtomicU64,
+    /// Platform API requests, 429s waited out, retries after a 401.
+    pub api: EnrichStats,
     /// Sessions enriched.
     pub enriched: AtomicU64,
 }
@@ -150,7 +145,7 @@ impl<A: ApiAccess> Sweeper<A> {
     /// One sweep, stopping new work at `deadline`. A store error ends it
     /// early (the pending items stay for the next one).
     pub async fn sweep(&self, deadline: Instant) -> Result<SweepReport, AnalyticsError> {
-        let calls_before = self.stats.api_calls.load(Ordering::Relaxed);
+        let calls_before = self.stats.api.api_calls.load(Ordering::Relaxed);
         let now = self.clock.now_ms();
         let pending = self
             .store
@@ -226,7 +221,7 @@ impl<A: ApiAccess> Sweeper<A> {
                 }
             }
         }
-        report.api_calls = self.stats.api_calls.load(Ordering::Relaxed) - calls_before;
+        report.api_calls = self.stats.api.api_calls.load(Ordering::Relaxed) - calls_before;
         Ok(report)
     }
 
@@ -352,46 +347,24 @@ impl<A: ApiAccess> Sweeper<A> {
         }
     }
 
-    /// One GET: a 401 is the access policy's business (the broker's
-    /// single-flight path, one retry); a 429 waits its `Retry-After`, 5xx and
-    /// transport errors back off; all within the deadline.
+    /// One GET, at most [`MAX_TRIES`] tries.
     async fn get(&self, path: &str, key: &str, deadline: Instant) -> Result<Value, String> {
-        let mut pause = Duration::from_millis(100);
-        for attempt in 1..=MAX_TRIES {
-            self.stats.api_calls.fetch_add(1, Ordering::Relaxed);
-            let (wait, last) = match self.access.get_json(key, path).await {
-                Ok((v, retried)) => {
-                    if retried {
-                        self.stats.retried_after_401.fetch_add(1, Ordering::Relaxed);
-                    }
-                    return Ok(v);
-                }
-                Err(CallError::Token(e)) => return Err(e.to_string()),
-                Err(CallError::Call(ApiError::RateLimited { retry_after })) => {
-                    self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
-                    (retry_after, "429".to_string())
-                }
-                Err(CallError::Call(e)) if e.is_transient() => {
-                    let p = pause;
-                    pause = (pause * 2).min(Duration::from_secs(2));
-                    (p, e.to_string())
-                }
-                Err(CallError::Call(e)) => return Err(e.to_string()),
-            };
-            if attempt == MAX_TRIES {
-                break;
+        get_retrying(
+            &self.access,
+            &self.stats.api,
+            key,
+            path,
+            deadline,
+            MAX_TRIES,
+        )
+        .await
+        .map_err(|e| match e {
+            GetError::Token(e) => e.to_string(),
+            GetError::Api(e) => e.to_string(),
+            GetError::GaveUp(last) => {
+                format!("still failing ({last}); the sessions stay pending")
             }
-            if Instant::now()
-                .checked_add(wait)
-                .is_none_or(|t| t >= deadline)
-            {
-                return Err(format!("not finished before the deadline (last: {last})"));
-            }
-            tokio::time::sleep(wait).await;
-        }
-        Err(format!(
-            "still failing after {MAX_TRIES} tries; the sessions stay pending"
-        ))
+        })
     }
 
     /// Applies one session's enrichment (or its giving up) exactly once,

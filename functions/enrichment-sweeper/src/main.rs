@@ -43,7 +43,7 @@ async fn sweep(sweeper: &ProductSweeper, remaining: Duration) -> Result<SweepRep
                     ("EnrichmentFailures", count(r.failures.len())),
                     (
                         "RateLimitedTotal",
-                        sweeper.stats.rate_limited.load(Ordering::Relaxed) as f64,
+                        sweeper.stats.api.rate_limited.load(Ordering::Relaxed) as f64,
                     ),
                 ],
             );
