@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use genesys::{
     AccessToken, ApiError, ClientCredentials, CredentialsError, GenesysClient, IssuedToken,
-    RetryPolicy, TokenRequestError, parse_secret,
+    TokenRequestError, parse_secret,
 };
 use lambda_support::Clock;
 use token_store::TokenStore;
@@ -161,14 +161,15 @@ impl SecretsManagerCredentials {
     }
 }
 
-/// The production broker: Genesys Cloud through `cfg`, DynamoDB and Secrets
-/// Manager through `aws`. Build once per container.
+/// The production broker: Genesys Cloud through `client` (the caller's, so a
+/// container that also calls the API keeps one connection pool), DynamoDB and
+/// Secrets Manager through `aws`. Build once per container.
 pub fn genesys_broker(
     aws: &aws_config::SdkConfig,
     cfg: &TokenConfig,
+    client: GenesysClient,
     clock: Arc<dyn Clock>,
-) -> Result<TokenBroker<GenesysTokenSource>, genesys::BuildError> {
-    let client = GenesysClient::new(cfg.hosts.clone(), RetryPolicy::default())?;
+) -> TokenBroker<GenesysTokenSource> {
     let credentials = SecretsManagerCredentials::new(
         aws_sdk_secretsmanager::Client::new(aws),
         cfg.secret_id.clone(),
@@ -179,10 +180,10 @@ pub fn genesys_broker(
         cfg.token_table.clone(),
         &cfg.secret_id,
     );
-    Ok(TokenBroker::new(
+    TokenBroker::new(
         store,
         Arc::new(GenesysTokenSource::new(client, credentials)),
         clock,
         cfg.broker.clone(),
-    ))
+    )
 }

@@ -39,6 +39,9 @@ pub mod key {
     pub const PENDING: &str = "pending";
 }
 
+/// The environment variable every function reads the analytics table's name from.
+pub const ANALYTICS_TABLE: &str = "ANALYTICS_TABLE";
+
 /// Partition of the bot sessions waiting for enrichment; sort key
 /// `<end ms, 13 digits>#<conversation>#<session key>`, so one `Query` lists
 /// those ready, oldest first.
@@ -189,26 +192,13 @@ impl AnalyticsStore {
         limit: usize,
     ) -> Result<Vec<PendingEnrichment>, AnalyticsError> {
         let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let resp = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND #sk <= :to")
-                .expression_attribute_names("#pk", key::PK)
-                .expression_attribute_names("#sk", key::SK)
-                .expression_attribute_values(":pk", AttributeValue::S(PENDING_PK.into()))
-                .limit(i32::try_from(limit.clamp(1, 1_000)).unwrap_or(1_000))
-                .expression_attribute_values(
-                    ":to",
-                    AttributeValue::S(format!("{:013}~", ended_by_ms.max(0))),
-                )
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| self.dynamodb("Query (pending)", DisplayErrorContext(e)))?;
-            for item in resp.items() {
+        self.each_item(
+            "Query (pending)",
+            PENDING_PK,
+            "#sk <= :to",
+            &[(":to", format!("{:013}~", ended_by_ms.max(0)))],
+            Some(limit),
+            |item| {
                 if let Some(p) = item
                     .get(key::PENDING)
                     .and_then(|v| v.as_s().ok())
@@ -216,13 +206,53 @@ impl AnalyticsStore {
                 {
                     out.push(p);
                 }
-                if out.len() >= limit {
-                    return Ok(out);
+                out.len() < limit
+            },
+        )
+        .await?;
+        Ok(out)
+    }
+
+    /// Every item of partition `pk` whose sort key meets `sk_condition`
+    /// (`#sk` and the `values` it names), in sort-key order, page by page,
+    /// while `keep` returns true; `page` caps a page's size.
+    async fn each_item(
+        &self,
+        op: &'static str,
+        pk: &str,
+        sk_condition: &str,
+        values: &[(&str, String)],
+        page: Option<usize>,
+        mut keep: impl FnMut(&HashMap<String, AttributeValue>) -> bool,
+    ) -> Result<(), AnalyticsError> {
+        let mut start = None;
+        loop {
+            let query = values.iter().fold(
+                self.client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression(format!("#pk = :pk AND {sk_condition}"))
+                    .expression_attribute_names("#pk", key::PK)
+                    .expression_attribute_names("#sk", key::SK)
+                    .expression_attribute_values(":pk", AttributeValue::S(pk.to_string()))
+                    .set_limit(page.map(|n| i32::try_from(n.clamp(1, 1_000)).unwrap_or(1_000)))
+                    .set_exclusive_start_key(start),
+                |q, (name, value)| {
+                    q.expression_attribute_values(*name, AttributeValue::S(value.clone()))
+                },
+            );
+            let resp = query
+                .send()
+                .await
+                .map_err(|e| self.dynamodb(op, DisplayErrorContext(e)))?;
+            for item in resp.items() {
+                if !keep(item) {
+                    return Ok(());
                 }
             }
             match resp.last_evaluated_key() {
                 Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => return Ok(out),
+                _ => return Ok(()),
             }
         }
     }
@@ -393,30 +423,16 @@ impl AnalyticsStore {
         to_ms: i64,
     ) -> Result<Vec<Bucket>, AnalyticsError> {
         let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let resp = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
-                .expression_attribute_names("#pk", key::PK)
-                .expression_attribute_names("#sk", key::SK)
-                .expression_attribute_values(":pk", AttributeValue::S(scope.pk()))
-                .expression_attribute_values(
-                    ":from",
-                    AttributeValue::S(minute_sk(minute_of(from_ms))),
-                )
-                .expression_attribute_values(":to", AttributeValue::S(minute_sk(minute_of(to_ms))))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| AnalyticsError::DynamoDb {
-                    op: "Query",
-                    table: self.table.clone(),
-                    reason: DisplayErrorContext(e).to_string(),
-                })?;
-            for item in resp.items() {
+        self.each_item(
+            "Query",
+            &scope.pk(),
+            "#sk BETWEEN :from AND :to",
+            &[
+                (":from", minute_sk(minute_of(from_ms))),
+                (":to", minute_sk(minute_of(to_ms))),
+            ],
+            None,
+            |item| {
                 let minute_ms = item
                     .get(key::SK)
                     .and_then(|v| v.as_s().ok())
@@ -432,12 +448,10 @@ impl AnalyticsStore {
                     minute_ms,
                     counters,
                 });
-            }
-            match resp.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => break,
-            }
-        }
+                true
+            },
+        )
+        .await?;
         Ok(out)
     }
 }

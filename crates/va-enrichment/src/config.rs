@@ -8,7 +8,7 @@ use token_broker::TokenConfig;
 use crate::sweep::SweepConfig;
 
 /// Variable: the analytics table.
-pub const ANALYTICS_TABLE: &str = "ANALYTICS_TABLE";
+pub use va_analytics::ANALYTICS_TABLE;
 /// Variable: first look for a session this long after it ended.
 pub const ENRICHMENT_DELAY_SECONDS: &str = "ENRICHMENT_DELAY_SECONDS";
 /// Variable: give a session up as "intent unknown" after this.

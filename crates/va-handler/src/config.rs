@@ -4,7 +4,7 @@ use lambda_support::{ConfigErrors, Env};
 use va_analytics::KpiConfig;
 
 /// Variable: the analytics table.
-pub const ANALYTICS_TABLE: &str = "ANALYTICS_TABLE";
+pub use va_analytics::ANALYTICS_TABLE;
 /// Variable: extra bot flow types, comma-separated.
 pub const BOT_FLOW_TYPES: &str = "BOT_FLOW_TYPES";
 

@@ -77,8 +77,9 @@ async fn main() -> Result<(), Error> {
     // Clients are built once per container, outside the handler.
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let broker = Arc::new(genesys_broker(&aws, &cfg.token, clock.clone())?);
+    // One HTTP client (one connection pool) for the token endpoint and the API.
     let api = genesys::GenesysClient::new(cfg.token.hosts.clone(), Default::default())?;
+    let broker = Arc::new(genesys_broker(&aws, &cfg.token, api.clone(), clock.clone()));
     let store = AnalyticsStore::new(aws_sdk_dynamodb::Client::new(&aws), cfg.analytics_table);
     let sweeper = Arc::new(Sweeper::new(
         BrokerAccess { broker, api },

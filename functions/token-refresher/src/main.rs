@@ -71,7 +71,8 @@ async fn main() -> Result<(), Error> {
     };
     // Clients are built once per container, outside the handler.
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let broker = Arc::new(genesys_broker(&aws, &cfg, Arc::new(SystemClock))?);
+    let client = genesys::GenesysClient::new(cfg.hosts.clone(), Default::default())?;
+    let broker = Arc::new(genesys_broker(&aws, &cfg, client, Arc::new(SystemClock)));
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
         let report = tick(&broker).await?;
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -307,7 +307,8 @@ impl DashboardConfig {
     /// From `get`.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigErrors> {
         let mut env = Env::new(get);
-        let analytics_table = env.required("ANALYTICS_TABLE", "the DynamoDB table of aggregates");
+        let analytics_table =
+            env.required(crate::ANALYTICS_TABLE, "the DynamoDB table of aggregates");
         let token_table = env.required("TOKEN_TABLE", "the DynamoDB table of token items");
         let secret_id = env.required(
             "GENESYS_SECRET_ID",
