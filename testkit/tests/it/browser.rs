@@ -120,7 +120,9 @@ async fn the_dashboard_in_headless_chromium_shows_the_numbers_in_the_store() {
 
     let profile =
         std::env::temp_dir().join(format!("va-chromium-{}", uuid::Uuid::new_v4().simple()));
-    let screenshot = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/dashboard.png");
+    // Cargo makes this folder for integration tests, wherever target/ is
+    // (CI builds a copy of the repository into a target/ outside it).
+    let screenshot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
     let during = headless(&bin, &profile, &["--dump-dom"], &url);
     let dom = String::from_utf8_lossy(&during.stdout);
     assert!(
