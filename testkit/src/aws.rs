@@ -421,3 +421,68 @@ pub async fn create_table(
         .map_err(|e| HarnessError::Aws(format!("wait for table {name}: {e}")))?;
     Ok(())
 }
+
+/// The DynamoDB double's switches for one table (see `moto_launcher.py`).
+/// They are tags on the table; real DynamoDB ignores them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DoubleSwitches {
+    /// How long a transaction holds its items before it commits.
+    pub tx_hold_ms: u64,
+    /// Write units a second one item takes before it is throttled.
+    pub item_wcu_per_s: u32,
+    /// Whether transactions conflict at all.
+    pub conflicts: bool,
+}
+
+impl Default for DoubleSwitches {
+    fn default() -> Self {
+        Self {
+            tx_hold_ms: 0,
+            item_wcu_per_s: 1_000,
+            conflicts: true,
+        }
+    }
+}
+
+/// Sets the double's switches on `table`.
+pub async fn set_double(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    switches: DoubleSwitches,
+) -> Result<(), HarnessError> {
+    let arn = ddb
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|e| HarnessError::Aws(format!("describe {table}: {e}")))?
+        .table()
+        .and_then(|t| t.table_arn())
+        .map(str::to_string)
+        .ok_or_else(|| HarnessError::Aws(format!("{table} has no ARN")))?;
+    let tag = |k: &str, v: String| {
+        aws_sdk_dynamodb::types::Tag::builder()
+            .key(k)
+            .value(v)
+            .build()
+            .map_err(|e| HarnessError::Aws(e.to_string()))
+    };
+    ddb.tag_resource()
+        .resource_arn(arn)
+        .tags(tag(
+            "va-double:tx-hold-ms",
+            switches.tx_hold_ms.to_string(),
+        )?)
+        .tags(tag(
+            "va-double:item-wcu-per-s",
+            switches.item_wcu_per_s.to_string(),
+        )?)
+        .tags(tag(
+            "va-double:conflicts",
+            if switches.conflicts { "on" } else { "off" }.into(),
+        )?)
+        .send()
+        .await
+        .map_err(|e| HarnessError::Aws(format!("tag {table}: {e}")))?;
+    Ok(())
+}

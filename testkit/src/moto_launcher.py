@@ -1,21 +1,50 @@
 # Starts moto's server for one test process and exits when that process's
 # pipe (our stdin) closes, so no moto outlives its tests.
 #
-# Two fixes to moto's DynamoDB emulation, both toward real DynamoDB semantics:
-# - writes are serialized, so a conditional write and a transaction are atomic
-#   with respect to each other (moto's threaded server can interleave them);
+# Fixes to moto's DynamoDB emulation, all toward real DynamoDB semantics:
+# - a conditional write and a transaction are atomic with respect to each
+#   other (moto's threaded server can interleave them);
 # - TransactWriteItems rolls back only the items it touched. moto deep-copies
 #   every table the transaction names, once per operation, and on failure puts
 #   the copies back, which is O(table size) per transaction and also erases
-#   writes that other requests made meanwhile.
+#   writes that other requests made meanwhile;
+# - transaction conflicts, which moto does not emulate at all. DynamoDB
+#   refuses a transaction that touches an item another transaction is still
+#   writing (TransactionCanceledException, reason "TransactionConflict" on
+#   that item, "None" on the others), and a plain PutItem/UpdateItem/
+#   DeleteItem on such an item (TransactionConflictException). Source: the
+#   DynamoDB developer guide, "Transaction conflict handling in DynamoDB", and
+#   the TransactWriteItems API reference (CancellationReasons codes);
+# - throttling on a hot item: above a rate of write units per second on one
+#   item, a plain write gets ProvisionedThroughputExceededException and a
+#   transaction is cancelled with reason "ThrottlingError" on that item.
+#   Source: the developer guide's partition limit of 1,000 write units a
+#   second and its pricing of a transactional write at 2 units per KB.
+#   ASSUMPTION: the limit is applied per item (one hot item is the case that
+#   matters here; real DynamoDB applies it per partition).
+#
+# Switches, per table, as tags on the table (set them with TagResource):
+# - va-double:tx-hold-ms (default 0): how long a transaction holds its items
+#   before it commits. A low local rate times a long hold gives the conflict
+#   odds of a high real rate times a real hold;
+# - va-double:item-wcu-per-s (default 1000): the throttling threshold;
+# - va-double:conflicts (default "on"): "off" turns conflicts off.
+import collections
 import copy
+import itertools
 import os
 import sys
 import threading
+import time
 
 threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
 
 import moto.dynamodb.models as ddb_models
+from moto.dynamodb.exceptions import (
+    DynamodbException,
+    ERROR_TYPE_PREFIX,
+    TransactionCanceledException,
+)
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
 
@@ -39,13 +68,63 @@ ddb_models.copy = _NoTableCopy()
 _lock = threading.RLock()
 
 
-def _serialized(method):
-    def wrapper(self, *args, **kwargs):
-        with _lock:
-            return method(self, *args, **kwargs)
+class TransactionConflictException(DynamodbException):
+    error_type = ERROR_TYPE_PREFIX + "TransactionConflictException"
 
-    wrapper.__name__ = method.__name__
-    return wrapper
+    def __init__(self):
+        super().__init__(
+            self.error_type,
+            message="Transaction is ongoing for the item",
+        )
+
+
+class ProvisionedThroughputExceededException(DynamodbException):
+    error_type = ERROR_TYPE_PREFIX + "ProvisionedThroughputExceededException"
+
+    def __init__(self):
+        super().__init__(
+            self.error_type,
+            message="The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.",
+        )
+
+
+# Items held by in-flight transactions: (table, key) -> transaction id.
+_held = {}
+_held_lock = threading.Lock()
+_tx_ids = itertools.count(1)
+_in_tx = threading.local()
+# Write units spent per item in the last second: (table, key) -> deque of (t, units).
+_spent = collections.defaultdict(collections.deque)
+
+
+def _switches(backend, table_name):
+    table = backend.tables.get(table_name)
+    tags = {t.get("Key"): t.get("Value") for t in (getattr(table, "tags", None) or [])}
+    def number(name, default):
+        try:
+            return float(tags.get(name, default))
+        except (TypeError, ValueError):
+            return default
+    return {
+        "hold_s": max(0.0, number("va-double:tx-hold-ms", 0.0)) / 1000.0,
+        "wcu_per_s": number("va-double:item-wcu-per-s", 1000.0),
+        "conflicts": tags.get("va-double:conflicts", "on") != "off",
+    }
+
+
+def _item_id(table_name, key):
+    return (table_name, tuple(sorted((k, repr(v)) for k, v in key.items())))
+
+
+def _over_limit(item, units, limit, now):
+    """Spends `units` on `item` unless that would pass `limit` in the last second."""
+    window = _spent[item]
+    while window and window[0][0] <= now - 1.0:
+        window.popleft()
+    if sum(u for _, u in window) + units > limit:
+        return True
+    window.append((now, units))
+    return False
 
 
 def _key_of(backend, op):
@@ -63,41 +142,112 @@ def _key_of(backend, op):
     return table, key
 
 
+def _single_write(method, key_arg):
+    def wrapper(self, table_name, *args, **kwargs):
+        if getattr(_in_tx, "id", None) is None:
+            key = kwargs.get(key_arg) if key_arg in kwargs else (args[0] if args else None)
+            if key_arg == "item_attrs" and key is not None:
+                _, key = _key_of(self, {"TableName": table_name, "Item": key})
+            if key is not None:
+                switches = _switches(self, table_name)
+                item = _item_id(table_name, key)
+                with _held_lock:
+                    if switches["conflicts"] and item in _held:
+                        raise TransactionConflictException()
+                    if _over_limit(item, 1, switches["wcu_per_s"], time.monotonic()):
+                        raise ProvisionedThroughputExceededException()
+        with _lock:
+            return method(self, table_name, *args, **kwargs)
+
+    wrapper.__name__ = method.__name__
+    return wrapper
+
+
 _original_transact = DynamoDBBackend.transact_write_items
 
 
 def _transact_write_items(self, transact_items):
-    with _lock:
-        saved = []
-        for entry in transact_items:
-            if len(entry) != 1:
-                continue
+    # The items, in request order; None for an entry that names none.
+    items = []
+    hold_s = 0.0
+    for entry in transact_items:
+        item = None
+        if len(entry) == 1:
             _, op = next(iter(entry.items()))
-            table, key = _key_of(self, op)
-            if table is None or key is None:
-                continue
+            _, key = _key_of(self, op)
+            if key is not None:
+                switches = _switches(self, op["TableName"])
+                hold_s = max(hold_s, switches["hold_s"])
+                item = (_item_id(op["TableName"], key), switches)
+        items.append(item)
+    tx = next(_tx_ids)
+    with _held_lock:
+        reasons = []
+        now = time.monotonic()
+        for entry in items:
+            if entry is None:
+                reasons.append((None, None, None))
+            elif entry[1]["conflicts"] and entry[0] in _held:
+                reasons.append(("TransactionConflict", "Transaction is ongoing for the item", None))
+            else:
+                reasons.append((None, None, None))
+        if not any(code for code, _, _ in reasons):
+            for i, entry in enumerate(items):
+                if entry is not None and _over_limit(entry[0], 2, entry[1]["wcu_per_s"], now):
+                    reasons[i] = ("ThrottlingError", "Throughput exceeds the current capacity for one or more items in the transaction.", None)
+        if any(code for code, _, _ in reasons):
+            raise TransactionCanceledException(reasons)
+        for entry in items:
+            if entry is not None:
+                _held[entry[0]] = tx
+    try:
+        if hold_s > 0:
+            time.sleep(hold_s)
+        with _lock:
+            _in_tx.id = tx
             try:
-                current = self.get_item(op["TableName"], key)
-            except Exception:
-                current = None
-            saved.append((op["TableName"], key, _real_deepcopy(current.to_json()["Attributes"]) if current else None))
+                return _apply_transaction(self, transact_items)
+            finally:
+                _in_tx.id = None
+    finally:
+        with _held_lock:
+            for entry in items:
+                if entry is not None and _held.get(entry[0]) == tx:
+                    del _held[entry[0]]
+
+
+def _apply_transaction(self, transact_items):
+    saved = []
+    for entry in transact_items:
+        if len(entry) != 1:
+            continue
+        _, op = next(iter(entry.items()))
+        table, key = _key_of(self, op)
+        if table is None or key is None:
+            continue
         try:
-            return _original_transact(self, transact_items)
+            current = self.get_item(op["TableName"], key)
         except Exception:
-            for table_name, key, attrs in saved:
-                try:
-                    if attrs is None:
-                        self.delete_item(table_name, key)
-                    else:
-                        self.put_item(table_name, attrs)
-                except Exception:
-                    pass
-            raise
+            current = None
+        saved.append((op["TableName"], key, _real_deepcopy(current.to_json()["Attributes"]) if current else None))
+    try:
+        return _original_transact(self, transact_items)
+    except Exception:
+        for table_name, key, attrs in saved:
+            try:
+                if attrs is None:
+                    self.delete_item(table_name, key)
+                else:
+                    self.put_item(table_name, attrs)
+            except Exception:
+                pass
+        raise
 
 
 DynamoDBBackend.transact_write_items = _transact_write_items
-for _name in ("put_item", "update_item", "delete_item"):
-    setattr(DynamoDBBackend, _name, _serialized(getattr(DynamoDBBackend, _name)))
+DynamoDBBackend.put_item = _single_write(DynamoDBBackend.put_item, "item_attrs")
+DynamoDBBackend.update_item = _single_write(DynamoDBBackend.update_item, "key")
+DynamoDBBackend.delete_item = _single_write(DynamoDBBackend.delete_item, "key")
 
 from moto.server import main
 

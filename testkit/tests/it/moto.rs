@@ -95,3 +95,184 @@ async fn creates_the_products_tables_and_secret_and_deletes_only_them() {
     assert!(!after.table_names().contains(&res.token_table));
     assert!(!after.table_names().contains(&res.analytics_table));
 }
+
+/// Writes `ADD n :one` to item `pk` in a one-item transaction.
+async fn add_in_transaction(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    pks: &[&str],
+) -> Result<
+    (),
+    aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+    >,
+> {
+    use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+    let mut tx = ddb.transact_write_items();
+    for pk in pks {
+        let update = Update::builder()
+            .table_name(table)
+            .key("pk", AttributeValue::S((*pk).into()))
+            .update_expression("ADD n :one")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .build()
+            .expect("update");
+        tx = tx.transact_items(TransactWriteItem::builder().update(update).build());
+    }
+    tx.send().await.map(|_| ())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_item_inside_a_running_transaction_refuses_other_writers_as_dynamodb_does() {
+    let config = aws::sdk_config().await.expect("endpoint");
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    let table = aws::unique_name("conflicts");
+    aws::create_table(&ddb, &table, false).await.expect("table");
+    aws::set_double(
+        &ddb,
+        &table,
+        aws::DoubleSwitches {
+            tx_hold_ms: 1_500,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("switches");
+    let holder = {
+        let (ddb, table) = (ddb.clone(), table.clone());
+        tokio::spawn(async move { add_in_transaction(&ddb, &table, &["hot"]).await })
+    };
+    // While the holder runs, another transaction and a plain write on its item
+    // are refused with DynamoDB's shapes; an untouched item is not.
+    let mut tx_refused = None;
+    let mut write_refused = false;
+    let mut tx_committed = 0;
+    while !holder.is_finished() && (tx_refused.is_none() || !write_refused) {
+        if tx_refused.is_none()
+            && let Err(e) = add_in_transaction(&ddb, &table, &["cold", "hot"])
+                .await
+                .inspect(|()| tx_committed += 1)
+        {
+            let reasons = match e.into_service_error() {
+                aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => c
+                    .cancellation_reasons()
+                    .iter()
+                    .map(|r| r.code().unwrap_or_default().to_string())
+                    .collect::<Vec<_>>(),
+                other => panic!("not a cancellation: {other:?}"),
+            };
+            tx_refused = Some(reasons);
+        }
+        if !write_refused {
+            let r = ddb
+                .update_item()
+                .table_name(&table)
+                .key("pk", AttributeValue::S("hot".into()))
+                .update_expression("ADD n :one")
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .send()
+                .await;
+            if let Err(e) = r {
+                let e = e.into_service_error();
+                assert!(e.is_transaction_conflict_exception(), "{e:?}");
+                write_refused = true;
+            }
+        }
+    }
+    holder.await.expect("task").expect("the holder commits");
+    assert_eq!(
+        tx_refused,
+        Some(vec!["None".to_string(), "TransactionConflict".to_string()]),
+        "the second transaction is cancelled on the held item only"
+    );
+    assert!(write_refused, "a plain write into the held item is refused");
+    // The refused transaction wrote nothing: "cold" counts only the ones
+    // that committed before the holder took its item.
+    let cold = ddb
+        .get_item()
+        .table_name(&table)
+        .key("pk", AttributeValue::S("cold".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("read");
+    let n = cold
+        .item()
+        .and_then(|i| i.get("n"))
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .unwrap_or(0);
+    assert_eq!(n, tx_committed);
+    ddb.delete_table()
+        .table_name(&table)
+        .send()
+        .await
+        .expect("cleanup");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hot_item_is_throttled_above_its_write_units_a_second() {
+    let config = aws::sdk_config().await.expect("endpoint");
+    // No SDK retries: the test sees each refusal.
+    let ddb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&config)
+            .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    let table = aws::unique_name("throttle");
+    aws::create_table(&ddb, &table, false).await.expect("table");
+    aws::set_double(
+        &ddb,
+        &table,
+        aws::DoubleSwitches {
+            item_wcu_per_s: 10,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("switches");
+    // 10 units a second: at most 5 transactional writes (2 units each) pass
+    // in any one second, then the item is throttled.
+    let mut reasons = None;
+    for _ in 0..20 {
+        if let Err(e) = add_in_transaction(&ddb, &table, &["hot"]).await {
+            if let aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) = e.into_service_error() {
+                reasons = Some(c.cancellation_reasons().iter().map(|r| r.code().unwrap_or_default().to_string()).collect::<Vec<_>>());
+            }
+            break;
+        }
+    }
+    assert_eq!(reasons, Some(vec!["ThrottlingError".to_string()]));
+    let mut plain = None;
+    for _ in 0..20 {
+        let r = ddb
+            .update_item()
+            .table_name(&table)
+            .key("pk", AttributeValue::S("hot".into()))
+            .update_expression("ADD n :one")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .send()
+            .await;
+        if let Err(e) = r {
+            plain = Some(
+                e.into_service_error()
+                    .is_provisioned_throughput_exceeded_exception(),
+            );
+            break;
+        }
+    }
+    assert_eq!(
+        plain,
+        Some(true),
+        "a plain write is throttled with ProvisionedThroughputExceededException"
+    );
+    // Another item is not throttled.
+    add_in_transaction(&ddb, &table, &["cold"])
+        .await
+        .expect("a cold item is not throttled");
+    ddb.delete_table()
+        .table_name(&table)
+        .send()
+        .await
+        .expect("cleanup");
+}
