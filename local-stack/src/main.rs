@@ -86,6 +86,14 @@ struct Args {
     /// The token endpoint fails for N simulated minutes, from minute 20.
     #[arg(long)]
     token_endpoint_outage: Option<u32>,
+    /// The DynamoDB double holds each transaction's items this long before
+    /// committing: a low local rate with a long hold has the conflict odds of
+    /// a high real rate (see `testkit/src/moto_launcher.py`).
+    #[arg(long, default_value_t = 0)]
+    tx_hold_ms: u64,
+    /// The DynamoDB double throttles one item above this many write units a second.
+    #[arg(long, default_value_t = 1_000)]
+    item_wcu_per_s: u32,
     /// An AWS endpoint to use instead of starting moto (same as AWS_ENDPOINT_URL).
     #[arg(long)]
     aws_endpoint: Option<String>,
@@ -135,6 +143,11 @@ async fn run(args: Args) -> Result<bool, String> {
             token_cap: args.token_cap,
             api_429_storm: args.api_429_storm,
             token_endpoint_outage_min: args.token_endpoint_outage,
+        },
+        double: testkit::aws::DoubleSwitches {
+            tx_hold_ms: args.tx_hold_ms,
+            item_wcu_per_s: args.item_wcu_per_s,
+            conflicts: true,
         },
     };
     let modes: Vec<Mode> = if args.compare {

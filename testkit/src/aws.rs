@@ -317,6 +317,9 @@ pub fn unique_name(kind: &str) -> String {
 pub struct TestResources {
     pub config: SdkConfig,
     pub dynamodb: aws_sdk_dynamodb::Client,
+    /// The analytics store's client, its writes metered.
+    pub analytics: aws_sdk_dynamodb::Client,
+    pub meter: crate::metering::Meter,
     pub secrets: aws_sdk_secretsmanager::Client,
     pub token_table: String,
     pub analytics_table: String,
@@ -348,9 +351,13 @@ impl TestResources {
                     aws_sdk_secretsmanager::error::DisplayErrorContext(e)
                 ))
             })?;
+        let meter = crate::metering::Meter::new();
+        let analytics = meter.client(&config);
         Ok(Self {
             config,
             dynamodb,
+            analytics,
+            meter,
             secrets,
             token_table,
             analytics_table,
@@ -424,7 +431,7 @@ pub async fn create_table(
 
 /// The DynamoDB double's switches for one table (see `moto_launcher.py`).
 /// They are tags on the table; real DynamoDB ignores them.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct DoubleSwitches {
     /// How long a transaction holds its items before it commits.
     pub tx_hold_ms: u64,

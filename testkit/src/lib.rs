@@ -6,6 +6,7 @@ pub mod aws;
 pub mod baselines;
 pub mod fixtures;
 pub mod genesys_sdk;
+pub mod metering;
 pub mod product;
 pub mod replay;
 pub mod sim;

@@ -62,7 +62,7 @@ pub fn broker(res: &TestResources, sim: &Simulator, cfg: BrokerConfig) -> Broker
 
 /// The analytics store of a test's resources.
 pub fn store(res: &TestResources) -> AnalyticsStore {
-    AnalyticsStore::new(res.dynamodb.clone(), res.analytics_table.clone())
+    AnalyticsStore::new(res.analytics.clone(), res.analytics_table.clone())
 }
 
 /// One container's conversation-events handler.

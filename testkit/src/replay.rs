@@ -236,6 +236,8 @@ pub struct DriveReport {
     pub enrichment_complete: bool,
     /// Write conflicts the containers retried.
     pub conflicts: u64,
+    /// Invocations that failed on a conflict or a throttle.
+    pub conflict_failures: u64,
     /// Simulated minutes driven.
     pub simulated_minutes: f64,
     /// Handler latency per invocation, microseconds, sorted.
@@ -263,6 +265,7 @@ fn container_of(delivery: &Delivery, n: usize) -> usize {
 #[derive(Default)]
 struct Tally {
     conflicts: u64,
+    conflict_failures: u64,
     processed: u64,
     duplicates: u64,
     rejected: u64,
@@ -450,6 +453,10 @@ pub async fn drive<C: Container, A: ApiAccess>(
                         Err(InvokeError::Rejected(_)) => s.rejected += 1,
                         Err(InvokeError::Failed(e)) => {
                             *s.errors.entry(e.chars().take(160).collect()).or_default() += 1;
+                            let lower = e.to_ascii_lowercase();
+                            if lower.contains("conflict") || lower.contains("throttl") {
+                                s.conflict_failures += 1;
+                            }
                             if attempt < max_attempts {
                                 s.redeliveries += 1;
                                 failed.push((d, attempt + 1));
@@ -518,6 +525,7 @@ pub async fn drive<C: Container, A: ApiAccess>(
         enriched: swept.3,
         enrichment_complete: fleet.sweeper.is_none() || schedule.pending == 0,
         conflicts: t.conflicts,
+        conflict_failures: t.conflict_failures,
         simulated_minutes: (now - start) as f64 / 60_000.0,
         latencies_us: t.latencies_us,
     }

@@ -17,7 +17,7 @@ use va_analytics::AnalyticsStore;
 use va_analytics::dashboard::DashboardApi;
 use va_enrichment::{SweepConfig, Sweeper};
 
-use crate::aws::TestResources;
+use crate::aws::{DoubleSwitches, TestResources};
 use crate::baselines::{NaiveContainer, OwnToken, OwnTokenPolicy};
 use crate::replay::{self, DriveOptions, Fleet, Repeats};
 pub use crate::replay::{FaultPlan, Progress};
@@ -65,6 +65,8 @@ pub struct StackOptions {
     /// The sweeper first looks for a session this long after it ended.
     pub enrichment_delay_s: u64,
     pub faults: FaultPlan,
+    /// The DynamoDB double's conflict hold and throttling threshold.
+    pub double: DoubleSwitches,
 }
 
 impl Default for StackOptions {
@@ -81,6 +83,7 @@ impl Default for StackOptions {
             analytics_lag_s: 60,
             enrichment_delay_s: 120,
             faults: FaultPlan::default(),
+            double: DoubleSwitches::default(),
         }
     }
 }
@@ -107,8 +110,23 @@ pub struct StackReport {
     pub api_calls_per_session: f64,
     /// Every ended bot session was enriched by the end.
     pub enrichment_complete: bool,
-    /// Write conflicts retried in the containers.
+    /// Write conflicts and throttles retried in the containers.
     pub conflicts: u64,
+    /// Invocations that failed on a conflict or throttle (Lambda retries them).
+    pub conflict_failures: u64,
+    /// Events dead-lettered after failing on conflicts or throttles.
+    pub conflicts_lost: u64,
+    /// Analytics write units per delivered event (see `metering`).
+    pub write_units_per_event: f64,
+    /// Items per committed transaction.
+    pub items_per_tx_p50: u64,
+    pub items_per_tx_p99: u64,
+    /// Deliveries handled per second per container, wall clock.
+    pub events_per_s_per_container: f64,
+    /// Committed transactions per second times the double's hold: how many
+    /// transactions overlapped on average. Divided by a real transaction's
+    /// hold (ASSUMPTION: 20 ms), it is the real rate with the same conflict odds.
+    pub equivalent_events_per_s: f64,
     /// The first differences between the store and the generator's truth.
     pub differences: Vec<String>,
     pub latency_p50_ms: f64,
@@ -144,6 +162,9 @@ pub async fn start(opts: &StackOptions, traffic: Traffic) -> Result<Running, Str
     .map_err(|e| format!("simulator: {e}"))?;
     sim.register_conversations(traffic.sim_conversations());
     let res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+        .await
+        .map_err(|e| e.to_string())?;
+    crate::aws::set_double(&res.dynamodb, &res.analytics_table, opts.double)
         .await
         .map_err(|e| e.to_string())?;
     Ok(Running {
@@ -231,6 +252,7 @@ fn send<'a, T>(
 /// The store checked against the truth, and the run's figures.
 async fn report(
     run: &Running,
+    hold_ms: u64,
     containers: usize,
     r: replay::DriveReport,
     began: Instant,
@@ -239,6 +261,10 @@ async fn report(
     let store = AnalyticsStore::new(run.res.dynamodb.clone(), run.res.analytics_table.clone());
     let diffs = replay::compare(&store, &run.traffic.truth, 0, end + 3_600_000).await;
     let ms = |p: f64| replay::percentile(&r.latencies_us, p) as f64 / 1000.0;
+    let mut units = run.res.meter.read();
+    units.items_per_transaction.sort_unstable();
+    let wall = began.elapsed().as_secs_f64().max(1e-9);
+    let tx = units.items_per_transaction.len() as f64;
     StackReport {
         mode: String::new(),
         containers,
@@ -256,6 +282,13 @@ async fn report(
         api_calls_per_session: r.api_calls as f64 / run.traffic.truth.bot_sessions.max(1) as f64,
         enrichment_complete: r.enrichment_complete,
         conflicts: r.conflicts,
+        conflict_failures: r.conflict_failures,
+        conflicts_lost: if r.conflict_failures > 0 { r.dead_lettered } else { 0 },
+        write_units_per_event: units.units as f64 / r.deliveries.max(1) as f64,
+        items_per_tx_p50: replay::percentile(&units.items_per_transaction, 50.0),
+        items_per_tx_p99: replay::percentile(&units.items_per_transaction, 99.0),
+        events_per_s_per_container: r.deliveries as f64 / wall / containers.max(1) as f64,
+        equivalent_events_per_s: tx / wall * (hold_ms as f64 / 1000.0) / 0.020,
         differences: diffs.into_iter().take(5).collect(),
         latency_p50_ms: ms(50.0),
         latency_p90_ms: ms(90.0),
@@ -314,7 +347,7 @@ pub async fn run_mode(
                 progress,
             ))
             .await;
-            report(run, fleet.containers.len(), r, began).await
+            report(run, opts.double.tx_hold_ms, fleet.containers.len(), r, began).await
         }
         Mode::Naive | Mode::SeedAdvice => {
             let (policy, containers) = match mode {
@@ -357,7 +390,7 @@ pub async fn run_mode(
                 progress,
             ))
             .await;
-            report(run, fleet.containers.len(), r, began).await
+            report(run, opts.double.tx_hold_ms, fleet.containers.len(), r, began).await
         }
     };
     report.mode = mode.name().to_string();
@@ -367,12 +400,12 @@ pub async fn run_mode(
 /// One table row per report.
 pub fn table(reports: &[StackReport]) -> String {
     let mut out = String::from(
-        "| mode | containers | sessions | events | duplicates | token requests | 401s | 429s | retries | rejected | DLQ | exactly once | API calls/session | conflicts | p50 ms | p90 ms | p99 ms |\n\
-         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+        "| mode | containers | sessions | events | duplicates | token requests | 401s | 429s | retries | rejected | DLQ | exactly once | API calls/session | conflicts retried | failed on conflict | write units/event | items/tx p50 | items/tx p99 | events/s/container | p50 ms | p90 ms | p99 ms |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
     for r in reports {
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.3} | {} | {:.1} | {:.1} | {:.1} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.3} | {} | {} | {:.2} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
             r.mode,
             r.containers,
             r.sessions,
@@ -391,6 +424,11 @@ pub fn table(reports: &[StackReport]) -> String {
             },
             r.api_calls_per_session,
             r.conflicts,
+            r.conflict_failures,
+            r.write_units_per_event,
+            r.items_per_tx_p50,
+            r.items_per_tx_p99,
+            r.events_per_s_per_container,
             r.latency_p50_ms,
             r.latency_p90_ms,
             r.latency_p99_ms,
