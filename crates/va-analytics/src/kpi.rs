@@ -37,6 +37,9 @@ pub mod attr {
     pub const OUTCOME_PREFIX: &str = "o#";
     /// `i#<intent name>`: final intents of ended sessions (from enrichment).
     pub const INTENT_PREFIX: &str = "i#";
+    /// Sessions that ended in this minute and span N minutes (`span_N`);
+    /// stored, never shown: readers turn them into [`ACTIVE`].
+    pub const SPAN_PREFIX: &str = "span_";
 }
 
 /// Upper bounds (seconds) of the duration histogram; the last bucket is `inf`.
@@ -233,6 +236,35 @@ pub fn hand_back_key(flow_id: &str, participant: Option<&str>, end_ms: i64) -> S
     format!("{flow_id}#{}#{end_ms}", participant.unwrap_or("-"))
 }
 
+/// The most minutes one session adds to "active"; readers look this far
+/// past a range for the sessions that were active in it.
+pub const MAX_ACTIVE_MINUTES: i64 = 45;
+
+/// "Active" per minute from the `span_N` counters of the minutes each
+/// session ended in: a session that ended in minute `k` and spans `N`
+/// minutes was active in `k - N + 1 ..= k`. `ended` maps a minute start to
+/// its counters; the result maps a minute start to its active sessions.
+pub fn active_from_spans(ended: &BTreeMap<i64, BTreeMap<String, i64>>) -> BTreeMap<i64, i64> {
+    let mut active: BTreeMap<i64, i64> = BTreeMap::new();
+    for (&end, counters) in ended {
+        for (name, &n) in counters {
+            let Some(span) = name
+                .strip_prefix(attr::SPAN_PREFIX)
+                .and_then(|s| s.parse::<i64>().ok())
+            else {
+                continue;
+            };
+            for back in 0..span.clamp(1, MAX_ACTIVE_MINUTES) {
+                *active
+                    .entry(end.saturating_sub(back.saturating_mul(60_000)))
+                    .or_default() += n;
+            }
+        }
+    }
+    active.retain(|_, n| *n != 0);
+    active
+}
+
 /// Which flow types count as Virtual Agent sessions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KpiConfig {
@@ -246,7 +278,7 @@ impl Default for KpiConfig {
     fn default() -> Self {
         Self {
             bot_flow_types: vec!["BOT".into(), "DIGITALBOT".into()],
-            max_active_minutes: 45,
+            max_active_minutes: MAX_ACTIVE_MINUTES,
         }
     }
 }
@@ -291,15 +323,6 @@ pub enum Scope {
     Flow(String),
 }
 
-impl Scope {
-    /// The bucket items' partition key.
-    pub fn pk(&self) -> String {
-        match self {
-            Scope::Org => "agg#org".into(),
-            Scope::Flow(id) => format!("agg#flow#{id}"),
-        }
-    }
-}
 
 /// The bucket item's sort key for a minute.
 pub fn minute_sk(minute_ms: i64) -> String {
@@ -460,18 +483,15 @@ fn plan_end(
         p.both(&flow, t, attr::DURATION_MS_SUM, d);
         p.both(&flow, t, attr::DURATION_COUNT, 1);
         p.both(&flow, t, &duration_bucket(d), 1);
-        // Concurrency: the session was active in every minute it spans.
+        // Concurrency: one counter in the end minute, keyed by how many
+        // minutes the session spans; readers derive "active" per minute from
+        // it (`active_from_spans`), so an end writes one bucket, not one per
+        // minute spanned.
         let last = minute_of(t);
-        let first = minute_of(t.saturating_sub(d))
-            .max(last.saturating_sub((cfg.max_active_minutes - 1).max(0) * 60_000));
-        let mut m = first;
-        while m <= last {
-            p.both(&flow, m, attr::ACTIVE, 1);
-            match m.checked_add(60_000) {
-                Some(next) => m = next,
-                None => break,
-            }
-        }
+        let first = minute_of(t.saturating_sub(d));
+        let minutes = (last.saturating_sub(first) / 60_000).saturating_add(1);
+        let span = minutes.clamp(1, cfg.max_active_minutes.clamp(1, MAX_ACTIVE_MINUTES));
+        p.both(&flow, t, &format!("{}{span}", attr::SPAN_PREFIX), 1);
     }
     if let Event::Conversation {
         conversation_id, ..
@@ -625,14 +645,21 @@ mod tests {
         assert_eq!(org(end, attr::ESCALATED), 1);
         assert_eq!(org(end, attr::DURATION_MS_SUM), 150_000);
         assert_eq!(org(end, "d_le_180"), 1);
-        // 15:00:00.107 to 15:02:30.107 spans minutes 15:00, 15:01, 15:02.
-        let active: i64 = p
+        // 15:00:00.107 to 15:02:30.107 spans minutes 15:00, 15:01, 15:02:
+        // one counter in the end minute, read back as 3 active minutes.
+        assert_eq!(org(end, "span_3"), 1);
+        assert_eq!(p.buckets.len(), 2, "one org and one flow bucket");
+        let ended: BTreeMap<i64, BTreeMap<String, i64>> = p
             .buckets
             .iter()
             .filter(|((s, _), _)| *s == Scope::Org)
-            .map(|(_, c)| c.get(attr::ACTIVE).copied().unwrap_or(0))
-            .sum();
-        assert_eq!(active, 3);
+            .map(|((_, m), c)| (*m, c.clone()))
+            .collect();
+        let active = active_from_spans(&ended);
+        assert_eq!(
+            active.into_iter().collect::<Vec<_>>(),
+            vec![(end - 120_000, 1), (end - 60_000, 1), (end, 1)]
+        );
         assert_eq!(p.state, None, "a transfer needs no correlation");
         let pending = p.pending.expect("enrichment comes later");
         assert_eq!(pending.session_key, "f-1#p-1#1795186950107");

@@ -1,9 +1,14 @@
 //! The DynamoDB store that counts each event exactly once.
 //!
 //! Layout (one table, key `pk`/`sk`, both strings):
-//! - buckets: `pk = agg#org` or `agg#flow#<flowId>`, `sk = m#<minute start,
-//!   epoch ms, 13 digits>`, one number attribute per counter (see [`attr`]);
-//!   a time range is one `Query` on `pk` with `sk BETWEEN`.
+//! - buckets: `pk = agg#s<shard, 2 digits>`, `sk = m#<minute start, epoch
+//!   ms, 13 digits>#f#<flowId>` (a flow's counters) or `...#-` (counters of
+//!   events without a flow), one number attribute per counter (see [`attr`]).
+//!   Each write picks one of [`BUCKET_SHARDS`] shards at random, so no item
+//!   and no partition is hot: at most 1/16 of the load meets on one item, and
+//!   a conflicting retry lands elsewhere. An event writes one bucket item:
+//!   the org's figures are the sum of every cell, read back with one `Query`
+//!   per shard (`sk BETWEEN`), in parallel, and merged.
 //! - event markers: `pk = event#<content key>` (see
 //!   `va_events::Event::content_key`), `sk = event`, the EventBridge id beside
 //!   it, `ttl` past the longest time an event can come back.
@@ -15,9 +20,10 @@ use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use serde::Serialize;
 
-#[cfg(doc)]
-use crate::kpi::attr;
-use crate::kpi::{ConversationState, PendingEnrichment, Plan, Scope, minute_of, minute_sk};
+use crate::kpi::{
+    ConversationState, MAX_ACTIVE_MINUTES, PendingEnrichment, Plan, Scope, active_from_spans, attr,
+    minute_of, minute_sk,
+};
 
 /// Key attribute names of the analytics table.
 pub mod key {
@@ -59,6 +65,84 @@ fn pending_sk(p: &PendingEnrichment) -> String {
         p.conversation_id,
         p.session_key
     )
+}
+
+/// Shards of the bucket items. 16 keeps a flow at 2,000 events/s under
+/// DynamoDB's 1,000 write units a second per partition and its conflict odds
+/// per item low, while a read stays 16 parallel queries.
+pub const BUCKET_SHARDS: u32 = 16;
+
+/// Counters that belong to the org, not to a flow (the event itself): they
+/// may ride in a flow's cell to save an item and are hidden from flow views.
+const ORG_ONLY: [&str; 2] = [attr::EVENTS, attr::UNKNOWN_TOPICS];
+
+fn shard_pk(shard: u32) -> String {
+    format!("agg#s{shard:02}")
+}
+
+fn cell_sk(minute_ms: i64, flow: Option<&str>) -> String {
+    match flow {
+        Some(f) => format!("{}#f#{f}", minute_sk(minute_ms)),
+        None => format!("{}#-", minute_sk(minute_ms)),
+    }
+}
+
+/// (minute start, flow) of a bucket item's sort key.
+fn parse_cell_sk(sk: &str) -> Option<(i64, Option<String>)> {
+    let rest = sk.strip_prefix("m#")?;
+    let (minute, cell) = rest.split_once('#')?;
+    let minute = minute.parse().ok()?;
+    match cell {
+        "-" => Some((minute, None)),
+        c => Some((minute, Some(c.strip_prefix("f#")?.to_string()))),
+    }
+}
+
+/// The bucket items a plan adds to: per minute, one cell per flow it
+/// touches, the flow's counters in it; what the org gets beyond the sum of
+/// its flows (the event's own count) rides in the flow's cell when the
+/// minute has exactly one, else in the minute's flowless cell.
+pub fn cells(plan: &Plan) -> BTreeMap<(i64, Option<String>), BTreeMap<String, i64>> {
+    let mut out: BTreeMap<(i64, Option<String>), BTreeMap<String, i64>> = BTreeMap::new();
+    let mut rest: BTreeMap<i64, BTreeMap<String, i64>> = BTreeMap::new();
+    for ((scope, minute), counters) in &plan.buckets {
+        match scope {
+            Scope::Flow(f) => {
+                let cell = out.entry((*minute, Some(f.clone()))).or_default();
+                let org = rest.entry(*minute).or_default();
+                for (name, n) in counters {
+                    *cell.entry(name.clone()).or_default() += n;
+                    *org.entry(name.clone()).or_default() -= n;
+                }
+            }
+            Scope::Org => {
+                let org = rest.entry(*minute).or_default();
+                for (name, n) in counters {
+                    *org.entry(name.clone()).or_default() += n;
+                }
+            }
+        }
+    }
+    for (minute, mut counters) in rest {
+        counters.retain(|_, n| *n != 0);
+        if counters.is_empty() {
+            continue;
+        }
+        let flows: Vec<_> = out
+            .keys()
+            .filter(|(m, f)| *m == minute && f.is_some())
+            .cloned()
+            .collect();
+        let target = match flows.as_slice() {
+            [one] => one.clone(),
+            _ => (minute, None),
+        };
+        let cell = out.entry(target).or_default();
+        for (name, n) in counters {
+            *cell.entry(name).or_default() += n;
+        }
+    }
+    out
 }
 
 /// Which conversation a plan's state belongs to.
@@ -115,6 +199,12 @@ pub enum AnalyticsError {
         /// What conflicted.
         reason: String,
     },
+    /// DynamoDB throttled a write: retry after a pause.
+    #[error("throttled: {reason}")]
+    Throttled {
+        /// What was throttled.
+        reason: String,
+    },
     /// More items than one transaction holds.
     #[error("event {event_id} touches {items} items; a transaction holds at most 100")]
     TooLarge {
@@ -123,6 +213,13 @@ pub enum AnalyticsError {
         /// Items it would write.
         items: usize,
     },
+}
+
+impl AnalyticsError {
+    /// A conflict or a throttle: the same write may succeed after a pause.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Conflict { .. } | Self::Throttled { .. })
+    }
 }
 
 /// One bucket as read back.
@@ -354,7 +451,8 @@ impl AnalyticsStore {
             items.push(Slot::Resolved);
             tx = tx.transact_items(TransactWriteItem::builder().delete(delete).build());
         }
-        for ((scope, minute), counters) in &plan.buckets {
+        let shard = shard_pk(rand::random_range(0..BUCKET_SHARDS));
+        for ((minute, flow), counters) in cells(plan) {
             let mut names = HashMap::new();
             let mut values = HashMap::new();
             let mut adds = Vec::new();
@@ -365,8 +463,8 @@ impl AnalyticsStore {
             }
             let update = Update::builder()
                 .table_name(&self.table)
-                .key(key::PK, s(scope.pk()))
-                .key(key::SK, s(minute_sk(*minute)))
+                .key(key::PK, s(shard.clone()))
+                .key(key::SK, s(cell_sk(minute, flow.as_deref())))
                 .update_expression(format!("ADD {}", adds.join(", ")))
                 .set_expression_attribute_names(Some(names))
                 .set_expression_attribute_values(Some(values))
@@ -409,49 +507,167 @@ impl AnalyticsStore {
                             reason: "another transaction held an item".into(),
                         });
                     }
+                    if reasons.contains(&Some("ThrottlingError")) {
+                        return Err(AnalyticsError::Throttled {
+                            reason: "an item of the transaction was throttled".into(),
+                        });
+                    }
+                }
+                if let Some(
+                    TransactWriteItemsError::ProvisionedThroughputExceededException(_)
+                    | TransactWriteItemsError::ThrottlingException(_)
+                    | TransactWriteItemsError::RequestLimitExceeded(_)
+                    | TransactWriteItemsError::TransactionInProgressException(_),
+                ) = e.as_service_error()
+                {
+                    return Err(AnalyticsError::Throttled {
+                        reason: DisplayErrorContext(e).to_string(),
+                    });
                 }
                 Err(err(DisplayErrorContext(e).to_string()))
             }
         }
     }
 
-    /// Buckets of one scope with `from_ms <= minute <= to_ms`: one `Query` (paged).
+    /// Buckets of one scope with `from_ms <= minute <= to_ms`, "active"
+    /// derived from the sessions that ended up to [`MAX_ACTIVE_MINUTES`]
+    /// later: one `Query` per shard, in parallel (paged), merged.
     pub async fn query(
         &self,
         scope: &Scope,
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<Bucket>, AnalyticsError> {
-        let mut out = Vec::new();
-        self.each_item(
-            "Query",
-            &scope.pk(),
-            "#sk BETWEEN :from AND :to",
-            &[
-                (":from", minute_sk(minute_of(from_ms))),
-                (":to", minute_sk(minute_of(to_ms))),
-            ],
-            None,
-            |item| {
-                let minute_ms = item
-                    .get(key::SK)
-                    .and_then(|v| v.as_s().ok())
-                    .and_then(|s| s.strip_prefix("m#"))
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0);
-                let counters = item
-                    .iter()
-                    .filter(|(k, _)| k.as_str() != key::PK && k.as_str() != key::SK)
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_n().ok()?.parse::<i64>().ok()?)))
-                    .collect();
-                out.push(Bucket {
-                    minute_ms,
-                    counters,
-                });
-                true
-            },
-        )
-        .await?;
-        Ok(out)
+        let (from, to) = (minute_of(from_ms), minute_of(to_ms));
+        let read_to = to.saturating_add((MAX_ACTIVE_MINUTES - 1) * 60_000);
+        let flow = match scope {
+            Scope::Org => None,
+            Scope::Flow(f) => Some(f.as_str()),
+        };
+        let reads = (0..BUCKET_SHARDS).map(|shard| async move {
+            let mut cells = Vec::new();
+            self.each_item(
+                "Query (buckets)",
+                &shard_pk(shard),
+                "#sk BETWEEN :from AND :to",
+                &[
+                    (":from", minute_sk(from)),
+                    (":to", format!("{}#~", minute_sk(read_to))),
+                ],
+                None,
+                |item| {
+                    if let Some(sk) = item.get(key::SK).and_then(|v| v.as_s().ok())
+                        && let Some(cell) = parse_cell_sk(sk)
+                    {
+                        cells.push((cell, item.clone()));
+                    }
+                    true
+                },
+            )
+            .await
+            .map(|()| cells)
+        });
+        let mut merged: BTreeMap<i64, BTreeMap<String, i64>> = BTreeMap::new();
+        for shard in futures::future::join_all(reads).await {
+            for ((minute, cell_flow), item) in shard? {
+                if flow.is_some() && cell_flow.as_deref() != flow {
+                    continue;
+                }
+                let counters = merged.entry(minute).or_default();
+                for (k, v) in &item {
+                    if k == key::PK || k == key::SK || (flow.is_some() && ORG_ONLY.contains(&k.as_str())) {
+                        continue;
+                    }
+                    if let Some(n) = v.as_n().ok().and_then(|n| n.parse::<i64>().ok()) {
+                        *counters.entry(k.clone()).or_default() += n;
+                    }
+                }
+            }
+        }
+        let active = active_from_spans(&merged);
+        let mut out: BTreeMap<i64, BTreeMap<String, i64>> = merged
+            .into_iter()
+            .filter(|(m, _)| (from..=to).contains(m))
+            .map(|(m, mut c)| {
+                c.retain(|name, _| !name.starts_with(attr::SPAN_PREFIX));
+                (m, c)
+            })
+            .collect();
+        for (m, n) in active.range(from..=to) {
+            out.entry(*m).or_default().insert(attr::ACTIVE.into(), *n);
+        }
+        Ok(out
+            .into_iter()
+            .map(|(minute_ms, counters)| Bucket {
+                minute_ms,
+                counters,
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan_with(buckets: &[(Scope, i64, &str, i64)]) -> Plan {
+        let mut p = Plan::default();
+        for (scope, m, name, n) in buckets {
+            *p.buckets
+                .entry((scope.clone(), *m))
+                .or_default()
+                .entry((*name).to_string())
+                .or_default() += n;
+        }
+        p
+    }
+
+    #[test]
+    fn an_event_of_one_flow_writes_one_cell_with_its_own_count_in_it() {
+        let f = Scope::Flow("f-1".into());
+        let p = plan_with(&[
+            (Scope::Org, 60_000, attr::EVENTS, 1),
+            (Scope::Org, 60_000, attr::STARTED, 1),
+            (f.clone(), 60_000, attr::STARTED, 1),
+        ]);
+        let c = cells(&p);
+        assert_eq!(c.len(), 1);
+        let cell = &c[&(60_000, Some("f-1".to_string()))];
+        assert_eq!(cell.get(attr::STARTED), Some(&1));
+        assert_eq!(cell.get(attr::EVENTS), Some(&1));
+    }
+
+    #[test]
+    fn flowless_counts_and_several_flows_keep_the_org_total() {
+        let only_org = plan_with(&[(Scope::Org, 0, attr::EVENTS, 1)]);
+        assert_eq!(
+            cells(&only_org).into_keys().collect::<Vec<_>>(),
+            vec![(0, None)]
+        );
+        // An escalation moves counts in two flows' minutes: the org's total
+        // is their sum, with nothing left over for a flowless cell.
+        let p = plan_with(&[
+            (Scope::Org, 0, attr::EVENTS, 1),
+            (Scope::Flow("a".into()), 0, attr::CONTAINED, -1),
+            (Scope::Org, 0, attr::CONTAINED, -1),
+            (Scope::Flow("b".into()), 0, attr::ESCALATED, 1),
+            (Scope::Org, 0, attr::ESCALATED, 1),
+        ]);
+        let c = cells(&p);
+        assert_eq!(c.len(), 3, "two flows and the event's own count: {c:?}");
+        assert_eq!(c[&(0, None)].get(attr::EVENTS), Some(&1));
+        let total = |name: &str| -> i64 { c.values().filter_map(|x| x.get(name)).sum() };
+        assert_eq!(total(attr::CONTAINED), -1);
+        assert_eq!(total(attr::ESCALATED), 1);
+    }
+
+    #[test]
+    fn cell_sort_keys_round_trip() {
+        assert_eq!(parse_cell_sk(&cell_sk(120_000, None)), Some((120_000, None)));
+        assert_eq!(
+            parse_cell_sk(&cell_sk(120_000, Some("a#b"))),
+            Some((120_000, Some("a#b".to_string())))
+        );
+        assert_eq!(parse_cell_sk("event"), None);
     }
 }

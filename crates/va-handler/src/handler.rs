@@ -36,8 +36,9 @@ pub struct Handled {
     pub applied: Applied,
     /// A topic this product does not read (acknowledged and counted).
     pub unknown_topic: bool,
-    /// Writes refused because another event of the conversation changed its
-    /// state first, each retried.
+    /// Writes refused and retried: another event of the conversation changed
+    /// its state first, another transaction held an item, or DynamoDB
+    /// throttled one.
     pub conflicts: u32,
 }
 
@@ -66,8 +67,10 @@ impl EventHandler {
 
     /// Handles one event. Errors mean "not counted": the caller fails the
     /// invocation, so Lambda's async retries try it again and finally send it
-    /// to the on-failure destination. A write conflict is retried here, with
-    /// jittered backoff, until `deadline`: the marker makes a retry safe.
+    /// to the on-failure destination. A write conflict or throttle is retried
+    /// here, with jittered backoff, until `deadline`: the marker makes a retry
+    /// safe. The SDK retries neither a cancelled transaction nor (beyond its
+    /// own three attempts) a throttle.
     pub async fn handle(&self, raw: &Value, deadline: Instant) -> Result<Handled, HandleError> {
         let event = events::parse(raw)?;
         let stateful = kpi::needs_state(&event, &self.kpi);
@@ -98,7 +101,7 @@ impl EventHandler {
                         conflicts,
                     });
                 }
-                Err(AnalyticsError::Conflict { reason }) => {
+                Err(e) if e.is_retryable() => {
                     conflicts = conflicts.saturating_add(1);
                     let wait = pause.mul_f64(rand::rng().random_range(0.5..1.0));
                     if Instant::now()
@@ -106,7 +109,9 @@ impl EventHandler {
                         .is_none_or(|t| t >= deadline)
                     {
                         return Err(AnalyticsError::Conflict {
-                            reason: format!("{reason}; still conflicting after {conflicts} tries at the deadline"),
+                            reason: format!(
+                                "{e}; still refused after {conflicts} tries at the deadline"
+                            ),
                         }
                         .into());
                     }

@@ -147,7 +147,10 @@ pub async fn snapshot(
     Ok(Snapshot {
         from_ms,
         to_ms,
-        scope: scope.pk(),
+        scope: match scope {
+            Scope::Org => "all flows".to_string(),
+            Scope::Flow(id) => format!("flow {id}"),
+        },
         minutes: buckets
             .into_iter()
             .map(|b| Minute {
