@@ -74,9 +74,12 @@ fn update_units(
     key: Option<&std::collections::HashMap<String, AttributeValue>>,
     values: Option<&std::collections::HashMap<String, AttributeValue>>,
 ) -> u64 {
-    units_of(key.into_iter().flatten().chain(values.into_iter().flatten()))
+    units_of(
+        key.into_iter()
+            .flatten()
+            .chain(values.into_iter().flatten()),
+    )
 }
-
 
 impl Meter {
     /// A new meter at zero.

@@ -283,7 +283,11 @@ async fn report(
         enrichment_complete: r.enrichment_complete,
         conflicts: r.conflicts,
         conflict_failures: r.conflict_failures,
-        conflicts_lost: if r.conflict_failures > 0 { r.dead_lettered } else { 0 },
+        conflicts_lost: if r.conflict_failures > 0 {
+            r.dead_lettered
+        } else {
+            0
+        },
         write_units_per_event: units.units as f64 / r.deliveries.max(1) as f64,
         items_per_tx_p50: replay::percentile(&units.items_per_transaction, 50.0),
         items_per_tx_p99: replay::percentile(&units.items_per_transaction, 99.0),
@@ -347,7 +351,14 @@ pub async fn run_mode(
                 progress,
             ))
             .await;
-            report(run, opts.double.tx_hold_ms, fleet.containers.len(), r, began).await
+            report(
+                run,
+                opts.double.tx_hold_ms,
+                fleet.containers.len(),
+                r,
+                began,
+            )
+            .await
         }
         Mode::Naive | Mode::SeedAdvice => {
             let (policy, containers) = match mode {
@@ -390,7 +401,14 @@ pub async fn run_mode(
                 progress,
             ))
             .await;
-            report(run, opts.double.tx_hold_ms, fleet.containers.len(), r, began).await
+            report(
+                run,
+                opts.double.tx_hold_ms,
+                fleet.containers.len(),
+                r,
+                began,
+            )
+            .await
         }
     };
     report.mode = mode.name().to_string();

@@ -121,6 +121,26 @@ impl<S: TokenSource> TokenBroker<S> {
             .then(|| c.token.clone())
     }
 
+    /// The in-memory copy however old, if unexpired and newer than `rejected`:
+    /// what a caller gets when the item cannot be read.
+    fn last_known(&self, slot: usize, rejected: Option<u64>) -> Option<SlotToken> {
+        let now = self.clock.now_ms();
+        let cache = self.cache.read().unwrap_or_else(|e| e.into_inner());
+        let c = cache.get(slot)?.as_ref()?;
+        (c.token.expires_at - ms(self.cfg.expiry_skew) > now
+            && rejected.is_none_or(|v| c.token.version > v))
+        .then(|| c.token.clone())
+    }
+
+    /// For items published before `refresh_at` existed.
+    fn fallback_margin_ms(&self) -> i64 {
+        ms(self.cfg.refresh_margin.unwrap_or(Duration::from_secs(600)))
+    }
+
+    fn default_deadline(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now() + self.cfg.wait_timeout
+    }
+
     fn remember(&self, token: &SlotToken) {
         let now = self.clock.now_ms();
         let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
@@ -142,13 +162,43 @@ impl<S: TokenSource> TokenBroker<S> {
     }
 
     /// The slot's current token: memory, else the item, else a refresh by
-    /// whoever wins the lease.
+    /// whoever wins the lease; waits at most the configured `wait_timeout`.
     pub async fn token(&self, slot: usize) -> Result<SlotToken, BrokerError> {
+        self.token_by(slot, self.default_deadline()).await
+    }
+
+    /// [`Self::token`], giving up at `deadline` (the caller's invocation).
+    /// When the item cannot be read or no new token comes, an unexpired
+    /// in-memory token is served instead of an error.
+    pub async fn token_by(
+        &self,
+        slot: usize,
+        deadline: tokio::time::Instant,
+    ) -> Result<SlotToken, BrokerError> {
         self.check_slot(slot)?;
         if let Some(t) = self.cached(slot) {
             return Ok(t);
         }
-        self.obtain(slot, None).await
+        self.obtain_or_last_known(slot, None, deadline).await
+    }
+
+    async fn obtain_or_last_known(
+        &self,
+        slot: usize,
+        rejected: Option<u64>,
+        deadline: tokio::time::Instant,
+    ) -> Result<SlotToken, BrokerError> {
+        match self.obtain(slot, rejected, deadline).await {
+            Ok(t) => Ok(t),
+            Err(e @ BrokerError::NoSuchSlot { .. }) => Err(e),
+            Err(e) => match self.last_known(slot, rejected) {
+                Some(t) => {
+                    tracing::warn!(slot, version = t.version, error = %e, "serving the in-memory token: the token item is out of reach");
+                    Ok(t)
+                }
+                None => Err(e),
+            },
+        }
     }
 
     /// After a 401 for `version`: mark it stale, then get a newer token
@@ -158,31 +208,64 @@ impl<S: TokenSource> TokenBroker<S> {
         slot: usize,
         version: u64,
     ) -> Result<SlotToken, BrokerError> {
+        self.replace_rejected_by(slot, version, self.default_deadline())
+            .await
+    }
+
+    /// [`Self::replace_rejected`], giving up at `deadline`.
+    pub async fn replace_rejected_by(
+        &self,
+        slot: usize,
+        version: u64,
+        deadline: tokio::time::Instant,
+    ) -> Result<SlotToken, BrokerError> {
         self.check_slot(slot)?;
         self.forget(slot, version);
-        if self.store.mark_stale(slot, version).await? {
-            tracing::info!(
+        match self.store.mark_stale(slot, version).await {
+            Ok(true) => tracing::info!(
                 slot,
                 version,
                 "token rejected by Genesys Cloud; marked stale"
-            );
+            ),
+            Ok(false) => {}
+            // The lease still guards the fetch; the refresher's check finds
+            // the dead token if nobody can mark it.
+            Err(e) => {
+                tracing::warn!(slot, version, error = %e, "could not mark the rejected token stale")
+            }
         }
-        self.obtain(slot, Some(version)).await
+        self.obtain_or_last_known(slot, Some(version), deadline)
+            .await
     }
 
     /// Runs `f` with the slot's token; after a 401 it gets the replacement and
     /// runs `f` once more, never twice. Returns the value and whether it retried.
-    pub async fn call<T, E, F, Fut>(&self, slot: usize, mut f: F) -> Result<(T, bool), CallError<E>>
+    pub async fn call<T, E, F, Fut>(&self, slot: usize, f: F) -> Result<(T, bool), CallError<E>>
     where
         E: std::error::Error + Unauthorized + 'static,
         F: FnMut(AccessToken) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let t = self.token(slot).await?;
+        self.call_by(slot, self.default_deadline(), f).await
+    }
+
+    /// [`Self::call`], waiting for tokens at most until `deadline`.
+    pub async fn call_by<T, E, F, Fut>(
+        &self,
+        slot: usize,
+        deadline: tokio::time::Instant,
+        mut f: F,
+    ) -> Result<(T, bool), CallError<E>>
+    where
+        E: std::error::Error + Unauthorized + 'static,
+        F: FnMut(AccessToken) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let t = self.token_by(slot, deadline).await?;
         match f(t.token.clone()).await {
             Ok(v) => Ok((v, false)),
             Err(e) if e.is_unauthorized() => {
-                let fresh = self.replace_rejected(slot, t.version).await?;
+                let fresh = self.replace_rejected_by(slot, t.version, deadline).await?;
                 f(fresh.token)
                     .await
                     .map(|v| (v, true))
@@ -192,22 +275,28 @@ impl<S: TokenSource> TokenBroker<S> {
         }
     }
 
-    async fn obtain(&self, slot: usize, rejected: Option<u64>) -> Result<SlotToken, BrokerError> {
+    async fn obtain(
+        &self,
+        slot: usize,
+        rejected: Option<u64>,
+        deadline: tokio::time::Instant,
+    ) -> Result<SlotToken, BrokerError> {
         let started = tokio::time::Instant::now();
+        let deadline = deadline.min(started + self.cfg.wait_timeout);
         let mut pause = Duration::from_millis(25);
         loop {
-            match self.attempt(slot, rejected).await? {
+            match self.attempt(slot, rejected, deadline).await? {
                 Attempt::Got(t) => return Ok(t),
                 Attempt::Wait => {}
             }
-            if started.elapsed() >= self.cfg.wait_timeout {
+            let wait = pause.mul_f64(rand::rng().random_range(0.5..1.0));
+            if tokio::time::Instant::now() + wait >= deadline {
                 return Err(BrokerError::WaitTimedOut {
                     slot,
                     waited_ms: started.elapsed().as_millis() as u64,
                 });
             }
-            let jitter = rand::rng().random_range(0.5..1.0);
-            tokio::time::sleep(pause.mul_f64(jitter)).await;
+            tokio::time::sleep(wait).await;
             pause = (pause * 2).min(Duration::from_millis(400));
         }
     }
@@ -226,7 +315,12 @@ impl<S: TokenSource> TokenBroker<S> {
     }
 
     /// One pass: read; hand out a usable token; else try to refresh; else say wait.
-    async fn attempt(&self, slot: usize, rejected: Option<u64>) -> Result<Attempt, BrokerError> {
+    async fn attempt(
+        &self,
+        slot: usize,
+        rejected: Option<u64>,
+        deadline: tokio::time::Instant,
+    ) -> Result<Attempt, BrokerError> {
         let now = self.clock.now_ms();
         let skew = ms(self.cfg.expiry_skew);
         let item = self.store.read(slot).await?;
@@ -235,11 +329,11 @@ impl<S: TokenSource> TokenBroker<S> {
             && Self::newer(item, rejected)
             && let Some(t) = Self::slot_token(slot, item)
         {
-            // Past the margin the refresher should have acted; any reader may
-            // take the lease as a backstop, and losers keep the current token.
-            if item.expires_at - ms(self.cfg.refresh_margin) <= now
+            // Due: the refresher should have acted; any reader may take the
+            // lease as a backstop, and losers keep the current token.
+            if item.due(now, self.fallback_margin_ms())
                 && !item.lease_live(now)
-                && let Ok(Some(fresh)) = self.refresh_if_needed(slot).await
+                && let Ok(Some(fresh)) = self.refresh_by(slot, deadline).await
             {
                 self.remember(&fresh);
                 return Ok(Attempt::Got(fresh));
@@ -247,11 +341,14 @@ impl<S: TokenSource> TokenBroker<S> {
             self.remember(&t);
             return Ok(Attempt::Got(t));
         }
-        match self.refresh_if_needed(slot).await {
+        match self.refresh_by(slot, deadline).await {
             Ok(Some(t)) => {
                 self.remember(&t);
                 Ok(Attempt::Got(t))
             }
+            // Our lease ran out before we published: the next holder's
+            // token is the one to wait for.
+            Err(BrokerError::Store(token_store::StoreError::LeaseLost { .. })) => Ok(Attempt::Wait),
             Ok(None) => {
                 // Lost: someone holds the lease, or the backoff forbids a fetch.
                 let now = self.clock.now_ms();
@@ -284,6 +381,15 @@ impl<S: TokenSource> TokenBroker<S> {
     /// `Ok(None)`: another writer holds the lease, the backoff is on, or no
     /// refresh was needed.
     pub async fn refresh_if_needed(&self, slot: usize) -> Result<Option<SlotToken>, BrokerError> {
+        self.refresh_by(slot, tokio::time::Instant::now() + self.cfg.lease)
+            .await
+    }
+
+    async fn refresh_by(
+        &self,
+        slot: usize,
+        deadline: tokio::time::Instant,
+    ) -> Result<Option<SlotToken>, BrokerError> {
         self.check_slot(slot)?;
         let now = self.clock.now_ms();
         let owner = format!("{}-{}", self.instance, uuid::Uuid::new_v4().simple());
@@ -293,7 +399,7 @@ impl<S: TokenSource> TokenBroker<S> {
                 slot,
                 &owner,
                 now,
-                now.saturating_add(ms(self.cfg.refresh_margin)),
+                now.saturating_add(self.fallback_margin_ms()),
                 ms(self.cfg.lease),
             )
             .await?
@@ -301,14 +407,23 @@ impl<S: TokenSource> TokenBroker<S> {
             Acquire::Won(lease) => lease,
             Acquire::Lost => return Ok(None),
         };
-        self.fetch_and_publish(lease).await.map(Some)
+        self.fetch_and_publish(lease, deadline).await.map(Some)
     }
 
-    async fn fetch_and_publish(&self, lease: Lease) -> Result<SlotToken, BrokerError> {
+    async fn fetch_and_publish(
+        &self,
+        lease: Lease,
+        deadline: tokio::time::Instant,
+    ) -> Result<SlotToken, BrokerError> {
         let slot = lease.slot;
         self.fetches.fetch_add(1, Ordering::Relaxed);
-        // Never outlive the lease: a late publish would be refused anyway.
-        let budget = self.cfg.lease.mul_f64(0.8);
+        // Never outlive the lease (a late publish would be refused anyway)
+        // nor the caller's deadline.
+        let budget = self
+            .cfg
+            .lease
+            .mul_f64(0.8)
+            .min(deadline.saturating_duration_since(tokio::time::Instant::now()));
         let fetched = match tokio::time::timeout(budget, self.source.fetch()).await {
             Ok(r) => r,
             Err(_) => Err(SourceError::Unavailable(format!(
@@ -320,6 +435,11 @@ impl<S: TokenSource> TokenBroker<S> {
             Ok(issued) => {
                 let now = self.clock.now_ms();
                 let expires_at = now.saturating_add(secs_ms(issued.expires_in));
+                let margin = self.cfg.margin_for(Duration::from_secs(issued.expires_in));
+                if let Some(why) = margin.clamped {
+                    tracing::warn!(slot, expires_in_s = issued.expires_in, margin_s = margin.before_expiry.as_secs(), reason = ?why, "the configured refresh margin does not fit this token's lifetime; clamped");
+                }
+                let refresh_at = expires_at.saturating_sub(ms(margin.before_expiry));
                 let version = self
                     .store
                     .publish(
@@ -328,6 +448,7 @@ impl<S: TokenSource> TokenBroker<S> {
                             access_token: &issued.access_token,
                             token_type: &issued.token_type,
                             expires_at,
+                            refresh_at,
                         },
                         now,
                     )

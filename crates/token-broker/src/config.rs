@@ -11,8 +11,12 @@ use lambda_support::{ConfigErrors, Env};
 pub struct BrokerConfig {
     /// Token slots (each its own 300 requests/min budget).
     pub pool_size: usize,
-    /// Refresh when the token expires within this.
-    pub refresh_margin: Duration,
+    /// Replace a token this long before it expires; `None` picks it from the
+    /// token's lifetime (see [`BrokerConfig::margin_for`]). Clamped either way.
+    pub refresh_margin: Option<Duration>,
+    /// How often the refresher runs (its schedule): a token is replaced at
+    /// least two periods before it expires, so one missed run costs nothing.
+    pub refresher_period: Duration,
     /// Lease length; longer than the worst-case fetch including retries.
     pub lease: Duration,
     /// Re-read the item when the in-memory copy is older than this.
@@ -31,13 +35,71 @@ impl Default for BrokerConfig {
     fn default() -> Self {
         Self {
             pool_size: 1,
-            refresh_margin: Duration::from_secs(600),
+            refresh_margin: None,
+            refresher_period: Duration::from_secs(60),
             lease: Duration::from_secs(30),
             max_age: Duration::from_secs(60),
             expiry_skew: Duration::from_secs(30),
             wait_timeout: Duration::from_secs(10),
             backoff_base: Duration::from_secs(2),
             backoff_max: Duration::from_secs(300),
+        }
+    }
+}
+
+/// When a token is replaced, as time before its expiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Margin {
+    /// Replace this long before expiry.
+    pub before_expiry: Duration,
+    /// Set when the configured margin could not be used as given.
+    pub clamped: Option<Clamped>,
+}
+
+/// Why a configured margin was not used as given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clamped {
+    /// Under two refresher periods plus the skew: raised to that.
+    BelowTwoPeriods,
+    /// Over half the lifetime: a token would be replaced while young, every
+    /// reader would find it due at once. Lowered to half the lifetime.
+    OverHalfTheLifetime,
+    /// The lifetime is shorter than four refresher periods: replaced at half
+    /// its lifetime, the most that can be kept without a storm.
+    LifetimeTooShort,
+}
+
+impl BrokerConfig {
+    /// When to replace a token that lives `lifetime`. Automatic: a tenth of
+    /// the lifetime, at most 10 minutes (the token endpoint outage the fleet
+    /// rides out), at least two refresher periods plus the skew, at most half
+    /// the lifetime. A configured margin is held to the same bounds.
+    pub fn margin_for(&self, lifetime: Duration) -> Margin {
+        let floor = self.refresher_period.saturating_mul(2) + self.expiry_skew;
+        let ceiling = lifetime / 2;
+        if floor > ceiling {
+            return Margin {
+                before_expiry: ceiling,
+                clamped: Some(Clamped::LifetimeTooShort),
+            };
+        }
+        let (want, configured) = match self.refresh_margin {
+            Some(m) => (m, true),
+            None => (
+                (lifetime / 10).min(Duration::from_secs(600)).max(floor),
+                false,
+            ),
+        };
+        let (before_expiry, clamped) = if want < floor {
+            (floor, Some(Clamped::BelowTwoPeriods))
+        } else if want > ceiling {
+            (ceiling, Some(Clamped::OverHalfTheLifetime))
+        } else {
+            (want, None)
+        };
+        Margin {
+            before_expiry,
+            clamped: clamped.filter(|_| configured),
         }
     }
 }
@@ -69,6 +131,8 @@ pub const GENESYS_BASE_URL: &str = "GENESYS_BASE_URL";
 pub const TOKEN_POOL_SIZE: &str = "TOKEN_POOL_SIZE";
 /// Variable name.
 pub const TOKEN_REFRESH_MARGIN_SECONDS: &str = "TOKEN_REFRESH_MARGIN_SECONDS";
+/// Variable: the token refresher's schedule, seconds (the template's rate).
+pub const TOKEN_REFRESHER_PERIOD_SECONDS: &str = "TOKEN_REFRESHER_PERIOD_SECONDS";
 /// Variable name.
 pub const TOKEN_LEASE_SECONDS: &str = "TOKEN_LEASE_SECONDS";
 /// Variable name.
@@ -121,10 +185,14 @@ impl TokenConfig {
         };
         let defaults = BrokerConfig::default();
         let pool_size = env.number(TOKEN_POOL_SIZE, 1, 1..=32) as usize;
-        let refresh_margin = env.number(
-            TOKEN_REFRESH_MARGIN_SECONDS,
-            defaults.refresh_margin.as_secs(),
-            60..=86_400,
+        let refresh_margin = env
+            .optional(TOKEN_REFRESH_MARGIN_SECONDS)
+            .is_some()
+            .then(|| env.number(TOKEN_REFRESH_MARGIN_SECONDS, 600, 60..=86_400));
+        let refresher_period = env.number(
+            TOKEN_REFRESHER_PERIOD_SECONDS,
+            defaults.refresher_period.as_secs(),
+            60..=3_600,
         );
         let lease = env.number(TOKEN_LEASE_SECONDS, defaults.lease.as_secs(), 10..=600);
         let max_age = env.number(TOKEN_MAX_AGE_SECONDS, defaults.max_age.as_secs(), 1..=3_600);
@@ -135,7 +203,8 @@ impl TokenConfig {
             hosts,
             broker: BrokerConfig {
                 pool_size,
-                refresh_margin: Duration::from_secs(refresh_margin),
+                refresh_margin: refresh_margin.map(Duration::from_secs),
+                refresher_period: Duration::from_secs(refresher_period),
                 lease: Duration::from_secs(lease),
                 max_age: Duration::from_secs(max_age),
                 ..defaults
@@ -190,7 +259,8 @@ mod tests {
         .expect("valid");
         assert_eq!(c.hosts.login, "https://login.mypurecloud.de");
         assert_eq!(c.broker.pool_size, 4);
-        assert_eq!(c.broker.refresh_margin, Duration::from_secs(600));
+        assert_eq!(c.broker.refresh_margin, None, "automatic");
+        assert_eq!(c.broker.refresher_period, Duration::from_secs(60));
         let c = TokenConfig::from_lookup(lookup(&[
             (TOKEN_TABLE, "tokens"),
             (GENESYS_SECRET_ID, "s"),
@@ -198,5 +268,43 @@ mod tests {
         ]))
         .expect("valid");
         assert_eq!(c.hosts.api, "http://127.0.0.1:9000");
+    }
+
+    #[test]
+    fn the_margin_follows_the_lifetime_and_never_makes_a_young_token_due() {
+        let auto = BrokerConfig::default();
+        let m = |cfg: &BrokerConfig, s: u64| cfg.margin_for(Duration::from_secs(s));
+        // Two 60 s periods plus 30 s of skew is the floor.
+        assert_eq!(m(&auto, 900).before_expiry, Duration::from_secs(150));
+        assert_eq!(m(&auto, 3_600).before_expiry, Duration::from_secs(360));
+        assert_eq!(m(&auto, 86_400).before_expiry, Duration::from_secs(600));
+        // 300 s: the floor is half the lifetime; 200 s: half the lifetime wins.
+        assert_eq!(m(&auto, 300).before_expiry, Duration::from_secs(150));
+        let short = m(&auto, 200);
+        assert_eq!(short.before_expiry, Duration::from_secs(100));
+        assert_eq!(short.clamped, Some(Clamped::LifetimeTooShort));
+        for s in [1, 60, 200, 300, 900, 3_600, 86_400] {
+            let margin = m(&auto, s).before_expiry;
+            assert!(margin <= Duration::from_secs(s) / 2, "{s}: {margin:?}");
+        }
+        // A configured 600 s margin on 900 s tokens would replace them at 5
+        // minutes old: clamped to half the lifetime, with a reason.
+        let fixed = BrokerConfig {
+            refresh_margin: Some(Duration::from_secs(600)),
+            ..BrokerConfig::default()
+        };
+        assert_eq!(
+            m(&fixed, 900),
+            Margin {
+                before_expiry: Duration::from_secs(450),
+                clamped: Some(Clamped::OverHalfTheLifetime)
+            }
+        );
+        assert_eq!(m(&fixed, 3_600).clamped, None);
+        let tiny = BrokerConfig {
+            refresh_margin: Some(Duration::from_secs(60)),
+            ..BrokerConfig::default()
+        };
+        assert_eq!(m(&tiny, 3_600).clamped, Some(Clamped::BelowTwoPeriods));
     }
 }

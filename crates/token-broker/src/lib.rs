@@ -9,7 +9,7 @@ mod refresher;
 mod source;
 
 pub use broker::TokenBroker;
-pub use config::{BrokerConfig, TokenConfig};
+pub use config::{BrokerConfig, Clamped, Margin, TokenConfig};
 pub use refresher::{SlotOutcome, SlotReport, TickReport};
 pub use source::{GenesysTokenSource, SecretsManagerCredentials, genesys_broker};
 pub use token_store::{StoreError, TokenItem, TokenStore};

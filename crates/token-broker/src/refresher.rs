@@ -136,12 +136,18 @@ impl<S: TokenSource> TokenBroker<S> {
             Err(e) => return failed(e.into()),
         };
         let now = self.now_ms();
-        let margin = i64::try_from(self.config().refresh_margin.as_millis()).unwrap_or(i64::MAX);
+        let fallback = i64::try_from(
+            self.config()
+                .refresh_margin
+                .unwrap_or(std::time::Duration::from_secs(600))
+                .as_millis(),
+        )
+        .unwrap_or(i64::MAX);
         let (reason, dead_version) = match &item {
             Some(i)
                 if i.token.is_some()
                     && i.stale_version != Some(i.version)
-                    && i.expires_at - margin > now =>
+                    && !i.due(now, fallback) =>
             {
                 // Outside the margin: only a dead token needs replacing.
                 let Some(token) = i.token.clone() else {

@@ -40,12 +40,16 @@ pub mod attr {
     pub const LAST_ERROR: &str = "last_error";
     /// When the current token was published (epoch ms).
     pub const REFRESHED_AT: &str = "refreshed_at";
+    /// When the current token is due for replacement (epoch ms), set by its
+    /// publisher from the token's lifetime.
+    pub const REFRESH_AT: &str = "refresh_at";
     /// DynamoDB TTL (epoch seconds), cleanup only.
     pub const TTL: &str = "ttl";
     /// Every attribute but the token: what a health view may read.
-    pub const HEALTH: [&str; 10] = [
+    pub const HEALTH: [&str; 11] = [
         PK,
         EXPIRES_AT,
+        REFRESH_AT,
         VERSION,
         LEASE_OWNER,
         LEASE_UNTIL,
@@ -82,6 +86,9 @@ pub struct TokenItem {
     pub last_error: Option<String>,
     /// When the current token was published (epoch ms).
     pub refreshed_at: Option<i64>,
+    /// When the current token is due for replacement (epoch ms); absent on
+    /// items published before it existed.
+    pub refresh_at: Option<i64>,
 }
 
 impl TokenItem {
@@ -119,6 +126,16 @@ impl TokenItem {
             next_attempt_at: n(attr::NEXT_ATTEMPT_AT),
             last_error: s(attr::LAST_ERROR),
             refreshed_at: n(attr::REFRESHED_AT),
+            refresh_at: n(attr::REFRESH_AT),
+        }
+    }
+
+    /// The token is due for replacement: its `refresh_at` has come (or, on
+    /// an item without one, it expires within `fallback_margin_ms`).
+    pub fn due(&self, now: i64, fallback_margin_ms: i64) -> bool {
+        match self.refresh_at {
+            Some(at) => at <= now,
+            None => self.expires_at.saturating_sub(fallback_margin_ms) <= now,
         }
     }
 }
@@ -154,6 +171,8 @@ pub struct NewToken<'a> {
     pub token_type: &'a str,
     /// Epoch ms.
     pub expires_at: i64,
+    /// When it is due for replacement (epoch ms).
+    pub refresh_at: i64,
 }
 
 /// A token store operation that failed.
@@ -302,8 +321,9 @@ impl TokenStore {
         Ok(out.item().map(TokenItem::from_item))
     }
 
-    /// One UpdateItem: take the lease if a refresh is needed (no token, expiring
-    /// before `refresh_before`, or marked stale) and nobody holds a live lease
+    /// One UpdateItem: take the lease if a refresh is needed (no token, its
+    /// `refresh_at` come, or on an item without one expiring before
+    /// `refresh_before`, or marked stale) and nobody holds a live lease
     /// and the shared backoff allows it.
     pub async fn try_acquire(
         &self,
@@ -323,6 +343,7 @@ impl TokenStore {
                     attr::VERSION,
                     attr::ACCESS_TOKEN,
                     attr::EXPIRES_AT,
+                    attr::REFRESH_AT,
                     attr::STALE_VERSION,
                     attr::NEXT_ATTEMPT_AT,
                 ],
@@ -330,7 +351,9 @@ impl TokenStore {
             .update_expression("SET #lease_owner = :me, #lease_until = :until")
             .condition_expression(
                 "(attribute_not_exists(#version) OR attribute_not_exists(#access_token) \
-                   OR #expires_at < :refresh_before OR #stale_version = #version) \
+                   OR #refresh_at <= :now \
+                   OR (attribute_not_exists(#refresh_at) AND #expires_at < :refresh_before) \
+                   OR #stale_version = #version) \
                  AND (attribute_not_exists(#lease_until) OR #lease_until < :now) \
                  AND (attribute_not_exists(#next_attempt_at) OR #next_attempt_at <= :now)",
             )
@@ -374,6 +397,7 @@ impl TokenStore {
                     attr::ACCESS_TOKEN,
                     attr::TOKEN_TYPE,
                     attr::EXPIRES_AT,
+                    attr::REFRESH_AT,
                     attr::VERSION,
                     attr::REFRESHED_AT,
                     attr::FAILURES,
@@ -386,7 +410,7 @@ impl TokenStore {
                 ],
             )
             .update_expression(
-                "SET #access_token = :t, #token_type = :tt, #expires_at = :exp, \
+                "SET #access_token = :t, #token_type = :tt, #expires_at = :exp, #refresh_at = :due, \
                  #version = if_not_exists(#version, :zero) + :one, \
                  #refreshed_at = :now, #failures = :zero, #ttl = :ttl \
                  REMOVE #lease_owner, #lease_until, #next_attempt_at, #last_error, #stale_version",
@@ -395,6 +419,7 @@ impl TokenStore {
             .expression_attribute_values(":t", s(token.access_token.expose()))
             .expression_attribute_values(":tt", s(token.token_type))
             .expression_attribute_values(":exp", n(token.expires_at))
+            .expression_attribute_values(":due", n(token.refresh_at))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", n(now))

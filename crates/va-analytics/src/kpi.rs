@@ -323,7 +323,6 @@ pub enum Scope {
     Flow(String),
 }
 
-
 /// The bucket item's sort key for a minute.
 pub fn minute_sk(minute_ms: i64) -> String {
     format!("m#{:013}", minute_ms.max(0))

@@ -575,7 +575,10 @@ impl AnalyticsStore {
                 }
                 let counters = merged.entry(minute).or_default();
                 for (k, v) in &item {
-                    if k == key::PK || k == key::SK || (flow.is_some() && ORG_ONLY.contains(&k.as_str())) {
+                    if k == key::PK
+                        || k == key::SK
+                        || (flow.is_some() && ORG_ONLY.contains(&k.as_str()))
+                    {
                         continue;
                     }
                     if let Some(n) = v.as_n().ok().and_then(|n| n.parse::<i64>().ok()) {
@@ -663,7 +666,10 @@ mod tests {
 
     #[test]
     fn cell_sort_keys_round_trip() {
-        assert_eq!(parse_cell_sk(&cell_sk(120_000, None)), Some((120_000, None)));
+        assert_eq!(
+            parse_cell_sk(&cell_sk(120_000, None)),
+            Some((120_000, None))
+        );
         assert_eq!(
             parse_cell_sk(&cell_sk(120_000, Some("a#b"))),
             Some((120_000, Some("a#b".to_string())))

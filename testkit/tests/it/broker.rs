@@ -205,6 +205,7 @@ async fn a_dead_lease_holder_is_taken_over_after_the_lease_and_its_late_publish_
                 access_token: &late,
                 token_type: "bearer",
                 expires_at: now + 86_400_000,
+                refresh_at: now + 86_000_000,
             },
             now,
         )
@@ -329,8 +330,9 @@ async fn a_token_endpoint_outage_keeps_the_current_token_serving_and_backs_off_f
     let brokers = fleet.brokers(25, &cfg);
     assert_eq!(brokers[0].tick().await.refreshed(), 1);
     let first = brokers[0].token(0).await.expect("token");
-    // Inside the refresh margin, then the endpoint starts failing.
-    fleet.clock.advance(Duration::from_secs(3_100));
+    // Due for replacement (a 3,600 s token: 360 s before expiry), then the
+    // endpoint starts failing.
+    fleet.clock.advance(Duration::from_secs(3_250));
     fleet.sim.set_faults(
         FaultSide::Token,
         Faults {
@@ -561,4 +563,133 @@ fn tokens_and_secrets_never_show_in_debug_or_display() {
     ] {
         assert!(!text.contains(secret), "{text}");
     }
+}
+
+/// Token requests a refresher needs over `run_s` for `slots` slots when
+/// every token must be replaced `margin_s` before it expires and all tokens
+/// die every `revoke_every_s`: the floor any compliant refresher meets.
+fn minimum_requests(
+    run_s: u64,
+    lifetime_s: u64,
+    margin_s: u64,
+    revoke_every_s: Option<u64>,
+    slots: u64,
+) -> u64 {
+    let useful = lifetime_s.saturating_sub(margin_s).max(1);
+    let segment = revoke_every_s.unwrap_or(run_s).min(run_s);
+    let mut total = 0;
+    let mut start = 0;
+    while start < run_s {
+        let len = segment.min(run_s - start);
+        total += len.div_ceil(useful);
+        start += segment;
+    }
+    total * slots
+}
+
+struct LifetimeRun {
+    requests: u64,
+    unauthorized: u64,
+    failed_calls: u64,
+    calls: u64,
+}
+
+/// 95 simulated minutes: the refresher every minute, two readers per slot
+/// calling the API every 10 s, and all tokens revoked every `revoke_every_s`.
+async fn run_lifetime(lifetime_s: u64, revoke_every_s: Option<u64>) -> LifetimeRun {
+    let fleet = Fleet::new(Policies {
+        token_lifetime_s: lifetime_s,
+        ..Policies::default()
+    })
+    .await;
+    let slots = 3;
+    let cfg = config(slots);
+    let refresher = fleet.broker(cfg.clone());
+    let readers = fleet.brokers(2 * slots, &cfg);
+    let api = fleet.api();
+    let before = fleet.sim.counters();
+    let (mut calls, mut failed_calls) = (0, 0);
+    for step in 0..(95 * 6) {
+        let t = step * 10;
+        if t % 60 == 0 {
+            refresher.tick().await;
+        }
+        if let Some(every) = revoke_every_s
+            && t > 0
+            && t % every == 0
+        {
+            fleet.sim.revoke_all();
+        }
+        let results = join_all(readers.iter().enumerate().map(|(i, r)| {
+            let api = api.clone();
+            async move {
+                r.call(i % slots, |tok| {
+                    let api = api.clone();
+                    async move { api.get_json(&tok, "/api/v2/tokens/me").await }
+                })
+                .await
+            }
+        }))
+        .await;
+        calls += results.len() as u64;
+        failed_calls += results.iter().filter(|r| r.is_err()).count() as u64;
+        fleet.clock.advance(Duration::from_secs(10));
+    }
+    let after = fleet.sim.counters();
+    fleet.done().await;
+    LifetimeRun {
+        requests: after.token_requests - before.token_requests,
+        unauthorized: after.unauthorized_total - before.unauthorized_total,
+        failed_calls,
+        calls,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_requests_over_95_minutes_stay_near_the_minimum_for_every_lifetime() {
+    let run_s = 95 * 60;
+    // Two refresher periods (60 s) and the 30 s skew: the least margin that
+    // survives one missed refresher run.
+    let safe_margin_s = 2 * 60 + 30;
+    let mut rows = Vec::new();
+    for lifetime_s in [300, 900, 3_600, 86_400] {
+        for revoke_every_s in [None, Some(7 * 60)] {
+            let r = run_lifetime(lifetime_s, revoke_every_s).await;
+            let absolute = minimum_requests(run_s, lifetime_s, 0, revoke_every_s, 3);
+            let safe = minimum_requests(
+                run_s,
+                lifetime_s,
+                safe_margin_s.min(lifetime_s / 2),
+                revoke_every_s,
+                3,
+            );
+            rows.push(format!(
+                "| {lifetime_s} | {} | {} | {absolute} | {safe} | {} | {} / {} |",
+                revoke_every_s.map_or("none".to_string(), |s| format!("every {} min", s / 60)),
+                r.requests,
+                r.unauthorized,
+                r.failed_calls,
+                r.calls,
+            ));
+            assert_eq!(
+                r.failed_calls, 0,
+                "lifetime {lifetime_s}, revocations {revoke_every_s:?}: every call succeeds"
+            );
+            assert!(
+                r.requests * 10 <= safe * 11,
+                "lifetime {lifetime_s}, revocations {revoke_every_s:?}: {} token requests, minimum {safe}",
+                r.requests
+            );
+            if revoke_every_s.is_none() {
+                assert_eq!(
+                    r.unauthorized, 0,
+                    "lifetime {lifetime_s}: no 401 without revocations"
+                );
+            }
+        }
+    }
+    println!(
+        "| lifetime s | revocations | token requests | absolute minimum | minimum with a 2-period margin | 401s | failed calls |\n| --- | --- | --- | --- | --- | --- | --- |\n{}",
+        rows.join("\n")
+    );
 }
