@@ -148,6 +148,7 @@ async fn run(args: Args) -> Result<bool, String> {
             tx_hold_ms: args.tx_hold_ms,
             item_wcu_per_s: args.item_wcu_per_s,
             conflicts: true,
+            unavailable: false,
         },
     };
     let modes: Vec<Mode> = if args.compare {

@@ -439,6 +439,8 @@ pub struct DoubleSwitches {
     pub item_wcu_per_s: u32,
     /// Whether transactions conflict at all.
     pub conflicts: bool,
+    /// Every read and write on the table fails with a 500.
+    pub unavailable: bool,
 }
 
 impl Default for DoubleSwitches {
@@ -447,6 +449,7 @@ impl Default for DoubleSwitches {
             tx_hold_ms: 0,
             item_wcu_per_s: 1_000,
             conflicts: true,
+            unavailable: false,
         }
     }
 }
@@ -487,6 +490,10 @@ pub async fn set_double(
         .tags(tag(
             "va-double:conflicts",
             if switches.conflicts { "on" } else { "off" }.into(),
+        )?)
+        .tags(tag(
+            "va-double:unavailable",
+            if switches.unavailable { "on" } else { "off" }.into(),
         )?)
         .send()
         .await

@@ -28,7 +28,10 @@
 #   before it commits. A low local rate times a long hold gives the conflict
 #   odds of a high real rate times a real hold;
 # - va-double:item-wcu-per-s (default 1000): the throttling threshold;
-# - va-double:conflicts (default "on"): "off" turns conflicts off.
+# - va-double:conflicts (default "on"): "off" turns conflicts off;
+# - va-double:unavailable (default "off"): "on" answers every read and write
+#   on the table with a 500 InternalServerError, the shape DynamoDB gives a
+#   server-side failure (API reference, "Error handling with DynamoDB").
 import collections
 import copy
 import itertools
@@ -78,6 +81,15 @@ class TransactionConflictException(DynamodbException):
         )
 
 
+class InternalServerError(DynamodbException):
+    error_type = ERROR_TYPE_PREFIX + "InternalServerError"
+    code = 500
+
+    def __init__(self):
+        super().__init__(self.error_type, message="Internal server error")
+        self.code = 500
+
+
 class ProvisionedThroughputExceededException(DynamodbException):
     error_type = ERROR_TYPE_PREFIX + "ProvisionedThroughputExceededException"
 
@@ -109,7 +121,13 @@ def _switches(backend, table_name):
         "hold_s": max(0.0, number("va-double:tx-hold-ms", 0.0)) / 1000.0,
         "wcu_per_s": number("va-double:item-wcu-per-s", 1000.0),
         "conflicts": tags.get("va-double:conflicts", "on") != "off",
+        "unavailable": tags.get("va-double:unavailable", "off") == "on",
     }
+
+
+def _available(backend, table_name):
+    if _switches(backend, table_name)["unavailable"]:
+        raise InternalServerError()
 
 
 def _item_id(table_name, key):
@@ -145,6 +163,7 @@ def _key_of(backend, op):
 def _single_write(method, key_arg):
     def wrapper(self, table_name, *args, **kwargs):
         if getattr(_in_tx, "id", None) is None:
+            _available(self, table_name)
             key = kwargs.get(key_arg) if key_arg in kwargs else (args[0] if args else None)
             if key_arg == "item_attrs" and key is not None:
                 _, key = _key_of(self, {"TableName": table_name, "Item": key})
@@ -180,6 +199,9 @@ def _transact_write_items(self, transact_items):
                 hold_s = max(hold_s, switches["hold_s"])
                 item = (_item_id(op["TableName"], key), switches)
         items.append(item)
+    for entry in transact_items:
+        if len(entry) == 1:
+            _available(self, next(iter(entry.values())).get("TableName"))
     tx = next(_tx_ids)
     with _held_lock:
         reasons = []
@@ -244,6 +266,17 @@ def _apply_transaction(self, transact_items):
         raise
 
 
+def _read(method):
+    def wrapper(self, table_name, *args, **kwargs):
+        _available(self, table_name)
+        return method(self, table_name, *args, **kwargs)
+
+    wrapper.__name__ = method.__name__
+    return wrapper
+
+
+DynamoDBBackend.get_item = _read(DynamoDBBackend.get_item)
+DynamoDBBackend.query = _read(DynamoDBBackend.query)
 DynamoDBBackend.transact_write_items = _transact_write_items
 DynamoDBBackend.put_item = _single_write(DynamoDBBackend.put_item, "item_attrs")
 DynamoDBBackend.update_item = _single_write(DynamoDBBackend.update_item, "key")

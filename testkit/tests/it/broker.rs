@@ -693,3 +693,57 @@ async fn token_requests_over_95_minutes_stay_near_the_minimum_for_every_lifetime
         rows.join("\n")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_minutes_without_the_token_table_fail_no_call_while_the_cached_token_is_valid() {
+    let fleet = Fleet::new(Policies::default()).await;
+    let cfg = config(1);
+    let refresher = fleet.broker(cfg.clone());
+    assert_eq!(refresher.tick().await.refreshed(), 1);
+    let readers = fleet.brokers(10, &cfg);
+    let api = fleet.api();
+    for r in &readers {
+        call_me(r, &api).await.expect("warm");
+    }
+    let switch = |unavailable| {
+        testkit::aws::set_double(
+            &fleet.res.dynamodb,
+            &fleet.res.token_table,
+            testkit::aws::DoubleSwitches {
+                unavailable,
+                ..Default::default()
+            },
+        )
+    };
+    switch(true).await.expect("table down");
+    let before = fleet.sim.counters();
+    let mut calls = 0;
+    // Past the readers' one-minute cache, every read of the item fails.
+    for _ in 0..30 {
+        let tick = refresher.tick().await;
+        assert_eq!(tick.failed(), 1, "the refresher cannot read the item");
+        for r in &readers {
+            let (_, retried) = call_me(r, &api)
+                .await
+                .expect("the cached token keeps serving");
+            assert!(!retried);
+            calls += 1;
+        }
+        fleet.clock.advance(Duration::from_secs(10));
+    }
+    assert_eq!(calls, 300);
+    let during = fleet.sim.counters();
+    assert_eq!(
+        during.token_requests, before.token_requests,
+        "no token requests"
+    );
+    assert_eq!(
+        during.unauthorized_total, before.unauthorized_total,
+        "no 401s"
+    );
+    switch(false).await.expect("table back");
+    for r in &readers {
+        call_me(r, &api).await.expect("after");
+    }
+    fleet.done().await;
+}
