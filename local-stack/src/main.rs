@@ -94,6 +94,13 @@ struct Args {
     /// The DynamoDB double throttles one item above this many write units a second.
     #[arg(long, default_value_t = 1_000)]
     item_wcu_per_s: u32,
+    /// Deliver through SQS in batches of up to N events per invocation (the
+    /// template's DeliveryMode=Batch); default: one event per invocation.
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Simulated seconds per replay step (a step's deliveries run at once).
+    #[arg(long, default_value_t = 1)]
+    step_seconds: u64,
     /// An AWS endpoint to use instead of starting moto (same as AWS_ENDPOINT_URL).
     #[arg(long)]
     aws_endpoint: Option<String>,
@@ -150,6 +157,8 @@ async fn run(args: Args) -> Result<bool, String> {
             conflicts: true,
             unavailable: false,
         },
+        batch_size: args.batch_size.map(|n| n.clamp(1, 100)),
+        step_s: args.step_seconds.max(1),
     };
     let modes: Vec<Mode> = if args.compare {
         vec![Mode::Broker, Mode::Naive, Mode::SeedAdvice]

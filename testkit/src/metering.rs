@@ -31,6 +31,9 @@ pub struct WriteUnits {
     pub items_per_transaction: Vec<u64>,
     /// Requests refused.
     pub refused: u64,
+    /// Time transactions spent in flight, summed (µs): over the wall time,
+    /// how many were in flight on average.
+    pub transaction_busy_us: u64,
 }
 
 /// Counts write units on one client; clone it into as many clients as needed.
@@ -43,6 +46,7 @@ pub struct Meter {
 struct Pending {
     units: u64,
     transaction_items: Option<u64>,
+    started: std::time::Instant,
 }
 
 impl Storable for Pending {
@@ -133,21 +137,25 @@ impl Intercept for Meter {
             Some(Pending {
                 units,
                 transaction_items: Some(items.len() as u64),
+                started: std::time::Instant::now(),
             })
         } else if let Some(p) = input.downcast_ref::<PutItemInput>() {
             Some(Pending {
                 units: units_of(p.item().into_iter().flatten()),
                 transaction_items: None,
+                started: std::time::Instant::now(),
             })
         } else if let Some(u) = input.downcast_ref::<UpdateItemInput>() {
             Some(Pending {
                 units: update_units(u.key(), u.expression_attribute_values()),
                 transaction_items: None,
+                started: std::time::Instant::now(),
             })
         } else {
             input.downcast_ref::<DeleteItemInput>().map(|d| Pending {
                 units: units_of(d.key().into_iter().flatten()),
                 transaction_items: None,
+                started: std::time::Instant::now(),
             })
         };
         if let Some(p) = pending {
@@ -167,6 +175,9 @@ impl Intercept for Meter {
         };
         let ok = matches!(context.output_or_error(), Some(Ok(_)));
         if let Ok(mut w) = self.inner.lock() {
+            if p.transaction_items.is_some() {
+                w.transaction_busy_us += u64::try_from(p.started.elapsed().as_micros()).unwrap_or(0);
+            }
             if ok {
                 w.units += p.units;
                 if let Some(n) = p.transaction_items {

@@ -138,6 +138,21 @@ pub trait Container: Send + Sync + 'static {
         event: &Value,
         deadline: tokio::time::Instant,
     ) -> impl std::future::Future<Output = Result<Handled, InvokeError>> + Send;
+    /// One invocation with a batch (the SQS path): one result per event.
+    /// By default, one event after another.
+    fn invoke_batch(
+        &self,
+        events: &[Value],
+        deadline: tokio::time::Instant,
+    ) -> impl std::future::Future<Output = Vec<Result<Handled, InvokeError>>> + Send {
+        async move {
+            let mut out = Vec::with_capacity(events.len());
+            for e in events {
+                out.push(self.invoke(e, deadline).await);
+            }
+            out
+        }
+    }
     /// Platform API work it did itself: (calls, retried after a 401, 429s waited out).
     fn api_stats(&self) -> (u64, u64, u64) {
         (0, 0, 0)
@@ -151,6 +166,18 @@ impl Container for EventHandler {
         deadline: tokio::time::Instant,
     ) -> Result<Handled, InvokeError> {
         Ok(self.handle(event, deadline).await?)
+    }
+
+    async fn invoke_batch(
+        &self,
+        events: &[Value],
+        deadline: tokio::time::Instant,
+    ) -> Vec<Result<Handled, InvokeError>> {
+        self.handle_batch(events, deadline)
+            .await
+            .into_iter()
+            .map(|r| r.map_err(InvokeError::from))
+            .collect()
     }
 }
 
@@ -173,6 +200,10 @@ pub struct DriveOptions {
     pub invocation_timeout: Duration,
     /// Faults.
     pub faults: FaultPlan,
+    /// The SQS path: each container takes its deliveries in batches of up
+    /// to this many per invocation (a failed message comes back alone, as
+    /// SQS redelivers it). `None`: one event per invocation.
+    pub batch_size: Option<usize>,
 }
 
 impl Default for DriveOptions {
@@ -185,6 +216,7 @@ impl Default for DriveOptions {
             drain: Duration::from_secs(6 * 3_600),
             invocation_timeout: Duration::from_secs(10),
             faults: FaultPlan::default(),
+            batch_size: None,
         }
     }
 }
@@ -242,6 +274,8 @@ pub struct DriveReport {
     pub simulated_minutes: f64,
     /// Handler latency per invocation, microseconds, sorted.
     pub latencies_us: Vec<u64>,
+    /// Lambda invocations of the handler containers.
+    pub invocations: u64,
 }
 
 /// The `p`th percentile (0..=100) of sorted values; 0 when empty.
@@ -264,6 +298,7 @@ fn container_of(delivery: &Delivery, n: usize) -> usize {
 
 #[derive(Default)]
 struct Tally {
+    invocations: u64,
     conflicts: u64,
     conflict_failures: u64,
     processed: u64,
@@ -433,14 +468,44 @@ pub async fn drive<C: Container, A: ApiAccess>(
                 opts.max_attempts,
                 opts.invocation_timeout,
             );
+            let batch_size = opts.batch_size;
             tasks.push(tokio::spawn(async move {
                 let mut failed = Vec::new();
+                // A redelivered message comes back alone; fresh ones are
+                // batched when the fleet runs the SQS path.
+                let mut invocations: Vec<Vec<(Delivery, u32)>> = Vec::new();
+                let mut fresh = Vec::new();
                 for (d, attempt) in batch {
+                    if attempt > 1 || batch_size.is_none() {
+                        invocations.push(vec![(d, attempt)]);
+                    } else {
+                        fresh.push((d, attempt));
+                    }
+                }
+                if let Some(size) = batch_size {
+                    let mut it = fresh.into_iter().peekable();
+                    while it.peek().is_some() {
+                        invocations.push(it.by_ref().take(size.max(1)).collect());
+                    }
+                }
+                for invocation in invocations {
                     let t = tokio::time::Instant::now();
-                    let r = h.invoke(&d.event, t + timeout).await;
+                    let results = if batch_size.is_some() {
+                        let events: Vec<Value> =
+                            invocation.iter().map(|(d, _)| d.event.clone()).collect();
+                        h.invoke_batch(&events, t + timeout).await
+                    } else {
+                        let mut out = Vec::new();
+                        for (d, _) in &invocation {
+                            out.push(h.invoke(&d.event, t + timeout).await);
+                        }
+                        out
+                    };
                     let micros = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
                     let mut s = tally.lock().await;
+                    s.invocations += 1;
                     s.latencies_us.push(micros);
+                    for ((d, attempt), r) in invocation.into_iter().zip(results) {
                     match r {
                         Ok(x) if x.applied == Applied::Duplicate => {
                             s.conflicts += u64::from(x.conflicts);
@@ -464,6 +529,7 @@ pub async fn drive<C: Container, A: ApiAccess>(
                                 s.dead_lettered += 1;
                             }
                         }
+                    }
                     }
                 }
                 failed
@@ -526,6 +592,7 @@ pub async fn drive<C: Container, A: ApiAccess>(
         enrichment_complete: fleet.sweeper.is_none() || schedule.pending == 0,
         conflicts: t.conflicts,
         conflict_failures: t.conflict_failures,
+        invocations: t.invocations,
         simulated_minutes: (now - start) as f64 / 60_000.0,
         latencies_us: t.latencies_us,
     }

@@ -67,6 +67,11 @@ pub struct StackOptions {
     pub faults: FaultPlan,
     /// The DynamoDB double's conflict hold and throttling threshold.
     pub double: DoubleSwitches,
+    /// The SQS path with batches of this many events; `None`: per event.
+    pub batch_size: Option<usize>,
+    /// Simulated seconds per replay step; a step's deliveries run at once,
+    /// so a longer step keeps more invocations in flight.
+    pub step_s: u64,
 }
 
 impl Default for StackOptions {
@@ -84,6 +89,8 @@ impl Default for StackOptions {
             enrichment_delay_s: 120,
             faults: FaultPlan::default(),
             double: DoubleSwitches::default(),
+            batch_size: None,
+            step_s: 1,
         }
     }
 }
@@ -123,10 +130,14 @@ pub struct StackReport {
     pub items_per_tx_p99: u64,
     /// Deliveries handled per second per container, wall clock.
     pub events_per_s_per_container: f64,
-    /// Committed transactions per second times the double's hold: how many
-    /// transactions overlapped on average. Divided by a real transaction's
-    /// hold (ASSUMPTION: 20 ms), it is the real rate with the same conflict odds.
+    /// Transactions in flight on average (their summed time over the wall
+    /// time): what sets the odds that two meet on one item.
+    pub transactions_in_flight: f64,
+    /// The real per-event rate with as many transactions in flight, if a real
+    /// one takes 20 ms (ASSUMPTION: DynamoDB's single-digit to tens of ms).
     pub equivalent_events_per_s: f64,
+    /// Handler invocations per delivered event.
+    pub invocations_per_event: f64,
     /// The first differences between the store and the generator's truth.
     pub differences: Vec<String>,
     pub latency_p50_ms: f64,
@@ -252,7 +263,6 @@ fn send<'a, T>(
 /// The store checked against the truth, and the run's figures.
 async fn report(
     run: &Running,
-    hold_ms: u64,
     containers: usize,
     r: replay::DriveReport,
     began: Instant,
@@ -264,7 +274,6 @@ async fn report(
     let mut units = run.res.meter.read();
     units.items_per_transaction.sort_unstable();
     let wall = began.elapsed().as_secs_f64().max(1e-9);
-    let tx = units.items_per_transaction.len() as f64;
     StackReport {
         mode: String::new(),
         containers,
@@ -292,7 +301,9 @@ async fn report(
         items_per_tx_p50: replay::percentile(&units.items_per_transaction, 50.0),
         items_per_tx_p99: replay::percentile(&units.items_per_transaction, 99.0),
         events_per_s_per_container: r.deliveries as f64 / wall / containers.max(1) as f64,
-        equivalent_events_per_s: tx / wall * (hold_ms as f64 / 1000.0) / 0.020,
+        invocations_per_event: r.invocations as f64 / r.deliveries.max(1) as f64,
+        transactions_in_flight: units.transaction_busy_us as f64 / 1e6 / wall,
+        equivalent_events_per_s: units.transaction_busy_us as f64 / 1e6 / wall / 0.020,
         differences: diffs.into_iter().take(5).collect(),
         latency_p50_ms: ms(50.0),
         latency_p90_ms: ms(90.0),
@@ -321,6 +332,8 @@ pub async fn run_mode(
     let deliveries = replay::deliveries(&run.traffic, repeats, opts.seed);
     let drive_opts = DriveOptions {
         faults: opts.faults.clone(),
+        batch_size: opts.batch_size,
+        step: Duration::from_secs(opts.step_s.max(1)),
         ..DriveOptions::default()
     };
     let sweep = SweepConfig {
@@ -353,7 +366,6 @@ pub async fn run_mode(
             .await;
             report(
                 run,
-                opts.double.tx_hold_ms,
                 fleet.containers.len(),
                 r,
                 began,
@@ -403,7 +415,6 @@ pub async fn run_mode(
             .await;
             report(
                 run,
-                opts.double.tx_hold_ms,
                 fleet.containers.len(),
                 r,
                 began,
@@ -418,12 +429,12 @@ pub async fn run_mode(
 /// One table row per report.
 pub fn table(reports: &[StackReport]) -> String {
     let mut out = String::from(
-        "| mode | containers | sessions | events | duplicates | token requests | 401s | 429s | retries | rejected | DLQ | exactly once | API calls/session | conflicts retried | failed on conflict | write units/event | items/tx p50 | items/tx p99 | events/s/container | p50 ms | p90 ms | p99 ms |\n\
-         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+        "| mode | containers | sessions | events | duplicates | token requests | 401s | 429s | retries | rejected | DLQ | exactly once | API calls/session | conflicts retried | failed on conflict | write units/event | items/tx p50 | items/tx p99 | events/s/container | invocations/event | p50 ms | p90 ms | p99 ms |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
     for r in reports {
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.3} | {} | {} | {:.2} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.3} | {} | {} | {:.2} | {} | {} | {:.1} | {:.3} | {:.1} | {:.1} | {:.1} |\n",
             r.mode,
             r.containers,
             r.sessions,
@@ -447,6 +458,7 @@ pub fn table(reports: &[StackReport]) -> String {
             r.items_per_tx_p50,
             r.items_per_tx_p99,
             r.events_per_s_per_container,
+            r.invocations_per_event,
             r.latency_p50_ms,
             r.latency_p90_ms,
             r.latency_p99_ms,

@@ -12,4 +12,6 @@ pub use kpi::{
     plan_enrichment,
 };
 pub use kpi::{ExitClass, classify, duration_bucket, minute_of, needs_state};
-pub use store::{ANALYTICS_TABLE, AnalyticsError, AnalyticsStore, Applied, Bucket, StateRead};
+pub use store::{
+    ANALYTICS_TABLE, AnalyticsError, AnalyticsStore, Applied, Bucket, StateRead, batch_items,
+};

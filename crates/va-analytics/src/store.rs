@@ -145,6 +145,18 @@ pub fn cells(plan: &Plan) -> BTreeMap<(i64, Option<String>), BTreeMap<String, i6
     out
 }
 
+/// Items [`AnalyticsStore::apply_batch`] writes for `plans`: a marker and
+/// pending enrichment each, plus their merged cells.
+pub fn batch_items<'a>(plans: impl IntoIterator<Item = &'a Plan>) -> usize {
+    let mut per_plan = 0;
+    let mut merged = std::collections::BTreeSet::new();
+    for p in plans {
+        per_plan += 1 + usize::from(p.pending.is_some());
+        merged.extend(cells(p).into_keys());
+    }
+    per_plan + merged.len()
+}
+
 /// Which conversation a plan's state belongs to.
 fn plan_conversation(plan: &Plan, resolves: Option<&PendingEnrichment>) -> Option<String> {
     plan.conversation_id
@@ -427,15 +439,7 @@ impl AnalyticsStore {
             tx = tx.transact_items(TransactWriteItem::builder().put(put).build());
         }
         if let Some(p) = &plan.pending {
-            let json = serde_json::to_string(p).map_err(|e| err(e.to_string()))?;
-            let put = Put::builder()
-                .table_name(&self.table)
-                .item(key::PK, s(PENDING_PK.into()))
-                .item(key::SK, s(pending_sk(p)))
-                .item(key::PENDING, s(json))
-                .item(key::TTL, n(ttl))
-                .build()
-                .map_err(|e| err(e.to_string()))?;
+            let put = self.pending_put(p, ttl).map_err(err)?;
             items.push(Slot::Other);
             tx = tx.transact_items(TransactWriteItem::builder().put(put).build());
         }
@@ -453,23 +457,9 @@ impl AnalyticsStore {
         }
         let shard = shard_pk(rand::random_range(0..BUCKET_SHARDS));
         for ((minute, flow), counters) in cells(plan) {
-            let mut names = HashMap::new();
-            let mut values = HashMap::new();
-            let mut adds = Vec::new();
-            for (i, (name, delta)) in counters.iter().enumerate() {
-                names.insert(format!("#a{i}"), name.clone());
-                values.insert(format!(":v{i}"), n(*delta));
-                adds.push(format!("#a{i} :v{i}"));
-            }
-            let update = Update::builder()
-                .table_name(&self.table)
-                .key(key::PK, s(shard.clone()))
-                .key(key::SK, s(cell_sk(minute, flow.as_deref())))
-                .update_expression(format!("ADD {}", adds.join(", ")))
-                .set_expression_attribute_names(Some(names))
-                .set_expression_attribute_values(Some(values))
-                .build()
-                .map_err(|e| err(e.to_string()))?;
+            let update = self
+                .cell_update(&shard, minute, flow.as_deref(), &counters)
+                .map_err(err)?;
             items.push(Slot::Other);
             tx = tx.transact_items(TransactWriteItem::builder().update(update).build());
         }
@@ -527,6 +517,179 @@ impl AnalyticsStore {
                 Err(err(DisplayErrorContext(e).to_string()))
             }
         }
+    }
+
+    /// Stateless plans (no conversation state, nothing resolved) in one
+    /// `TransactWriteItems`: each plan's marker and pending enrichment, and
+    /// their bucket deltas merged into as few cells as possible. A marker
+    /// that exists makes its plan a duplicate: it is left out and the rest
+    /// is written again. Returns, per plan, whether it was counted now.
+    /// The caller keeps the items within 100 ([`batch_items`]).
+    pub async fn apply_batch(
+        &self,
+        plans: &[Plan],
+        now_ms: i64,
+    ) -> Result<Vec<Applied>, AnalyticsError> {
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+        let err = |reason: String| self.dynamodb("TransactWriteItems (batch)", reason);
+        let s = |v: String| AttributeValue::S(v);
+        let n = |v: i64| AttributeValue::N(v.to_string());
+        let ttl = now_ms / 1000 + MARKER_TTL_S;
+        let mut out = vec![Applied::Duplicate; plans.len()];
+        // The same content twice in one batch is one event.
+        let mut seen = std::collections::BTreeSet::new();
+        let mut live: Vec<usize> = (0..plans.len())
+            .filter(|&i| seen.insert(plans[i].marker.clone()))
+            .collect();
+        loop {
+            if live.is_empty() {
+                return Ok(out);
+            }
+            let mut markers = Vec::new();
+            let mut tx = self.client.transact_write_items();
+            let mut count = 0usize;
+            for &i in &live {
+                let plan = &plans[i];
+                let marker = Put::builder()
+                    .table_name(&self.table)
+                    .item(key::PK, s(format!("event#{}", plan.marker)))
+                    .item(key::SK, s("event".into()))
+                    .item(key::EVENTBRIDGE_ID, s(plan.event_id.clone()))
+                    .item(key::AT, n(now_ms))
+                    .item(key::TTL, n(ttl))
+                    .condition_expression("attribute_not_exists(#pk)")
+                    .expression_attribute_names("#pk", key::PK)
+                    .build()
+                    .map_err(|e| err(e.to_string()))?;
+                markers.push((count, i));
+                count += 1;
+                tx = tx.transact_items(TransactWriteItem::builder().put(marker).build());
+                if let Some(p) = &plan.pending {
+                    tx = tx.transact_items(
+                        TransactWriteItem::builder()
+                            .put(self.pending_put(p, ttl).map_err(&err)?)
+                            .build(),
+                    );
+                    count += 1;
+                }
+            }
+            let mut merged: BTreeMap<(i64, Option<String>), BTreeMap<String, i64>> =
+                BTreeMap::new();
+            for &i in &live {
+                for (cell, counters) in cells(&plans[i]) {
+                    let into = merged.entry(cell).or_default();
+                    for (name, d) in counters {
+                        *into.entry(name).or_default() += d;
+                    }
+                }
+            }
+            let shard = shard_pk(rand::random_range(0..BUCKET_SHARDS));
+            for ((minute, flow), mut counters) in merged {
+                counters.retain(|_, d| *d != 0);
+                if counters.is_empty() {
+                    continue;
+                }
+                let update = self
+                    .cell_update(&shard, minute, flow.as_deref(), &counters)
+                    .map_err(&err)?;
+                count += 1;
+                tx = tx.transact_items(TransactWriteItem::builder().update(update).build());
+            }
+            if count > 100 {
+                return Err(AnalyticsError::TooLarge {
+                    event_id: plans[live[0]].event_id.clone(),
+                    items: count,
+                });
+            }
+            match tx.send().await {
+                Ok(_) => {
+                    for &i in &live {
+                        out[i] = Applied::Processed;
+                    }
+                    return Ok(out);
+                }
+                Err(e) => {
+                    if let Some(TransactWriteItemsError::TransactionCanceledException(c)) =
+                        e.as_service_error()
+                    {
+                        let reasons: Vec<Option<&str>> =
+                            c.cancellation_reasons().iter().map(|r| r.code()).collect();
+                        let duplicates: Vec<usize> = markers
+                            .iter()
+                            .filter(|(at, _)| {
+                                reasons.get(*at).copied().flatten()
+                                    == Some("ConditionalCheckFailed")
+                            })
+                            .map(|(_, i)| *i)
+                            .collect();
+                        if !duplicates.is_empty() {
+                            live.retain(|i| !duplicates.contains(i));
+                            continue;
+                        }
+                        if reasons.contains(&Some("TransactionConflict")) {
+                            return Err(AnalyticsError::Conflict {
+                                reason: "another transaction held an item".into(),
+                            });
+                        }
+                        if reasons.contains(&Some("ThrottlingError")) {
+                            return Err(AnalyticsError::Throttled {
+                                reason: "an item of the transaction was throttled".into(),
+                            });
+                        }
+                    }
+                    if let Some(
+                        TransactWriteItemsError::ProvisionedThroughputExceededException(_)
+                        | TransactWriteItemsError::ThrottlingException(_)
+                        | TransactWriteItemsError::RequestLimitExceeded(_)
+                        | TransactWriteItemsError::TransactionInProgressException(_),
+                    ) = e.as_service_error()
+                    {
+                        return Err(AnalyticsError::Throttled {
+                            reason: DisplayErrorContext(e).to_string(),
+                        });
+                    }
+                    return Err(err(DisplayErrorContext(e).to_string()));
+                }
+            }
+        }
+    }
+
+    fn pending_put(&self, p: &PendingEnrichment, ttl: i64) -> Result<Put, String> {
+        let json = serde_json::to_string(p).map_err(|e| e.to_string())?;
+        Put::builder()
+            .table_name(&self.table)
+            .item(key::PK, AttributeValue::S(PENDING_PK.into()))
+            .item(key::SK, AttributeValue::S(pending_sk(p)))
+            .item(key::PENDING, AttributeValue::S(json))
+            .item(key::TTL, AttributeValue::N(ttl.to_string()))
+            .build()
+            .map_err(|e| e.to_string())
+    }
+
+    fn cell_update(
+        &self,
+        shard: &str,
+        minute: i64,
+        flow: Option<&str>,
+        counters: &BTreeMap<String, i64>,
+    ) -> Result<Update, String> {
+        let mut names = HashMap::new();
+        let mut values = HashMap::new();
+        let mut adds = Vec::new();
+        for (i, (name, delta)) in counters.iter().enumerate() {
+            names.insert(format!("#a{i}"), name.clone());
+            values.insert(format!(":v{i}"), AttributeValue::N(delta.to_string()));
+            adds.push(format!("#a{i} :v{i}"));
+        }
+        Update::builder()
+            .table_name(&self.table)
+            .key(key::PK, AttributeValue::S(shard.to_string()))
+            .key(key::SK, AttributeValue::S(cell_sk(minute, flow)))
+            .update_expression(format!("ADD {}", adds.join(", ")))
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(|e| e.to_string())
     }
 
     /// Buckets of one scope with `from_ms <= minute <= to_ms`, "active"

@@ -73,6 +73,11 @@ impl EventHandler {
     /// own three attempts) a throttle.
     pub async fn handle(&self, raw: &Value, deadline: Instant) -> Result<Handled, HandleError> {
         let event = events::parse(raw)?;
+        self.handle_event(&event, deadline).await
+    }
+
+    async fn handle_event(&self, event: &Event, deadline: Instant) -> Result<Handled, HandleError> {
+        let event = event.clone();
         let stateful = kpi::needs_state(&event, &self.kpi);
         let conversation = match &event {
             Event::Conversation {
@@ -121,5 +126,102 @@ impl EventHandler {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// Handles a batch (the SQS path): one result per event, in order.
+    /// Events that read their conversation's state go one by one; the rest
+    /// are written together, markers and merged bucket deltas in as few
+    /// transactions of at most 100 items as they fit, duplicates found from
+    /// the cancellation reasons and left out. Conflicts and throttles are
+    /// retried until `deadline`; what still fails is reported per event.
+    pub async fn handle_batch(
+        &self,
+        raw: &[Value],
+        deadline: Instant,
+    ) -> Vec<Result<Handled, HandleError>> {
+        let mut results: Vec<Option<Result<Handled, HandleError>>> =
+            raw.iter().map(|_| None).collect();
+        let mut together: Vec<(usize, Event, kpi::Plan)> = Vec::new();
+        for (i, r) in raw.iter().enumerate() {
+            match events::parse(r) {
+                Err(e) => results[i] = Some(Err(e.into())),
+                Ok(event) if kpi::needs_state(&event, &self.kpi) => {
+                    results[i] = Some(self.handle_event(&event, deadline).await);
+                }
+                Ok(event) => {
+                    let plan = kpi::plan(&event, &self.kpi, None);
+                    together.push((i, event, plan));
+                }
+            }
+        }
+        let mut chunk: Vec<(usize, Event, kpi::Plan)> = Vec::new();
+        let mut rest = together.into_iter().peekable();
+        while let Some(next) = rest.next() {
+            chunk.push(next);
+            let full = rest.peek().is_none_or(|(_, _, p)| {
+                va_analytics::batch_items(chunk.iter().map(|(_, _, q)| q).chain([p])) > 100
+            });
+            if full {
+                for (i, r) in self.apply_chunk(std::mem::take(&mut chunk), deadline).await {
+                    results[i] = Some(r);
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(AnalyticsError::Conflict {
+                        reason: "not attempted".into(),
+                    }
+                    .into())
+                })
+            })
+            .collect()
+    }
+
+    async fn apply_chunk(
+        &self,
+        chunk: Vec<(usize, Event, kpi::Plan)>,
+        deadline: Instant,
+    ) -> Vec<(usize, Result<Handled, HandleError>)> {
+        let plans: Vec<kpi::Plan> = chunk.iter().map(|(_, _, p)| p.clone()).collect();
+        let mut conflicts = 0u32;
+        let mut pause = FIRST_CONFLICT_PAUSE;
+        let outcome = loop {
+            match self.store.apply_batch(&plans, self.clock.now_ms()).await {
+                Ok(applied) => break Ok(applied),
+                Err(e) if e.is_retryable() => {
+                    conflicts = conflicts.saturating_add(1);
+                    let wait = pause.mul_f64(rand::rng().random_range(0.5..1.0));
+                    if Instant::now()
+                        .checked_add(wait)
+                        .is_none_or(|t| t >= deadline)
+                    {
+                        break Err(e);
+                    }
+                    tokio::time::sleep(wait).await;
+                    pause = (pause * 2).min(MAX_CONFLICT_PAUSE);
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        chunk
+            .into_iter()
+            .enumerate()
+            .map(|(k, (i, event, _))| {
+                let r = match &outcome {
+                    Ok(applied) => Ok(Handled {
+                        event_id: event.id().to_string(),
+                        applied: applied.get(k).copied().unwrap_or(Applied::Duplicate),
+                        unknown_topic: matches!(event, Event::Unknown { .. }),
+                        // Shared by the chunk; counted once, on its first event.
+                        conflicts: if k == 0 { conflicts } else { 0 },
+                    }),
+                    Err(e) => Err(HandleError::Store(e.clone())),
+                };
+                (i, r)
+            })
+            .collect()
     }
 }

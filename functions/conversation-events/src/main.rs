@@ -1,5 +1,8 @@
 //! conversation-events: invoked by the EventBridge rule on the Genesys Cloud
-//! partner event bus, one event per invocation. Counts each event exactly once
+//! partner event bus, one event per invocation; or, with the template's
+//! `DeliveryMode=Batch`, by an SQS queue the rule fills, up to 100 events per
+//! invocation, answering with the messages that failed
+//! (`ReportBatchItemFailures`). Counts each event exactly once
 //! into per-minute Virtual Agent KPIs, and leaves each ended bot session for
 //! the enrichment sweeper. It never calls Genesys Cloud. A malformed event or a
 //! store failure fails the invocation, so Lambda's async retries try it again
@@ -71,6 +74,97 @@ async fn handle(
     result
 }
 
+/// An SQS event: `{"Records": [{"eventSource": "aws:sqs", ...}]}`.
+fn is_sqs_batch(payload: &Value) -> bool {
+    payload
+        .get("Records")
+        .and_then(Value::as_array)
+        .and_then(|r| r.first())
+        .and_then(|r| r.get("eventSource"))
+        .and_then(Value::as_str)
+        == Some("aws:sqs")
+}
+
+/// Handles an SQS batch; the answer names the messages to deliver again, in
+/// the shape Lambda's `ReportBatchItemFailures` reads
+/// (`{"batchItemFailures": [{"itemIdentifier": "<messageId>"}]}`).
+async fn handle_sqs(handler: &EventHandler, payload: &Value, remaining: Duration) -> Value {
+    let started = tokio::time::Instant::now();
+    let records = payload
+        .get("Records")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut ids = Vec::new();
+    let mut events = Vec::new();
+    let mut failures = Vec::new();
+    for r in &records {
+        let id = r
+            .get("messageId")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        match r
+            .get("body")
+            .and_then(Value::as_str)
+            .map(serde_json::from_str::<Value>)
+        {
+            Some(Ok(event)) => {
+                ids.push(id);
+                events.push(event);
+            }
+            _ => {
+                tracing::error!(message_id = %id, "SQS message body is not a JSON event; leaving it for the dead-letter queue");
+                failures.push(id);
+            }
+        }
+    }
+    let results = handler
+        .handle_batch(&events, started + remaining.saturating_sub(DEADLINE_MARGIN))
+        .await;
+    let (mut processed, mut duplicate, mut rejected, mut conflicts) = (0.0, 0.0, 0.0, 0.0);
+    for (id, r) in ids.into_iter().zip(results) {
+        match r {
+            Ok(h) => {
+                conflicts += f64::from(h.conflicts);
+                match h.applied {
+                    Applied::Processed => processed += 1.0,
+                    Applied::Duplicate => duplicate += 1.0,
+                }
+            }
+            Err(e) => {
+                if matches!(e, HandleError::Rejected(_)) {
+                    rejected += 1.0;
+                }
+                tracing::error!(message_id = %id, error = %e, "event not counted; reporting it as a batch item failure");
+                failures.push(id);
+            }
+        }
+    }
+    emf::emit(
+        "conversation-events",
+        SystemClock.now_ms(),
+        &[],
+        &[
+            ("EventsProcessed", processed),
+            ("DuplicateEvents", duplicate),
+            ("RejectedEvents", rejected),
+            ("WriteConflictsRetried", conflicts),
+            ("BatchItemFailures", failures.len() as f64),
+            (
+                "ProcessingLatencyMilliseconds",
+                started.elapsed().as_secs_f64() * 1000.0,
+            ),
+        ],
+    );
+    serde_json::json!({
+        "batchItemFailures": failures
+            .into_iter()
+            .map(|id| serde_json::json!({"itemIdentifier": id}))
+            .collect::<Vec<_>>()
+    })
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
@@ -105,6 +199,14 @@ async fn main() -> Result<(), Error> {
                     continue;
                 }
             };
+            if is_sqs_batch(&event) {
+                let answer = handle_sqs(&handler, &event, Duration::from_secs(30)).await;
+                failures += answer["batchItemFailures"]
+                    .as_array()
+                    .map_or(0, Vec::len);
+                println!("{answer}");
+                continue;
+            }
             match handle(&handler, &event, Duration::from_secs(30)).await {
                 Ok(h) => println!("{}", serde_json::to_string(&h)?),
                 Err(_) => failures += 1,
@@ -125,8 +227,12 @@ async fn main() -> Result<(), Error> {
                     .deadline
                     .saturating_sub(SystemClock.now_ms().max(0) as u64),
             );
+            if is_sqs_batch(&event.payload) {
+                return Ok(handle_sqs(&handler, &event.payload, remaining).await);
+            }
             handle(&handler, &event.payload, remaining)
                 .await
+                .map(|h| serde_json::to_value(h).unwrap_or(Value::Null))
                 .map_err(Error::from)
         }
     }))
