@@ -176,7 +176,8 @@ impl Intercept for Meter {
         let ok = matches!(context.output_or_error(), Some(Ok(_)));
         if let Ok(mut w) = self.inner.lock() {
             if p.transaction_items.is_some() {
-                w.transaction_busy_us += u64::try_from(p.started.elapsed().as_micros()).unwrap_or(0);
+                w.transaction_busy_us +=
+                    u64::try_from(p.started.elapsed().as_micros()).unwrap_or(0);
             }
             if ok {
                 w.units += p.units;

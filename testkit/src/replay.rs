@@ -506,30 +506,30 @@ pub async fn drive<C: Container, A: ApiAccess>(
                     s.invocations += 1;
                     s.latencies_us.push(micros);
                     for ((d, attempt), r) in invocation.into_iter().zip(results) {
-                    match r {
-                        Ok(x) if x.applied == Applied::Duplicate => {
-                            s.conflicts += u64::from(x.conflicts);
-                            s.duplicates += 1
-                        }
-                        Ok(x) => {
-                            s.conflicts += u64::from(x.conflicts);
-                            s.processed += 1
-                        }
-                        Err(InvokeError::Rejected(_)) => s.rejected += 1,
-                        Err(InvokeError::Failed(e)) => {
-                            *s.errors.entry(e.chars().take(160).collect()).or_default() += 1;
-                            let lower = e.to_ascii_lowercase();
-                            if lower.contains("conflict") || lower.contains("throttl") {
-                                s.conflict_failures += 1;
+                        match r {
+                            Ok(x) if x.applied == Applied::Duplicate => {
+                                s.conflicts += u64::from(x.conflicts);
+                                s.duplicates += 1
                             }
-                            if attempt < max_attempts {
-                                s.redeliveries += 1;
-                                failed.push((d, attempt + 1));
-                            } else {
-                                s.dead_lettered += 1;
+                            Ok(x) => {
+                                s.conflicts += u64::from(x.conflicts);
+                                s.processed += 1
+                            }
+                            Err(InvokeError::Rejected(_)) => s.rejected += 1,
+                            Err(InvokeError::Failed(e)) => {
+                                *s.errors.entry(e.chars().take(160).collect()).or_default() += 1;
+                                let lower = e.to_ascii_lowercase();
+                                if lower.contains("conflict") || lower.contains("throttl") {
+                                    s.conflict_failures += 1;
+                                }
+                                if attempt < max_attempts {
+                                    s.redeliveries += 1;
+                                    failed.push((d, attempt + 1));
+                                } else {
+                                    s.dead_lettered += 1;
+                                }
                             }
                         }
-                    }
                     }
                 }
                 failed

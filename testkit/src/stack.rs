@@ -364,13 +364,7 @@ pub async fn run_mode(
                 progress,
             ))
             .await;
-            report(
-                run,
-                fleet.containers.len(),
-                r,
-                began,
-            )
-            .await
+            report(run, fleet.containers.len(), r, began).await
         }
         Mode::Naive | Mode::SeedAdvice => {
             let (policy, containers) = match mode {
@@ -413,13 +407,7 @@ pub async fn run_mode(
                 progress,
             ))
             .await;
-            report(
-                run,
-                fleet.containers.len(),
-                r,
-                began,
-            )
-            .await
+            report(run, fleet.containers.len(), r, began).await
         }
     };
     report.mode = mode.name().to_string();

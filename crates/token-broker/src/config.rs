@@ -185,10 +185,11 @@ impl TokenConfig {
         };
         let defaults = BrokerConfig::default();
         let pool_size = env.number(TOKEN_POOL_SIZE, 1, 1..=32) as usize;
-        let refresh_margin = env
-            .optional(TOKEN_REFRESH_MARGIN_SECONDS)
-            .is_some()
-            .then(|| env.number(TOKEN_REFRESH_MARGIN_SECONDS, 600, 60..=86_400));
+        // 0 (the template's default) or unset: from each token's lifetime.
+        let refresh_margin = match env.number(TOKEN_REFRESH_MARGIN_SECONDS, 0, 0..=86_400) {
+            0 => None,
+            s => Some(s),
+        };
         let refresher_period = env.number(
             TOKEN_REFRESHER_PERIOD_SECONDS,
             defaults.refresher_period.as_secs(),

@@ -201,9 +201,7 @@ async fn main() -> Result<(), Error> {
             };
             if is_sqs_batch(&event) {
                 let answer = handle_sqs(&handler, &event, Duration::from_secs(30)).await;
-                failures += answer["batchItemFailures"]
-                    .as_array()
-                    .map_or(0, Vec::len);
+                failures += answer["batchItemFailures"].as_array().map_or(0, Vec::len);
                 println!("{answer}");
                 continue;
             }

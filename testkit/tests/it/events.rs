@@ -136,13 +136,42 @@ struct Replay {
 }
 
 async fn run_replay(faults: bool) -> Replay {
+    run_replay_with(faults, Load::default()).await
+}
+
+/// How the fleet takes the traffic.
+#[derive(Clone, Copy)]
+struct Load {
+    minutes: u32,
+    containers: usize,
+    /// The SQS path with batches of this many.
+    batch: Option<usize>,
+    /// The double's transaction hold.
+    hold_ms: u64,
+    /// Simulated seconds per step: a longer one keeps every container busy.
+    step_s: u64,
+}
+
+impl Default for Load {
+    fn default() -> Self {
+        Self {
+            minutes: 20,
+            containers: 8,
+            batch: None,
+            hold_ms: 0,
+            step_s: 1,
+        }
+    }
+}
+
+async fn run_replay_with(faults: bool, load: Load) -> Replay {
     let t = traffic::generate(&TrafficConfig {
         seed: 11,
         sessions_per_minute: 60,
-        minutes: 20,
+        minutes: load.minutes,
         ..TrafficConfig::default()
     });
-    assert!(t.truth.bot_sessions >= 900 && t.conversations.len() >= 1_000);
+    assert!(t.truth.bot_sessions >= 40 * u64::from(load.minutes));
     let start = t.events[0].at_ms;
     // The analytics API shows a session 10 minutes after it ended (1 minute
     // in the fault run): the sweeper keeps looking until it does.
@@ -151,9 +180,19 @@ async fn run_replay(faults: bool) -> Replay {
         ..Policies::default()
     };
     let (sim, res) = setup(policies, start).await;
+    testkit::aws::set_double(
+        &res.dynamodb,
+        &res.analytics_table,
+        testkit::aws::DoubleSwitches {
+            tx_hold_ms: load.hold_ms,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("switches");
     sim.register_conversations(t.sim_conversations());
     let fleet = Fleet {
-        containers: (0..8)
+        containers: (0..load.containers)
             .map(|_| Arc::new(product::handler(&res, &sim)))
             .collect(),
         refresher: None,
@@ -178,6 +217,8 @@ async fn run_replay(faults: bool) -> Replay {
             api_429_storm: faults.then_some(40),
             ..FaultPlan::default()
         },
+        batch_size: load.batch,
+        step: Duration::from_secs(load.step_s),
         ..DriveOptions::default()
     };
     let report = replay::drive(&sim, &fleet, deliveries, &opts, Arc::new(|_, _| {})).await;
@@ -210,6 +251,67 @@ async fn replaying_with_duplicates_and_shuffles_matches_the_ground_truth_exactly
     assert_eq!(
         r.report.token_requests, 1,
         "the whole replay ran on one token"
+    );
+    assert_logs_clean(&r.sim, &[]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_batch_path_counts_exactly_once_in_a_fraction_of_the_invocations() {
+    let r = run_replay_with(
+        false,
+        Load {
+            minutes: 8,
+            batch: Some(100),
+            step_s: 60,
+            ..Load::default()
+        },
+    )
+    .await;
+    assert!(
+        r.diffs.is_empty(),
+        "{} differences, first: {:#?}",
+        r.diffs.len(),
+        &r.diffs[..r.diffs.len().min(5)]
+    );
+    assert_eq!(r.report.dead_lettered, 0, "{:?}", r.report.errors);
+    assert!(r.report.duplicates > 0, "duplicates were found in batches");
+    assert_eq!(
+        r.report.duplicates + r.report.processed,
+        r.report.deliveries
+    );
+    assert!(
+        r.report.invocations * 10 < r.report.deliveries,
+        "{} invocations for {} deliveries",
+        r.report.invocations,
+        r.report.deliveries
+    );
+    assert_logs_clean(&r.sim, &[]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn transactions_that_conflict_on_real_dynamodb_terms_are_retried_and_count_once() {
+    // 24 containers kept busy, each transaction holding its items 50 ms.
+    let r = run_replay_with(
+        false,
+        Load {
+            minutes: 6,
+            containers: 24,
+            hold_ms: 50,
+            step_s: 60,
+            ..Load::default()
+        },
+    )
+    .await;
+    assert!(
+        r.diffs.is_empty(),
+        "{} differences, first: {:#?}",
+        r.diffs.len(),
+        &r.diffs[..r.diffs.len().min(5)]
+    );
+    assert_eq!(r.report.dead_lettered, 0, "{:?}", r.report.errors);
+    assert!(
+        r.report.conflicts > 0,
+        "the double made transactions conflict and the handler retried them"
     );
     assert_logs_clean(&r.sim, &[]);
 }

@@ -240,3 +240,39 @@ fn tables_are_on_demand_kms_encrypted_with_ttl_and_analytics_has_pitr() {
         Some(true)
     );
 }
+
+#[test]
+fn batch_delivery_reports_item_failures_and_redrives_to_the_encrypted_dead_letter_queue() {
+    let t = template();
+    let r = &t["Resources"];
+    let mapping = &r["BatchEventSource"]["Properties"];
+    assert_eq!(mapping["BatchSize"].as_u64(), Some(100));
+    assert_eq!(
+        strings(&mapping["FunctionResponseTypes"]),
+        vec!["ReportBatchItemFailures".to_string()]
+    );
+    let queue = &r["EventQueue"]["Properties"];
+    assert_eq!(
+        reference(&queue["RedrivePolicy"]["deadLetterTargetArn"]),
+        ("GetAtt".into(), "DeadLetterQueue.Arn".into())
+    );
+    // Lambda's SQS guide: visibility at least six times the function timeout.
+    let timeout = r["ConversationEventsFunction"]["Properties"]["Timeout"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(queue["VisibilityTimeout"].as_u64().unwrap_or(0) >= 6 * timeout);
+    // EventBridge cannot write to queues under the AWS managed SQS key.
+    for q in ["EventQueue", "DeadLetterQueue"] {
+        assert_eq!(
+            reference(&r[q]["Properties"]["KmsMasterKeyId"]),
+            ("Ref".into(), "DataKey".into()),
+            "{q}"
+        );
+    }
+    // Exactly one of the two rules exists for a deployment.
+    assert_eq!(r["BatchRule"]["Condition"].as_str(), Some("BatchDelivery"));
+    assert_eq!(
+        r["PerEventRule"]["Condition"].as_str(),
+        Some("PerEventDelivery")
+    );
+}
