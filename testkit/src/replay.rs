@@ -547,7 +547,11 @@ pub async fn drive<C: Container, A: ApiAccess>(
             total_minutes,
         );
     }
-    // The tail: the schedules keep running until enrichment is done.
+    // The tail: the schedules keep running until enrichment is done. The
+    // last sweep ran before the last deliveries, so look again first.
+    if let Some(s) = &fleet.sweeper {
+        schedule.pending = u64::from(s.has_pending().await.unwrap_or(true));
+    }
     let drain_until = now.saturating_add(ms(opts.drain));
     while fleet.sweeper.is_some() && schedule.pending > 0 && now < drain_until {
         schedule.at(fleet, now).await;
