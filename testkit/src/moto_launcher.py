@@ -134,14 +134,15 @@ def _item_id(table_name, key):
     return (table_name, tuple(sorted((k, repr(v)) for k, v in key.items())))
 
 
-def _over_limit(item, units, limit, now):
+def _over_limit(item, units, limit, now, spend=True):
     """Spends `units` on `item` unless that would pass `limit` in the last second."""
     window = _spent[item]
     while window and window[0][0] <= now - 1.0:
         window.popleft()
     if sum(u for _, u in window) + units > limit:
         return True
-    window.append((now, units))
+    if spend:
+        window.append((now, units))
     return False
 
 
@@ -183,6 +184,9 @@ def _single_write(method, key_arg):
 
 
 _original_transact = DynamoDBBackend.transact_write_items
+# The rollback snapshot reads past the double's own switches: an outage
+# switched on mid-transaction must not read as "no item" and delete it.
+_original_get_item = DynamoDBBackend.get_item
 
 
 def _transact_write_items(self, transact_items):
@@ -214,9 +218,14 @@ def _transact_write_items(self, transact_items):
             else:
                 reasons.append((None, None, None))
         if not any(code for code, _, _ in reasons):
+            # Check every item first; spend only when the whole transaction passes.
             for i, entry in enumerate(items):
-                if entry is not None and _over_limit(entry[0], 2, entry[1]["wcu_per_s"], now):
+                if entry is not None and _over_limit(entry[0], 2, entry[1]["wcu_per_s"], now, spend=False):
                     reasons[i] = ("ThrottlingError", "Throughput exceeds the current capacity for one or more items in the transaction.", None)
+            if not any(code for code, _, _ in reasons):
+                for entry in items:
+                    if entry is not None:
+                        _over_limit(entry[0], 2, entry[1]["wcu_per_s"], now)
         if any(code for code, _, _ in reasons):
             raise TransactionCanceledException(reasons)
         for entry in items:
@@ -247,10 +256,7 @@ def _apply_transaction(self, transact_items):
         table, key = _key_of(self, op)
         if table is None or key is None:
             continue
-        try:
-            current = self.get_item(op["TableName"], key)
-        except Exception:
-            current = None
+        current = _original_get_item(self, op["TableName"], key)
         saved.append((op["TableName"], key, _real_deepcopy(current.to_json()["Attributes"]) if current else None))
     try:
         return _original_transact(self, transact_items)

@@ -324,6 +324,12 @@ impl<S: TokenSource> TokenBroker<S> {
         let now = self.clock.now_ms();
         let skew = ms(self.cfg.expiry_skew);
         let item = self.store.read(slot).await?;
+        if let Some(i) = &item
+            && i.stale_version == Some(i.version)
+        {
+            // Someone got a 401 for it: never serve it from memory either.
+            self.forget(slot, i.version);
+        }
         if let Some(item) = &item
             && item.usable(now, skew)
             && Self::newer(item, rejected)
@@ -331,8 +337,12 @@ impl<S: TokenSource> TokenBroker<S> {
         {
             // Due: the refresher should have acted; any reader may take the
             // lease as a backstop, and losers keep the current token.
+            // Only with time for a whole fetch: a fetch cut short by this
+            // caller's deadline would hold the lease for nothing.
             if item.due(now, self.fallback_margin_ms())
                 && !item.lease_live(now)
+                && deadline.saturating_duration_since(tokio::time::Instant::now())
+                    >= self.cfg.lease.mul_f64(0.8)
                 && let Ok(Some(fresh)) = self.refresh_by(slot, deadline).await
             {
                 self.remember(&fresh);
@@ -416,16 +426,26 @@ impl<S: TokenSource> TokenBroker<S> {
         deadline: tokio::time::Instant,
     ) -> Result<SlotToken, BrokerError> {
         let slot = lease.slot;
-        self.fetches.fetch_add(1, Ordering::Relaxed);
         // Never outlive the lease (a late publish would be refused anyway)
         // nor the caller's deadline.
-        let budget = self
-            .cfg
-            .lease
-            .mul_f64(0.8)
-            .min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+        let full = self.cfg.lease.mul_f64(0.8);
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let budget = full.min(left);
+        if budget.is_zero() {
+            self.store.release(&lease).await?;
+            return Err(BrokerError::WaitTimedOut { slot, waited_ms: 0 });
+        }
+        self.fetches.fetch_add(1, Ordering::Relaxed);
         let fetched = match tokio::time::timeout(budget, self.source.fetch()).await {
             Ok(r) => r,
+            Err(_) if budget < full => {
+                // The caller's deadline, not the endpoint: no fleet backoff.
+                self.store.release(&lease).await?;
+                return Err(BrokerError::WaitTimedOut {
+                    slot,
+                    waited_ms: u64::try_from(budget.as_millis()).unwrap_or(u64::MAX),
+                });
+            }
             Err(_) => Err(SourceError::Unavailable(format!(
                 "token fetch did not finish within {} ms",
                 budget.as_millis()
@@ -437,7 +457,7 @@ impl<S: TokenSource> TokenBroker<S> {
                 let expires_at = now.saturating_add(secs_ms(issued.expires_in));
                 let margin = self.cfg.margin_for(Duration::from_secs(issued.expires_in));
                 if let Some(why) = margin.clamped {
-                    tracing::warn!(slot, expires_in_s = issued.expires_in, margin_s = margin.before_expiry.as_secs(), reason = ?why, "the configured refresh margin does not fit this token's lifetime; clamped");
+                    tracing::warn!(slot, expires_in_s = issued.expires_in, margin_s = margin.before_expiry.as_secs(), reason = ?why, "the refresh margin was clamped to fit this token's lifetime");
                 }
                 let refresh_at = expires_at.saturating_sub(ms(margin.before_expiry));
                 let version = self

@@ -134,7 +134,7 @@ impl TokenItem {
     /// an item without one, it expires within `fallback_margin_ms`).
     pub fn due(&self, now: i64, fallback_margin_ms: i64) -> bool {
         match self.refresh_at {
-            Some(at) => at <= now,
+            Some(at) => at <= now || self.expires_at.saturating_sub(60_000) < now,
             None => self.expires_at.saturating_sub(fallback_margin_ms) <= now,
         }
     }
@@ -351,7 +351,7 @@ impl TokenStore {
             .update_expression("SET #lease_owner = :me, #lease_until = :until")
             .condition_expression(
                 "(attribute_not_exists(#version) OR attribute_not_exists(#access_token) \
-                   OR #refresh_at <= :now \
+                   OR #refresh_at <= :now OR #expires_at < :refresh_soon \
                    OR (attribute_not_exists(#refresh_at) AND #expires_at < :refresh_before) \
                    OR #stale_version = #version) \
                  AND (attribute_not_exists(#lease_until) OR #lease_until < :now) \
@@ -361,6 +361,9 @@ impl TokenStore {
             .expression_attribute_values(":until", n(until))
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":refresh_before", n(refresh_before))
+            // Whatever `refresh_at` says, a token within a minute of expiry
+            // is replaceable (an item from an older publisher, a clock step).
+            .expression_attribute_values(":refresh_soon", n(now.saturating_add(60_000)))
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
@@ -443,6 +446,25 @@ impl TokenStore {
                 Err(StoreError::LeaseLost { slot: lease.slot })
             }
             Err(e) => Err(self.err("UpdateItem (publish)", e)),
+        }
+    }
+
+    /// Releases the lease without counting a failure: the holder ran out of
+    /// its caller's time, which says nothing about the token endpoint.
+    pub async fn release(&self, lease: &Lease) -> Result<(), StoreError> {
+        let r = self
+            .update(lease.slot, &[attr::LEASE_OWNER, attr::LEASE_UNTIL])
+            .update_expression("REMOVE #lease_owner, #lease_until")
+            .condition_expression("#lease_owner = :me")
+            .expression_attribute_values(":me", s(lease.owner.clone()))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if conditional_check_failed(&e) => {
+                Err(StoreError::LeaseLost { slot: lease.slot })
+            }
+            Err(e) => Err(self.err("UpdateItem (release)", e)),
         }
     }
 

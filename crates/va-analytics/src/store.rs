@@ -133,8 +133,12 @@ pub fn cells(plan: &Plan) -> BTreeMap<(i64, Option<String>), BTreeMap<String, i6
             .filter(|(m, f)| *m == minute && f.is_some())
             .cloned()
             .collect();
+        // Only the org-only counters may ride in a flow's cell: flow views
+        // hide exactly those.
+        let rides = matches!(flows.as_slice(), [_])
+            && counters.keys().all(|k| ORG_ONLY.contains(&k.as_str()));
         let target = match flows.as_slice() {
-            [one] => one.clone(),
+            [one] if rides => one.clone(),
             _ => (minute, None),
         };
         let cell = out.entry(target).or_default();
@@ -497,7 +501,9 @@ impl AnalyticsStore {
                             reason: "another transaction held an item".into(),
                         });
                     }
-                    if reasons.contains(&Some("ThrottlingError")) {
+                    if reasons.contains(&Some("ThrottlingError"))
+                        || reasons.contains(&Some("ProvisionedThroughputExceeded"))
+                    {
                         return Err(AnalyticsError::Throttled {
                             reason: "an item of the transaction was throttled".into(),
                         });
@@ -631,7 +637,9 @@ impl AnalyticsStore {
                                 reason: "another transaction held an item".into(),
                             });
                         }
-                        if reasons.contains(&Some("ThrottlingError")) {
+                        if reasons.contains(&Some("ThrottlingError"))
+                            || reasons.contains(&Some("ProvisionedThroughputExceeded"))
+                        {
                             return Err(AnalyticsError::Throttled {
                                 reason: "an item of the transaction was throttled".into(),
                             });
@@ -825,6 +833,15 @@ mod tests {
         let total = |name: &str| -> i64 { c.values().filter_map(|x| x.get(name)).sum() };
         assert_eq!(total(attr::CONTAINED), -1);
         assert_eq!(total(attr::ESCALATED), 1);
+        // An org counter that is not org-only never rides in a flow's cell
+        // (flow views would show it).
+        let odd = plan_with(&[
+            (Scope::Org, 0, attr::STARTED, 2),
+            (Scope::Flow("a".into()), 0, attr::STARTED, 1),
+        ]);
+        let c = cells(&odd);
+        assert_eq!(c[&(0, Some("a".to_string()))].get(attr::STARTED), Some(&1));
+        assert_eq!(c[&(0, None)].get(attr::STARTED), Some(&1));
     }
 
     #[test]
