@@ -346,6 +346,13 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Changes nothing: no counter, no state, nothing to enrich.
+    pub fn is_noop(&self) -> bool {
+        self.state.is_none()
+            && self.pending.is_none()
+            && self.buckets.values().all(|c| c.values().all(|n| *n == 0))
+    }
+
     fn add(&mut self, scope: &Scope, minute_ms: i64, name: &str, n: i64) {
         *self
             .buckets
@@ -396,15 +403,14 @@ pub fn plan(event: &Event, cfg: &KpiConfig, state: Option<&ConversationState>) -
     {
         p.conversation_id = Some(conversation_id.clone());
     }
+    // An event that changes no KPI (another topic, a non-bot flow, a
+    // customer or agent leg) plans nothing: handling it twice is harmless,
+    // so it needs no marker and costs no write. Event counts are metrics
+    // (`EventsProcessed`, `UnknownTopics`), not stored counters.
     let (topic, body) = match event {
-        Event::Unknown { time_ms, .. } => {
-            p.add(&Scope::Org, *time_ms, attr::EVENTS, 1);
-            p.add(&Scope::Org, *time_ms, attr::UNKNOWN_TOPICS, 1);
-            return p;
-        }
+        Event::Unknown { .. } => return p,
         Event::Conversation { topic, body, .. } => (*topic, body),
     };
-    p.add(&Scope::Org, body.event_time(), attr::EVENTS, 1);
     match (topic, body) {
         (Topic::FlowStart, Body::Flow(b)) if cfg.is_bot(&b.flow_type) => {
             p.both(
@@ -615,18 +621,14 @@ mod tests {
         let m = minute_of(1_795_186_950_107);
         assert_eq!(counter(&p, &Scope::Org, m, attr::STARTED), 1);
         assert_eq!(counter(&p, &Scope::Flow("f-1".into()), m, attr::STARTED), 1);
-        assert_eq!(counter(&p, &Scope::Org, m, attr::EVENTS), 1);
+        assert!(!p.is_noop());
         let ivr = plan(
             &flow(Topic::FlowStart, "INBOUNDCALL", |_| {}),
             &KpiConfig::default(),
             None,
         );
         assert_eq!(counter(&ivr, &Scope::Org, m, attr::STARTED), 0, "not a bot");
-        assert_eq!(
-            counter(&ivr, &Scope::Org, m, attr::EVENTS),
-            1,
-            "still an event"
-        );
+        assert!(ivr.is_noop(), "changes nothing: no marker, no write");
     }
 
     #[test]

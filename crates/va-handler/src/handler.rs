@@ -93,6 +93,14 @@ impl EventHandler {
                 _ => StateRead::default(),
             };
             let plan = kpi::plan(&event, &self.kpi, stateful.then_some(&read.state));
+            if plan.is_noop() {
+                return Ok(Handled {
+                    event_id: event.id().to_string(),
+                    applied: Applied::Processed,
+                    unknown_topic: matches!(event, Event::Unknown { .. }),
+                    conflicts,
+                });
+            }
             match self
                 .store
                 .apply(&plan, self.clock.now_ms(), read.version, None)
@@ -150,7 +158,16 @@ impl EventHandler {
                 }
                 Ok(event) => {
                     let plan = kpi::plan(&event, &self.kpi, None);
-                    together.push((i, event, plan));
+                    if plan.is_noop() {
+                        results[i] = Some(Ok(Handled {
+                            event_id: event.id().to_string(),
+                            applied: Applied::Processed,
+                            unknown_topic: matches!(event, Event::Unknown { .. }),
+                            conflicts: 0,
+                        }));
+                    } else {
+                        together.push((i, event, plan));
+                    }
                 }
             }
         }

@@ -176,7 +176,6 @@ async fn the_dashboard_in_headless_chromium_shows_the_numbers_in_the_store() {
         ("total-abandoned", attr::ABANDONED),
         ("total-recognition-failures", attr::RECOGNITION_FAILURES),
         ("total-errors", attr::ERRORS),
-        ("total-events", attr::EVENTS),
     ] {
         assert_eq!(
             shown(&dom, id),

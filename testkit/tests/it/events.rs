@@ -72,10 +72,9 @@ async fn every_fixture_is_handled_and_a_second_delivery_is_a_duplicate() {
     };
     assert_eq!(
         total(attr::EVENTS),
-        fixtures().len() as i64,
-        "each event counted once"
+        0,
+        "event counts are metrics, not stored"
     );
-    assert_eq!(total(attr::UNKNOWN_TOPICS), 2);
     assert_eq!(total(attr::STARTED), 1);
     assert_eq!(total(attr::ENDED), 2, "two flow.end fixtures");
     assert_eq!(total(attr::CONTAINED), 1);
