@@ -161,6 +161,45 @@ pub fn batch_items<'a>(plans: impl IntoIterator<Item = &'a Plan>) -> usize {
     per_plan + merged.len()
 }
 
+/// A transaction DynamoDB refused for now, not for good: a conflict with
+/// another transaction, or a throttle. `None` for anything else.
+fn refusal(
+    e: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+    >,
+) -> Option<AnalyticsError> {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
+    match e.as_service_error()? {
+        E::TransactionCanceledException(c) => {
+            let codes: Vec<&str> = c
+                .cancellation_reasons()
+                .iter()
+                .filter_map(|r| r.code())
+                .collect();
+            if codes.contains(&"TransactionConflict") {
+                Some(AnalyticsError::Conflict {
+                    reason: "another transaction held an item".into(),
+                })
+            } else if codes.contains(&"ThrottlingError")
+                || codes.contains(&"ProvisionedThroughputExceeded")
+            {
+                Some(AnalyticsError::Throttled {
+                    reason: "an item of the transaction was throttled".into(),
+                })
+            } else {
+                None
+            }
+        }
+        E::ProvisionedThroughputExceededException(_)
+        | E::ThrottlingException(_)
+        | E::RequestLimitExceeded(_)
+        | E::TransactionInProgressException(_) => Some(AnalyticsError::Throttled {
+            reason: DisplayErrorContext(e).to_string(),
+        }),
+        _ => None,
+    }
+}
+
 /// Which conversation a plan's state belongs to.
 fn plan_conversation(plan: &Plan, resolves: Option<&PendingEnrichment>) -> Option<String> {
     plan.conversation_id
@@ -496,31 +535,8 @@ impl AnalyticsStore {
                             reason: "the conversation's state changed since it was read".into(),
                         });
                     }
-                    if reasons.contains(&Some("TransactionConflict")) {
-                        return Err(AnalyticsError::Conflict {
-                            reason: "another transaction held an item".into(),
-                        });
-                    }
-                    if reasons.contains(&Some("ThrottlingError"))
-                        || reasons.contains(&Some("ProvisionedThroughputExceeded"))
-                    {
-                        return Err(AnalyticsError::Throttled {
-                            reason: "an item of the transaction was throttled".into(),
-                        });
-                    }
                 }
-                if let Some(
-                    TransactWriteItemsError::ProvisionedThroughputExceededException(_)
-                    | TransactWriteItemsError::ThrottlingException(_)
-                    | TransactWriteItemsError::RequestLimitExceeded(_)
-                    | TransactWriteItemsError::TransactionInProgressException(_),
-                ) = e.as_service_error()
-                {
-                    return Err(AnalyticsError::Throttled {
-                        reason: DisplayErrorContext(e).to_string(),
-                    });
-                }
-                Err(err(DisplayErrorContext(e).to_string()))
+                Err(refusal(&e).unwrap_or_else(|| err(DisplayErrorContext(e).to_string())))
             }
         }
     }
@@ -632,31 +648,10 @@ impl AnalyticsStore {
                             live.retain(|i| !duplicates.contains(i));
                             continue;
                         }
-                        if reasons.contains(&Some("TransactionConflict")) {
-                            return Err(AnalyticsError::Conflict {
-                                reason: "another transaction held an item".into(),
-                            });
-                        }
-                        if reasons.contains(&Some("ThrottlingError"))
-                            || reasons.contains(&Some("ProvisionedThroughputExceeded"))
-                        {
-                            return Err(AnalyticsError::Throttled {
-                                reason: "an item of the transaction was throttled".into(),
-                            });
-                        }
                     }
-                    if let Some(
-                        TransactWriteItemsError::ProvisionedThroughputExceededException(_)
-                        | TransactWriteItemsError::ThrottlingException(_)
-                        | TransactWriteItemsError::RequestLimitExceeded(_)
-                        | TransactWriteItemsError::TransactionInProgressException(_),
-                    ) = e.as_service_error()
-                    {
-                        return Err(AnalyticsError::Throttled {
-                            reason: DisplayErrorContext(e).to_string(),
-                        });
-                    }
-                    return Err(err(DisplayErrorContext(e).to_string()));
+                    return Err(
+                        refusal(&e).unwrap_or_else(|| err(DisplayErrorContext(e).to_string()))
+                    );
                 }
             }
         }

@@ -54,6 +54,37 @@ const FIRST_CONFLICT_PAUSE: Duration = Duration::from_millis(10);
 /// Longest pause between two tries after conflicts.
 const MAX_CONFLICT_PAUSE: Duration = Duration::from_millis(500);
 
+/// Jittered, doubling pauses between tries after a refusal.
+struct Backoff {
+    pause: Duration,
+    tries: u32,
+}
+
+impl Backoff {
+    fn new() -> Self {
+        Self {
+            pause: FIRST_CONFLICT_PAUSE,
+            tries: 0,
+        }
+    }
+
+    /// Waits before the next try; `false` (without waiting) when the pause
+    /// would reach `deadline`.
+    async fn wait(&mut self, deadline: Instant) -> bool {
+        self.tries = self.tries.saturating_add(1);
+        let wait = self.pause.mul_f64(rand::rng().random_range(0.5..1.0));
+        if Instant::now()
+            .checked_add(wait)
+            .is_none_or(|t| t >= deadline)
+        {
+            return false;
+        }
+        tokio::time::sleep(wait).await;
+        self.pause = (self.pause * 2).min(MAX_CONFLICT_PAUSE);
+        true
+    }
+}
+
 impl EventHandler {
     /// A handler writing to `store`.
     pub fn new(store: AnalyticsStore, kpi: KpiConfig, clock: std::sync::Arc<dyn Clock>) -> Self {
@@ -85,8 +116,7 @@ impl EventHandler {
             } => Some(conversation_id.as_str()),
             Event::Unknown { .. } => None,
         };
-        let mut conflicts = 0u32;
-        let mut pause = FIRST_CONFLICT_PAUSE;
+        let mut backoff = Backoff::new();
         loop {
             let read = match (stateful, conversation) {
                 (true, Some(c)) => self.store.read_state(c).await?,
@@ -98,7 +128,7 @@ impl EventHandler {
                     event_id: event.id().to_string(),
                     applied: Applied::Processed,
                     unknown_topic: matches!(event, Event::Unknown { .. }),
-                    conflicts,
+                    conflicts: backoff.tries,
                 });
             }
             match self
@@ -111,25 +141,19 @@ impl EventHandler {
                         event_id: event.id().to_string(),
                         applied,
                         unknown_topic: matches!(event, Event::Unknown { .. }),
-                        conflicts,
+                        conflicts: backoff.tries,
                     });
                 }
                 Err(e) if e.is_retryable() => {
-                    conflicts = conflicts.saturating_add(1);
-                    let wait = pause.mul_f64(rand::rng().random_range(0.5..1.0));
-                    if Instant::now()
-                        .checked_add(wait)
-                        .is_none_or(|t| t >= deadline)
-                    {
+                    if !backoff.wait(deadline).await {
                         return Err(AnalyticsError::Conflict {
                             reason: format!(
-                                "{e}; still refused after {conflicts} tries at the deadline"
+                                "{e}; still refused after {} tries at the deadline",
+                                backoff.tries
                             ),
                         }
                         .into());
                     }
-                    tokio::time::sleep(wait).await;
-                    pause = (pause * 2).min(MAX_CONFLICT_PAUSE);
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -203,26 +227,19 @@ impl EventHandler {
         deadline: Instant,
     ) -> Vec<(usize, Result<Handled, HandleError>)> {
         let plans: Vec<kpi::Plan> = chunk.iter().map(|(_, _, p)| p.clone()).collect();
-        let mut conflicts = 0u32;
-        let mut pause = FIRST_CONFLICT_PAUSE;
+        let mut backoff = Backoff::new();
         let outcome = loop {
             match self.store.apply_batch(&plans, self.clock.now_ms()).await {
                 Ok(applied) => break Ok(applied),
                 Err(e) if e.is_retryable() => {
-                    conflicts = conflicts.saturating_add(1);
-                    let wait = pause.mul_f64(rand::rng().random_range(0.5..1.0));
-                    if Instant::now()
-                        .checked_add(wait)
-                        .is_none_or(|t| t >= deadline)
-                    {
+                    if !backoff.wait(deadline).await {
                         break Err(e);
                     }
-                    tokio::time::sleep(wait).await;
-                    pause = (pause * 2).min(MAX_CONFLICT_PAUSE);
                 }
                 Err(e) => break Err(e),
             }
         };
+        let conflicts = backoff.tries;
         chunk
             .into_iter()
             .enumerate()
