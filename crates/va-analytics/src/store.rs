@@ -436,17 +436,7 @@ impl AnalyticsStore {
         let mut items = Vec::new();
         // Index 0: the marker. Its refusal means "counted before".
         items.push(Slot::Marker);
-        let marker = Put::builder()
-            .table_name(&self.table)
-            .item(key::PK, s(format!("event#{}", plan.marker)))
-            .item(key::SK, s("event".into()))
-            .item(key::EVENTBRIDGE_ID, s(plan.event_id.clone()))
-            .item(key::AT, n(now_ms))
-            .item(key::TTL, n(ttl))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", key::PK)
-            .build()
-            .map_err(|e| err(e.to_string()))?;
+        let marker = self.marker_put(plan, now_ms, ttl).map_err(err)?;
         let mut tx = self
             .client
             .transact_write_items()
@@ -554,8 +544,6 @@ impl AnalyticsStore {
     ) -> Result<Vec<Applied>, AnalyticsError> {
         use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
         let err = |reason: String| self.dynamodb("TransactWriteItems (batch)", reason);
-        let s = |v: String| AttributeValue::S(v);
-        let n = |v: i64| AttributeValue::N(v.to_string());
         let ttl = now_ms / 1000 + MARKER_TTL_S;
         let mut out = vec![Applied::Duplicate; plans.len()];
         // The same content twice in one batch is one event.
@@ -572,17 +560,7 @@ impl AnalyticsStore {
             let mut count = 0usize;
             for &i in &live {
                 let plan = &plans[i];
-                let marker = Put::builder()
-                    .table_name(&self.table)
-                    .item(key::PK, s(format!("event#{}", plan.marker)))
-                    .item(key::SK, s("event".into()))
-                    .item(key::EVENTBRIDGE_ID, s(plan.event_id.clone()))
-                    .item(key::AT, n(now_ms))
-                    .item(key::TTL, n(ttl))
-                    .condition_expression("attribute_not_exists(#pk)")
-                    .expression_attribute_names("#pk", key::PK)
-                    .build()
-                    .map_err(|e| err(e.to_string()))?;
+                let marker = self.marker_put(plan, now_ms, ttl).map_err(&err)?;
                 markers.push((count, i));
                 count += 1;
                 tx = tx.transact_items(TransactWriteItem::builder().put(marker).build());
@@ -655,6 +633,24 @@ impl AnalyticsStore {
                 }
             }
         }
+    }
+
+    /// The event's marker: refused if it exists (counted before).
+    fn marker_put(&self, plan: &Plan, now_ms: i64, ttl: i64) -> Result<Put, String> {
+        Put::builder()
+            .table_name(&self.table)
+            .item(key::PK, AttributeValue::S(format!("event#{}", plan.marker)))
+            .item(key::SK, AttributeValue::S("event".into()))
+            .item(
+                key::EVENTBRIDGE_ID,
+                AttributeValue::S(plan.event_id.clone()),
+            )
+            .item(key::AT, AttributeValue::N(now_ms.to_string()))
+            .item(key::TTL, AttributeValue::N(ttl.to_string()))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", key::PK)
+            .build()
+            .map_err(|e| e.to_string())
     }
 
     fn pending_put(&self, p: &PendingEnrichment, ttl: i64) -> Result<Put, String> {
