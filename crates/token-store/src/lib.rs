@@ -459,6 +459,15 @@ impl TokenStore {
             .expression_attribute_values(":me", s(lease.owner.clone()))
             .send()
             .await;
+        self.released(lease, r)
+    }
+
+    /// The answer to an update conditioned on holding `lease`.
+    fn released<T>(
+        &self,
+        lease: &Lease,
+        r: Result<T, SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError>>,
+    ) -> Result<(), StoreError> {
         match r {
             Ok(_) => Ok(()),
             Err(e) if conditional_check_failed(&e) => {
@@ -497,13 +506,7 @@ impl TokenStore {
             .expression_attribute_values(":me", s(lease.owner.clone()))
             .send()
             .await;
-        match r {
-            Ok(_) => Ok(()),
-            Err(e) if conditional_check_failed(&e) => {
-                Err(StoreError::LeaseLost { slot: lease.slot })
-            }
-            Err(e) => Err(self.err("UpdateItem (release)", e)),
-        }
+        self.released(lease, r)
     }
 
     /// Marks `version` as rejected by Genesys, only if it is still current.

@@ -141,6 +141,17 @@ async fn a_malformed_event_is_rejected_naming_the_event_and_the_field_and_counts
     res.delete().await.expect("cleanup");
 }
 
+/// The store equals the ground truth and nothing was dead-lettered.
+fn assert_exact(r: &Replay) {
+    assert!(
+        r.diffs.is_empty(),
+        "{} differences, first: {:#?}",
+        r.diffs.len(),
+        &r.diffs[..r.diffs.len().min(5)]
+    );
+    assert_eq!(r.report.dead_lettered, 0, "{:?}", r.report.errors);
+}
+
 struct Replay {
     report: DriveReport,
     diffs: Vec<String>,
@@ -248,13 +259,7 @@ async fn replaying_with_duplicates_and_shuffles_matches_the_ground_truth_exactly
         "replay: dead-lettered {} redeliveries {} errors {:?}",
         r.report.dead_lettered, r.report.redeliveries, r.report.errors
     );
-    assert!(
-        r.diffs.is_empty(),
-        "{} differences, first: {:#?}",
-        r.diffs.len(),
-        &r.diffs[..r.diffs.len().min(5)]
-    );
-    assert_eq!(r.report.dead_lettered, 0, "{:?}", r.report.errors);
+    assert_exact(&r);
     assert_eq!(
         r.report.duplicates + r.report.processed,
         r.report.deliveries
@@ -279,13 +284,7 @@ async fn the_batch_path_counts_exactly_once_in_a_fraction_of_the_invocations() {
         },
     )
     .await;
-    assert!(
-        r.diffs.is_empty(),
-        "{} differences, first: {:#?}",
-        r.diffs.len(),
-        &r.diffs[..r.diffs.len().min(5)]
-    );
-    assert_eq!(r.report.dead_lettered, 0, "{:?}", r.report.errors);
+    assert_exact(&r);
     assert!(r.report.duplicates > 0, "duplicates were found in batches");
     assert_eq!(
         r.report.duplicates + r.report.processed,
@@ -314,13 +313,7 @@ async fn transactions_that_conflict_on_real_dynamodb_terms_are_retried_and_count
         },
     )
     .await;
-    assert!(
-        r.diffs.is_empty(),
-        "{} differences, first: {:#?}",
-        r.diffs.len(),
-        &r.diffs[..r.diffs.len().min(5)]
-    );
-    assert_eq!(r.report.dead_lettered, 0, "{:?}", r.report.errors);
+    assert_exact(&r);
     assert!(
         r.report.conflicts > 0,
         "the double made transactions conflict and the handler retried them"
@@ -332,13 +325,7 @@ async fn transactions_that_conflict_on_real_dynamodb_terms_are_retried_and_count
 async fn revocations_and_429_storms_mid_replay_keep_it_exact_with_one_token_request_per_revocation()
 {
     let r = run_replay(true).await;
-    assert!(
-        r.diffs.is_empty(),
-        "{} differences, first: {:#?}",
-        r.diffs.len(),
-        &r.diffs[..r.diffs.len().min(5)]
-    );
-    assert_eq!(r.report.dead_lettered, 0, "{:?}", r.report.errors);
+    assert_exact(&r);
     assert!(r.report.revocations >= 2, "{}", r.report.revocations);
     assert!(r.report.waited_out_429 > 0, "the storms were felt");
     assert!(
