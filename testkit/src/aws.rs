@@ -22,7 +22,7 @@ use aws_sdk_dynamodb::types::{
 
 /// The moto release the suite is pinned to (see docs/DESIGN.md).
 pub const MOTO_VERSION: &str = "5.2.5";
-const MOTO_EXTRAS: &str = "server,dynamodb,secretsmanager,events";
+const MOTO_EXTRAS: &str = "server,dynamodb,secretsmanager,events,sqs,cognitoidp";
 
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
@@ -103,7 +103,7 @@ pub fn build_dir() -> PathBuf {
 /// Installs moto into `target/moto-venv-<version>` unless it is there.
 pub fn ensure_moto_installed() -> Result<PathBuf, HarnessError> {
     ensure_venv(
-        &format!("moto-venv-{MOTO_VERSION}"),
+        &format!("moto-venv-{MOTO_VERSION}-{}", MOTO_EXTRAS.replace(',', "-")),
         &format!("moto {MOTO_VERSION}"),
         &[&format!("moto[{MOTO_EXTRAS}]=={MOTO_VERSION}")],
     )
@@ -321,6 +321,9 @@ pub struct TestResources {
     pub analytics: aws_sdk_dynamodb::Client,
     pub meter: crate::metering::Meter,
     pub secrets: aws_sdk_secretsmanager::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    /// The dead-letter queue's URL.
+    pub dead_letter_queue_url: String,
     pub token_table: String,
     pub analytics_table: String,
     pub secret_id: String,
@@ -351,6 +354,21 @@ impl TestResources {
                     aws_sdk_secretsmanager::error::DisplayErrorContext(e)
                 ))
             })?;
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let dead_letter_queue_url = sqs
+            .create_queue()
+            .queue_name(unique_name("dlq"))
+            .send()
+            .await
+            .map_err(|e| {
+                HarnessError::Aws(format!(
+                    "create queue: {}",
+                    aws_sdk_sqs::error::DisplayErrorContext(e)
+                ))
+            })?
+            .queue_url()
+            .unwrap_or_default()
+            .to_string();
         let meter = crate::metering::Meter::new();
         let analytics = meter.client(&config);
         Ok(Self {
@@ -359,6 +377,8 @@ impl TestResources {
             analytics,
             meter,
             secrets,
+            sqs,
+            dead_letter_queue_url,
             token_table,
             analytics_table,
             secret_id,
@@ -382,6 +402,12 @@ impl TestResources {
             .send()
             .await
             .map_err(|e| HarnessError::Aws(format!("delete secret: {e}")))?;
+        self.sqs
+            .delete_queue()
+            .queue_url(&self.dead_letter_queue_url)
+            .send()
+            .await
+            .map_err(|e| HarnessError::Aws(format!("delete queue: {e}")))?;
         Ok(())
     }
 }

@@ -70,6 +70,16 @@ pub fn handler(res: &TestResources, sim: &Simulator) -> EventHandler {
     EventHandler::new(store(res), KpiConfig::default(), sim.clock())
 }
 
+/// The dead-letter queue of a test's resources.
+pub fn dead_letters(res: &TestResources) -> va_handler::DeadLetterQueue {
+    va_handler::DeadLetterQueue::new(res.sqs.clone(), res.dead_letter_queue_url.clone())
+}
+
+/// One conversation-events function as its Lambda wires it, dead-letter queue included.
+pub fn function(res: &TestResources, sim: &Simulator) -> va_handler::ConversationEvents {
+    va_handler::ConversationEvents::new(handler(res, sim), Some(dead_letters(res)))
+}
+
 /// The enrichment sweeper with its own broker, as its Lambda wires it.
 pub fn sweeper(
     res: &TestResources,

@@ -22,6 +22,14 @@ pub const MIN_EVENT_TIME_MS: i64 = 946_684_800_000;
 pub const MAX_EVENT_TIME_MS: i64 = 4_102_444_800_000;
 /// The longest `connectedDurationMs` accepted: 31 days.
 pub const MAX_DURATION_MS: i64 = 31 * 86_400_000;
+/// The longest name-like value accepted (flow type, exit reason, outcome
+/// value, ...): names become attribute names and dashboard labels.
+pub const MAX_NAME_BYTES: usize = 128;
+/// The longest EventBridge `id` accepted (EventBridge's own are UUIDs).
+pub const MAX_EVENT_ID_BYTES: usize = 128;
+/// How far past the handler's clock an `eventTime` may lie: Genesys stamps
+/// events when they happen, so only clock skew puts one in the future.
+pub const MAX_CLOCK_SKEW_MS: i64 = 5 * 60_000;
 
 /// Conversation topics with a typed body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -307,11 +315,34 @@ pub fn parse_slice(bytes: &[u8]) -> Result<Event, Rejection> {
     parse(&v)
 }
 
+/// `8-4-4-4-12` hexadecimal digits: how Genesys Cloud writes every
+/// conversation, participant, session, flow, division and outcome id. Ids go
+/// into sort keys and Platform API paths, so nothing else is let through.
+pub fn is_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
 /// Parses one EventBridge event as Lambda receives it.
 pub fn parse(v: &Value) -> Result<Event, Rejection> {
     let id = match v.get("id") {
-        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
-        Some(_) => return Err(reject("<none>", "id", "must be a non-empty string")),
+        Some(Value::String(s))
+            if !s.is_empty()
+                && s.len() <= MAX_EVENT_ID_BYTES
+                && s.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            s.clone()
+        }
+        Some(_) => {
+            return Err(reject(
+                "<none>",
+                "id",
+                format!("must be 1 to {MAX_EVENT_ID_BYTES} printable ASCII characters"),
+            ));
+        }
         None => return Err(reject("<none>", "id", "is missing")),
     };
     if !v.is_object() {
@@ -354,45 +385,120 @@ pub fn parse(v: &Value) -> Result<Event, Rejection> {
         Topic::FlowOutcome => Body::FlowOutcome(typed(&id, prefix, &detail.event_body)?),
         _ => Body::Participant(typed(&id, prefix, &detail.event_body)?),
     };
+    check_body(&id, &body)?;
     let conversation_id = match &body {
         Body::Flow(b) => b.conversation_id.clone(),
         Body::FlowOutcome(b) => b.conversation_id.clone(),
         Body::Participant(b) => b.conversation_id.clone(),
     };
-    if conversation_id.trim().is_empty() {
-        return Err(reject(
-            &id,
-            "detail.eventBody.conversationId",
-            "must not be empty",
-        ));
-    }
-    if !(MIN_EVENT_TIME_MS..MAX_EVENT_TIME_MS).contains(&body.event_time()) {
-        return Err(reject(
-            &id,
-            "detail.eventBody.eventTime",
-            "must be an epoch-ms time between 2000 and 2100",
-        ));
-    }
-    if let Body::Flow(b) = &body {
-        if b.flow_id.trim().is_empty() {
-            return Err(reject(&id, "detail.eventBody.flowId", "must not be empty"));
-        }
-        if b.connected_duration_ms
-            .is_some_and(|d| !(0..=MAX_DURATION_MS).contains(&d))
-        {
-            return Err(reject(
-                &id,
-                "detail.eventBody.connectedDurationMs",
-                "must be from 0 to 31 days",
-            ));
-        }
-    }
     Ok(Event::Conversation {
         id,
         topic,
         conversation_id,
         body,
     })
+}
+
+/// The bounds every typed body must keep: UUID-shaped ids, times between
+/// 2000 and 2100, durations of at most 31 days, names of at most
+/// [`MAX_NAME_BYTES`].
+fn check_body(id: &str, body: &Body) -> Result<(), Rejection> {
+    const P: &str = "detail.eventBody.";
+    let uuid = |field: &str, v: Option<&str>| match v {
+        Some(v) if !is_uuid(v) => Err(reject(id, format!("{P}{field}"), "must be a UUID")),
+        _ => Ok(()),
+    };
+    let name = |field: &str, v: Option<&str>| match v {
+        Some(v) if v.len() > MAX_NAME_BYTES => Err(reject(
+            id,
+            format!("{P}{field}"),
+            format!("must be at most {MAX_NAME_BYTES} bytes"),
+        )),
+        _ => Ok(()),
+    };
+    let time = |field: &str, v: Option<i64>| match v {
+        Some(t) if !(MIN_EVENT_TIME_MS..MAX_EVENT_TIME_MS).contains(&t) => Err(reject(
+            id,
+            format!("{P}{field}"),
+            "must be an epoch-ms time between 2000 and 2100",
+        )),
+        _ => Ok(()),
+    };
+    let duration = |v: Option<i64>| match v {
+        Some(d) if !(0..=MAX_DURATION_MS).contains(&d) => Err(reject(
+            id,
+            format!("{P}connectedDurationMs"),
+            "must be from 0 to 31 days",
+        )),
+        _ => Ok(()),
+    };
+    time("eventTime", Some(body.event_time()))?;
+    match body {
+        Body::Flow(b) => {
+            uuid("conversationId", Some(&b.conversation_id))?;
+            uuid("participantId", b.participant_id.as_deref())?;
+            uuid("sessionId", b.session_id.as_deref())?;
+            uuid("flowId", Some(&b.flow_id))?;
+            uuid("divisionId", b.division_id.as_deref())?;
+            name("mediaType", b.media_type.as_deref())?;
+            name("flowType", Some(&b.flow_type))?;
+            name("flowVersion", b.flow_version.as_deref())?;
+            name("disconnectType", b.disconnect_type.as_deref())?;
+            name("exitReason", b.exit_reason.as_deref())?;
+            name("transferType", b.transfer_type.as_deref())?;
+            duration(b.connected_duration_ms)
+        }
+        Body::FlowOutcome(b) => {
+            uuid("conversationId", Some(&b.conversation_id))?;
+            uuid("flowId", Some(&b.flow_id))?;
+            uuid("flowOutcomeId", Some(&b.flow_outcome_id))?;
+            name("flowType", Some(&b.flow_type))?;
+            name("flowOutcomeValue", Some(&b.flow_outcome_value))?;
+            time("flowOutcomeStartTime", b.flow_outcome_start_time)?;
+            time("flowOutcomeEndTime", b.flow_outcome_end_time)
+        }
+        Body::Participant(b) => {
+            uuid("conversationId", Some(&b.conversation_id))?;
+            uuid("participantId", b.participant_id.as_deref())?;
+            uuid("sessionId", b.session_id.as_deref())?;
+            uuid("queueId", b.queue_id.as_deref())?;
+            name("mediaType", b.media_type.as_deref())?;
+            name("userId", b.user_id.as_deref())?;
+            name("disconnectType", b.disconnect_type.as_deref())?;
+            duration(b.connected_duration_ms)
+        }
+    }
+}
+
+/// Rejects a conversation event whose `eventTime` lies outside
+/// [`now_ms - max_age_ms`, `now_ms + MAX_CLOCK_SKEW_MS`]: older than its
+/// marker would live (a duplicate could no longer be recognised), or from
+/// the future. Other events pass.
+pub fn check_event_time(event: &Event, now_ms: i64, max_age_ms: i64) -> Result<(), Rejection> {
+    let Event::Conversation { id, body, .. } = event else {
+        return Ok(());
+    };
+    let t = body.event_time();
+    let oldest = now_ms.saturating_sub(max_age_ms);
+    let newest = now_ms.saturating_add(MAX_CLOCK_SKEW_MS);
+    if t < oldest {
+        return Err(reject(
+            id,
+            "detail.eventBody.eventTime",
+            format!(
+                "is older than the {} days an event is remembered",
+                max_age_ms / 86_400_000
+            ),
+        ));
+    }
+    if t > newest {
+        return Err(reject(
+            id,
+            "detail.eventBody.eventTime",
+            "is more than 5 minutes in the future",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -422,8 +528,8 @@ mod tests {
     fn a_flow_end_parses_into_its_typed_body() {
         let e = parse(&envelope(
             "flow.end",
-            json!({"eventTime": 1_795_186_950_107_i64, "conversationId": "c-1", "flowType": "BOT",
-                   "flowId": "f-1", "exitReason": "TRANSFER", "transferType": "ACD",
+            json!({"eventTime": 1_795_186_950_107_i64, "conversationId": "5e0b8a3c-9f12-4c67-8d21-3a4b5c6d7e8f", "flowType": "BOT",
+                   "flowId": "c2a1f0e4-7b3d-4e59-a8c6-1d2e3f4a5b6c", "exitReason": "TRANSFER", "transferType": "ACD",
                    "connectedDurationMs": 5_000, "ani": "tel:+15550100"}),
         ))
         .expect("valid");
@@ -435,15 +541,15 @@ mod tests {
         else {
             panic!("not a flow.end: {e:?}");
         };
-        assert_eq!(b.flow_id, "f-1");
+        assert_eq!(b.flow_id, "c2a1f0e4-7b3d-4e59-a8c6-1d2e3f4a5b6c");
         assert_eq!(b.connected_duration_ms, Some(5_000));
         assert_eq!(b.transfer_type.as_deref(), Some("ACD"));
     }
 
     #[test]
     fn a_resend_with_a_new_id_has_the_same_content_key() {
-        let body = json!({"eventTime": 1_795_186_950_107_i64, "conversationId": "c-1", "participantId": "p-1",
-                          "flowType": "BOT", "flowId": "f-1"});
+        let body = json!({"eventTime": 1_795_186_950_107_i64, "conversationId": "5e0b8a3c-9f12-4c67-8d21-3a4b5c6d7e8f", "participantId": "a9d8c7b6-1111-4222-8333-444455556666",
+                          "flowType": "BOT", "flowId": "c2a1f0e4-7b3d-4e59-a8c6-1d2e3f4a5b6c"});
         let first = parse(&envelope("flow.end", body.clone())).expect("valid");
         let mut again = envelope("flow.end", body);
         again["id"] = json!("e-2");
@@ -452,8 +558,8 @@ mod tests {
         assert_eq!(first.content_key(), again.content_key());
         let start = parse(&envelope(
             "flow.start",
-            json!({"eventTime": 1_795_186_950_107_i64, "conversationId": "c-1", "participantId": "p-1",
-                   "flowType": "BOT", "flowId": "f-1"}),
+            json!({"eventTime": 1_795_186_950_107_i64, "conversationId": "5e0b8a3c-9f12-4c67-8d21-3a4b5c6d7e8f", "participantId": "a9d8c7b6-1111-4222-8333-444455556666",
+                   "flowType": "BOT", "flowId": "c2a1f0e4-7b3d-4e59-a8c6-1d2e3f4a5b6c"}),
         ))
         .expect("valid");
         assert_ne!(first.content_key(), start.content_key(), "the topic counts");
@@ -473,15 +579,15 @@ mod tests {
     fn rejections_name_the_field_and_never_the_value() {
         let v = envelope(
             "flow.end",
-            json!({"eventTime": "tel:+15550100", "conversationId": "c-1",
-                   "flowType": "BOT", "flowId": "f-1"}),
+            json!({"eventTime": "tel:+15550100", "conversationId": "5e0b8a3c-9f12-4c67-8d21-3a4b5c6d7e8f",
+                   "flowType": "BOT", "flowId": "c2a1f0e4-7b3d-4e59-a8c6-1d2e3f4a5b6c"}),
         );
         let r = parse(&v).expect_err("wrong type");
         assert_eq!(r.field, "detail.eventBody.eventTime");
         assert!(!r.to_string().contains("15550100"), "{r}");
         let v = envelope(
             "flow.end",
-            json!({"eventTime": 1_795_186_950_107_i64, "conversationId": "c-1", "flowType": "BOT"}),
+            json!({"eventTime": 1_795_186_950_107_i64, "conversationId": "5e0b8a3c-9f12-4c67-8d21-3a4b5c6d7e8f", "flowType": "BOT"}),
         );
         assert_eq!(
             parse(&v).expect_err("missing").field,
@@ -489,25 +595,25 @@ mod tests {
         );
         for (body, field) in [
             (
-                json!({"eventTime": 0, "conversationId": "c", "flowType": "BOT", "flowId": "f"}),
+                json!({"eventTime": 0, "conversationId": "5e0b8a3c-9f12-4c67-8d21-3a4b5c6d7e8f", "flowType": "BOT", "flowId": "c2a1f0e4-7b3d-4e59-a8c6-1d2e3f4a5b6c"}),
                 "detail.eventBody.eventTime",
             ),
             (
-                json!({"eventTime": i64::MAX, "conversationId": "c", "flowType": "BOT", "flowId": "f",
+                json!({"eventTime": i64::MAX, "conversationId": "5e0b8a3c-9f12-4c67-8d21-3a4b5c6d7e8f", "flowType": "BOT", "flowId": "c2a1f0e4-7b3d-4e59-a8c6-1d2e3f4a5b6c",
                        "connectedDurationMs": 60_000}),
                 "detail.eventBody.eventTime",
             ),
             (
-                json!({"eventTime": 1_795_186_950_107_i64, "conversationId": "c", "flowType": "BOT",
-                       "flowId": "f", "connectedDurationMs": i64::MAX}),
+                json!({"eventTime": 1_795_186_950_107_i64, "conversationId": "5e0b8a3c-9f12-4c67-8d21-3a4b5c6d7e8f", "flowType": "BOT",
+                       "flowId": "c2a1f0e4-7b3d-4e59-a8c6-1d2e3f4a5b6c", "connectedDurationMs": i64::MAX}),
                 "detail.eventBody.connectedDurationMs",
             ),
             (
-                json!({"eventTime": 1_795_186_950_107_i64, "conversationId": " ", "flowType": "BOT", "flowId": "f"}),
+                json!({"eventTime": 1_795_186_950_107_i64, "conversationId": "../../tokens/me?x=", "flowType": "BOT", "flowId": "c2a1f0e4-7b3d-4e59-a8c6-1d2e3f4a5b6c"}),
                 "detail.eventBody.conversationId",
             ),
             (
-                json!({"eventTime": 1_795_186_950_107_i64, "conversationId": "c", "flowType": "BOT", "flowId": "f", "connectedDurationMs": -1}),
+                json!({"eventTime": 1_795_186_950_107_i64, "conversationId": "5e0b8a3c-9f12-4c67-8d21-3a4b5c6d7e8f", "flowType": "BOT", "flowId": "c2a1f0e4-7b3d-4e59-a8c6-1d2e3f4a5b6c", "connectedDurationMs": -1}),
                 "detail.eventBody.connectedDurationMs",
             ),
         ] {
@@ -517,6 +623,56 @@ mod tests {
             );
         }
         assert_eq!(parse_slice(b"{not json").expect_err("json").field, ".");
+        let long = "x".repeat(MAX_EVENT_ID_BYTES + 1);
+        assert_eq!(parse(&json!({"id": long})).expect_err("id").field, "id");
         assert_eq!(parse(&json!({"id": ""})).expect_err("id").field, "id");
+    }
+
+    #[test]
+    fn ids_must_be_uuids_and_names_short() {
+        let ok = json!({"eventTime": 1_795_186_950_107_i64, "conversationId": "5e0b8a3c-9f12-4c67-8d21-3a4b5c6d7e8f", "flowType": "BOT", "flowId": "c2a1f0e4-7b3d-4e59-a8c6-1d2e3f4a5b6c"});
+        assert!(parse(&envelope("flow.end", ok.clone())).is_ok());
+        for (field, bad) in [
+            ("flowId", json!("../../tokens/me?x=")),
+            (
+                "flowId",
+                json!("c2a1f0e4-7b3d-4e59-a8c6-1d2e3f4a5b6c".to_uppercase() + "0"),
+            ),
+            ("flowId", json!("c2a1f0e47b3d4e59a8c61d2e3f4a5b6c")),
+            ("conversationId", json!("x".repeat(4096))),
+            ("participantId", json!("p-1")),
+            (
+                "divisionId",
+                json!("{c2a1f0e4-7b3d-4e59-a8c6-1d2e3f4a5b6c}"),
+            ),
+            ("exitReason", json!("r".repeat(MAX_NAME_BYTES + 1))),
+        ] {
+            let mut body = ok.clone();
+            body[field] = bad;
+            let r = parse(&envelope("flow.end", body)).expect_err(field);
+            assert_eq!(r.field, format!("detail.eventBody.{field}"));
+        }
+        assert!(is_uuid("c2a1f0e4-7b3d-4e59-a8c6-1d2e3f4a5b6c"));
+        assert!(is_uuid(
+            &"c2a1f0e4-7b3d-4e59-a8c6-1d2e3f4a5b6c".to_uppercase()
+        ));
+    }
+
+    #[test]
+    fn event_times_outside_the_remembered_window_are_rejected() {
+        let e = parse(&envelope(
+            "flow.start",
+            json!({"eventTime": 1_795_186_950_107_i64, "conversationId": "5e0b8a3c-9f12-4c67-8d21-3a4b5c6d7e8f", "flowType": "BOT", "flowId": "c2a1f0e4-7b3d-4e59-a8c6-1d2e3f4a5b6c"}),
+        ))
+        .expect("valid");
+        let t = 1_795_186_950_107_i64;
+        let day = 86_400_000;
+        assert!(check_event_time(&e, t, 16 * day).is_ok());
+        assert!(check_event_time(&e, t - MAX_CLOCK_SKEW_MS, 16 * day).is_ok());
+        assert!(check_event_time(&e, t - MAX_CLOCK_SKEW_MS - 1, 16 * day).is_err());
+        assert!(check_event_time(&e, t + 16 * day, 16 * day).is_ok());
+        assert!(check_event_time(&e, t + 16 * day + 1, 16 * day).is_err());
+        assert!(check_event_time(&e, i64::MIN, i64::MAX).is_err());
+        assert!(check_event_time(&e, i64::MAX, i64::MAX).is_ok());
     }
 }

@@ -8,11 +8,16 @@ pub use va_analytics::ANALYTICS_TABLE;
 /// Variable: extra bot flow types, comma-separated.
 pub const BOT_FLOW_TYPES: &str = "BOT_FLOW_TYPES";
 
+/// Variable: the dead-letter queue's URL, where rejected events go at once.
+pub const DEAD_LETTER_QUEUE_URL: &str = "DEAD_LETTER_QUEUE_URL";
+
 /// What the conversation-events handler needs.
 #[derive(Debug, Clone)]
 pub struct HandlerConfig {
     /// The aggregates' table.
     pub analytics_table: String,
+    /// Where rejected events go; `None` outside Lambda (they are logged).
+    pub dead_letter_queue_url: Option<String>,
     /// Which flows are bots.
     pub kpi: KpiConfig,
 }
@@ -50,9 +55,20 @@ impl HandlerConfig {
             ANALYTICS_TABLE,
             "the DynamoDB table of aggregates and event markers",
         );
+        let dead_letter_queue_url = env.optional(DEAD_LETTER_QUEUE_URL);
+        if let Some(url) = &dead_letter_queue_url
+            && !(url.starts_with("https://") || url.starts_with("http://127.0.0.1"))
+        {
+            env.invalid(
+                DEAD_LETTER_QUEUE_URL,
+                url.clone(),
+                "expected the queue's https:// URL".into(),
+            );
+        }
         let kpi = kpi(&mut env);
         env.finish(Self {
             analytics_table,
+            dead_letter_queue_url,
             kpi,
         })
     }

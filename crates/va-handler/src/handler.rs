@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use lambda_support::Clock;
 use va_analytics::kpi::{self, KpiConfig};
-use va_analytics::{AnalyticsError, AnalyticsStore, Applied, StateRead};
+use va_analytics::{AnalyticsError, AnalyticsStore, Applied, MARKER_TTL_S, StateRead};
 use va_events::{self as events, Event, Rejection};
 
 /// Why an event was not counted.
@@ -25,6 +25,16 @@ pub enum HandleError {
     /// The store failed, or kept conflicting until the deadline.
     #[error(transparent)]
     Store(#[from] AnalyticsError),
+}
+
+impl HandleError {
+    /// The Lambda error type: which part failed.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            HandleError::Rejected(_) => "Rejected",
+            HandleError::Store(_) => "Store",
+        }
+    }
 }
 
 /// What happened to one event.
@@ -103,8 +113,20 @@ impl EventHandler {
     /// safe. The SDK retries neither a cancelled transaction nor (beyond its
     /// own three attempts) a throttle.
     pub async fn handle(&self, raw: &Value, deadline: Instant) -> Result<Handled, HandleError> {
-        let event = events::parse(raw)?;
+        let event = self.parse(raw)?;
         self.handle_event(&event, deadline).await
+    }
+
+    /// Parses and bounds an event: its `eventTime` must lie within what the
+    /// markers remember and at most five minutes ahead of this clock.
+    fn parse(&self, raw: &Value) -> Result<Event, Rejection> {
+        let event = events::parse(raw)?;
+        events::check_event_time(
+            &event,
+            self.clock.now_ms(),
+            MARKER_TTL_S.saturating_mul(1000),
+        )?;
+        Ok(event)
     }
 
     async fn handle_event(&self, event: &Event, deadline: Instant) -> Result<Handled, HandleError> {
@@ -175,7 +197,7 @@ impl EventHandler {
             raw.iter().map(|_| None).collect();
         let mut together: Vec<(usize, Event, kpi::Plan)> = Vec::new();
         for (i, r) in raw.iter().enumerate() {
-            match events::parse(r) {
+            match self.parse(r) {
                 Err(e) => results[i] = Some(Err(e.into())),
                 Ok(event) if kpi::needs_state(&event, &self.kpi) => {
                     results[i] = Some(self.handle_event(&event, deadline).await);

@@ -7,6 +7,7 @@ mod common;
 mod conformance;
 mod events;
 mod fuzz;
+mod hostile;
 mod hygiene;
 mod moto;
 mod simulator;

@@ -1,0 +1,234 @@
+//! What the conversation-events Lambda answers for one invocation: one
+//! EventBridge event (async invoke) or an SQS batch. A malformed event is
+//! acknowledged and put on the dead-letter queue with its reason at once;
+//! only a store failure fails the invocation (Lambda retries it, then sends
+//! it to the on-failure destination) or its batch item (SQS redelivers it).
+
+use std::time::Duration;
+
+use lambda_support::{Clock, SystemClock, emf};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+use va_analytics::Applied;
+use va_events::Rejection;
+
+use crate::dead_letter::{DeadLetterError, DeadLetterQueue};
+use crate::{EventHandler, HandleError, Handled};
+
+/// Leaves this much of the invocation for writing the result.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
+
+/// Why an invocation failed; `error_type` is what Lambda records.
+#[derive(Debug, thiserror::Error)]
+pub enum InvocationError {
+    /// The event was not counted; a retry may count it.
+    #[error(transparent)]
+    Handle(#[from] HandleError),
+    /// A rejected event could not be put on the dead-letter queue; a retry
+    /// puts it there.
+    #[error(transparent)]
+    DeadLetter(#[from] DeadLetterError),
+}
+
+impl InvocationError {
+    /// `Store`, `Rejected` or `DeadLetter`.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            InvocationError::Handle(e) => e.error_type(),
+            InvocationError::DeadLetter(_) => "DeadLetter",
+        }
+    }
+}
+
+/// The function: the handler core and, in Lambda, the dead-letter queue.
+pub struct ConversationEvents {
+    handler: EventHandler,
+    dead_letters: Option<DeadLetterQueue>,
+}
+
+/// An SQS event: `{"Records": [{"eventSource": "aws:sqs", ...}]}`.
+pub fn is_sqs_batch(payload: &Value) -> bool {
+    payload
+        .get("Records")
+        .and_then(Value::as_array)
+        .and_then(|r| r.first())
+        .and_then(|r| r.get("eventSource"))
+        .and_then(Value::as_str)
+        == Some("aws:sqs")
+}
+
+impl ConversationEvents {
+    /// Without a queue, rejected events are logged and acknowledged (local runs).
+    pub fn new(handler: EventHandler, dead_letters: Option<DeadLetterQueue>) -> Self {
+        Self {
+            handler,
+            dead_letters,
+        }
+    }
+
+    /// The handler core.
+    pub fn handler(&self) -> &EventHandler {
+        &self.handler
+    }
+
+    /// One invocation, with `remaining` time.
+    pub async fn invoke(
+        &self,
+        payload: &Value,
+        remaining: Duration,
+    ) -> Result<Value, InvocationError> {
+        if is_sqs_batch(payload) {
+            return Ok(self.on_batch(payload, remaining).await);
+        }
+        let started = Instant::now();
+        let result = self
+            .handler
+            .handle(payload, started + remaining.saturating_sub(DEADLINE_MARGIN))
+            .await;
+        let rejected = match &result {
+            Err(HandleError::Rejected(r)) => {
+                self.dead_letter(payload, r).await?;
+                true
+            }
+            _ => false,
+        };
+        let conflicts = result.as_ref().map_or(0, |h| h.conflicts);
+        let (processed, duplicate, unknown) = match &result {
+            Ok(h) => match h.applied {
+                Applied::Processed => (1.0, 0.0, f64::from(u8::from(h.unknown_topic))),
+                Applied::Duplicate => (0.0, 1.0, 0.0),
+            },
+            Err(_) => (0.0, 0.0, 0.0),
+        };
+        metrics(&[
+            ("EventsProcessed", processed),
+            ("DuplicateEvents", duplicate),
+            ("UnknownTopics", unknown),
+            ("RejectedEvents", f64::from(u8::from(rejected))),
+            ("WriteConflictsRetried", f64::from(conflicts)),
+            (
+                "ProcessingLatencyMilliseconds",
+                started.elapsed().as_secs_f64() * 1000.0,
+            ),
+        ]);
+        match result {
+            Ok(h) => {
+                tracing::info!(event_id = %h.event_id, applied = ?h.applied, unknown_topic = h.unknown_topic, conflicts = h.conflicts, "event handled");
+                Ok(serde_json::to_value(&h).unwrap_or(Value::Null))
+            }
+            Err(HandleError::Rejected(r)) => Ok(rejected_answer(&r)),
+            Err(e) => {
+                let event_id = payload
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or("<none>");
+                tracing::error!(event_id, error = %e, error_type = e.error_type(), "event not counted; failing the invocation for a retry");
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Logs a rejection and puts the event on the queue with its reason.
+    async fn dead_letter(&self, event: &Value, r: &Rejection) -> Result<(), DeadLetterError> {
+        tracing::error!(event_id = %r.event_id, field = %r.field, problem = %r.problem, "rejected malformed event; not retried");
+        match &self.dead_letters {
+            Some(q) => q.send_rejected(event, r).await.inspect_err(|e| {
+                tracing::error!(event_id = %r.event_id, error = %e, "could not dead-letter a rejected event; failing for a retry");
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// An SQS batch; the answer names the messages to deliver again
+    /// (`ReportBatchItemFailures`). Rejected events are dead-lettered with
+    /// their reason and acknowledged.
+    async fn on_batch(&self, payload: &Value, remaining: Duration) -> Value {
+        let started = Instant::now();
+        let records = payload
+            .get("Records")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let mut ids = Vec::new();
+        let mut events = Vec::new();
+        let mut failures = Vec::new();
+        for r in records {
+            let id = r
+                .get("messageId")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            match r
+                .get("body")
+                .and_then(Value::as_str)
+                .map(serde_json::from_str::<Value>)
+            {
+                Some(Ok(event)) => {
+                    ids.push(id);
+                    events.push(event);
+                }
+                _ => {
+                    tracing::error!(message_id = %id, "SQS message body is not a JSON event; leaving it for the dead-letter queue");
+                    failures.push(id);
+                }
+            }
+        }
+        let results = self
+            .handler
+            .handle_batch(&events, started + remaining.saturating_sub(DEADLINE_MARGIN))
+            .await;
+        let (mut processed, mut duplicate, mut rejected, mut conflicts) = (0.0, 0.0, 0.0, 0.0);
+        for ((id, event), r) in ids.into_iter().zip(&events).zip(results) {
+            match r {
+                Ok(h) => {
+                    conflicts += f64::from(h.conflicts);
+                    match h.applied {
+                        Applied::Processed => processed += 1.0,
+                        Applied::Duplicate => duplicate += 1.0,
+                    }
+                }
+                Err(HandleError::Rejected(r)) => {
+                    if self.dead_letter(event, &r).await.is_ok() {
+                        rejected += 1.0;
+                    } else {
+                        failures.push(id);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(message_id = %id, error = %e, error_type = e.error_type(), "event not counted; reporting it as a batch item failure");
+                    failures.push(id);
+                }
+            }
+        }
+        metrics(&[
+            ("EventsProcessed", processed),
+            ("DuplicateEvents", duplicate),
+            ("RejectedEvents", rejected),
+            ("WriteConflictsRetried", conflicts),
+            ("BatchItemFailures", failures.len() as f64),
+            (
+                "ProcessingLatencyMilliseconds",
+                started.elapsed().as_secs_f64() * 1000.0,
+            ),
+        ]);
+        json!({
+            "batchItemFailures": failures
+                .into_iter()
+                .map(|id| json!({"itemIdentifier": id}))
+                .collect::<Vec<_>>()
+        })
+    }
+}
+
+fn rejected_answer(r: &Rejection) -> Value {
+    json!({"event_id": r.event_id, "rejected": format!("`{}` {}", r.field, r.problem)})
+}
+
+fn metrics(values: &[(&str, f64)]) {
+    emf::emit("conversation-events", SystemClock.now_ms(), &[], values);
+}
+
+/// What a handled event looks like in an answer.
+pub fn answer(h: &Handled) -> Value {
+    serde_json::to_value(h).unwrap_or(Value::Null)
+}

@@ -1,0 +1,135 @@
+//! Hostile input (issue 12): each event is rejected in milliseconds with a
+//! clear reason, nothing is counted, and the invocation succeeds (so Lambda
+//! does not retry it) after the event is on the dead-letter queue.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use testkit::aws::TestResources;
+use testkit::product;
+use testkit::sim::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SimClock, SimConfig, Simulator};
+use va_handler::dead_letter::{ERROR_CODE, ERROR_MESSAGE, Origin, REJECTED};
+
+/// The fixture flow.end's event time; the handler's clock stands there.
+const T: i64 = 1_795_187_012_345;
+
+fn flow_end() -> Value {
+    testkit::fixtures::all()
+        .into_iter()
+        .find(|(n, _)| n == "flow-end-contained.json")
+        .map(|(_, v)| v)
+        .expect("fixture")
+}
+
+/// (name, event, the field its rejection names).
+fn hostile() -> Vec<(&'static str, Value, &'static str)> {
+    let mut out = Vec::new();
+    let mut e = flow_end();
+    e["id"] = json!("hostile-time");
+    e["detail"]["eventBody"]["eventTime"] = json!(i64::MAX - 1_000);
+    e["detail"]["eventBody"]["connectedDurationMs"] = json!(86_400_000);
+    out.push((
+        "eventTime near i64::MAX with a duration",
+        e,
+        "detail.eventBody.eventTime",
+    ));
+    let mut e = flow_end();
+    e["id"] = json!("hostile-path");
+    e["detail"]["eventBody"]["flowId"] = json!("../../tokens/me?x=");
+    out.push(("flowId ../../tokens/me?x=", e, "detail.eventBody.flowId"));
+    let mut e = flow_end();
+    e["id"] = json!("hostile-long");
+    e["detail"]["eventBody"]["conversationId"] = json!("c".repeat(2_048));
+    out.push((
+        "conversationId of 2,048 bytes",
+        e,
+        "detail.eventBody.conversationId",
+    ));
+    let mut e = flow_end();
+    e["id"] = json!("hostile-future");
+    e["detail"]["eventBody"]["eventTime"] = json!(T + 3_600_000);
+    out.push(("eventTime an hour ahead", e, "detail.eventBody.eventTime"));
+    let mut e = flow_end();
+    e["id"] = json!("hostile-old");
+    e["detail"]["eventBody"]["eventTime"] = json!(T - 17 * 86_400_000);
+    out.push(("eventTime 17 days old", e, "detail.eventBody.eventTime"));
+    let mut e = flow_end();
+    e["id"] = json!("x".repeat(300));
+    out.push(("EventBridge id of 300 bytes", e, "id"));
+    out
+}
+
+async fn items(res: &TestResources) -> usize {
+    res.dynamodb
+        .scan()
+        .table_name(&res.analytics_table)
+        .send()
+        .await
+        .expect("scan")
+        .items()
+        .len()
+}
+
+#[tokio::test]
+async fn hostile_events_are_rejected_at_once_dead_lettered_with_their_reason_and_never_counted() {
+    let sim = Simulator::start(SimConfig {
+        clock: Arc::new(SimClock::frozen_at(T)),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator");
+    let res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+        .await
+        .expect("moto");
+    let function = product::function(&res, &sim);
+    let cases = hostile();
+    println!("| input | answer | time |");
+    for (name, event, field) in &cases {
+        let t = std::time::Instant::now();
+        let answer = tokio::time::timeout(
+            Duration::from_secs(5),
+            function.invoke(event, Duration::from_secs(10)),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{name}: no answer within 5 s"))
+        .unwrap_or_else(|e| panic!("{name}: the invocation failed, so Lambda would retry it: {e}"));
+        println!(
+            "| {name} | {} | {} ms |",
+            answer["rejected"],
+            t.elapsed().as_millis()
+        );
+        let reason = answer["rejected"].as_str().unwrap_or_default();
+        assert!(
+            reason.starts_with(&format!("`{field}`")),
+            "{name}: the reason names {field}: {answer}"
+        );
+    }
+    assert_eq!(items(&res).await, 0, "nothing reached the store");
+
+    // Each is on the dead-letter queue once, with its reason.
+    let queue = product::dead_letters(&res);
+    let mut letters = Vec::new();
+    loop {
+        let got = queue.receive(0, 60).await.expect("receive");
+        if got.is_empty() {
+            break;
+        }
+        letters.extend(got);
+    }
+    assert_eq!(letters.len(), cases.len());
+    for (name, event, field) in &cases {
+        let l = letters
+            .iter()
+            .filter_map(|m| m.letter.as_ref())
+            .find(|l| l.event["id"] == event["id"])
+            .unwrap_or_else(|| panic!("{name} is on the queue"));
+        assert_eq!(l.origin, Origin::Rejected);
+        let reason = l.reason.as_deref().unwrap_or_default();
+        assert!(
+            reason.starts_with(&format!("{REJECTED}: `{field}`")),
+            "{reason}"
+        );
+    }
+    let _ = (ERROR_CODE, ERROR_MESSAGE);
+}
