@@ -4,11 +4,13 @@
 
 pub mod aws;
 pub mod baselines;
+pub mod browser;
 pub mod fixtures;
 pub mod genesys_sdk;
 pub mod metering;
 pub mod product;
 pub mod replay;
+pub mod sign_in;
 pub mod sim;
 pub mod stack;
 pub mod traffic;

@@ -153,6 +153,8 @@ pub struct Running {
     pub traffic: Traffic,
     /// Token slots, so the dashboard shows the health of each.
     pub pool_size: usize,
+    /// The dashboard's sign-in (moto's Cognito) and its one viewer.
+    pub sign_in: crate::sign_in::LocalSignIn,
 }
 
 /// Starts the simulator and the AWS resources for one run.
@@ -178,11 +180,15 @@ pub async fn start(opts: &StackOptions, traffic: Traffic) -> Result<Running, Str
     crate::aws::set_double(&res.dynamodb, &res.analytics_table, opts.double)
         .await
         .map_err(|e| e.to_string())?;
+    let sign_in = crate::sign_in::LocalSignIn::create()
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(Running {
         sim,
         res,
         traffic,
         pool_size: opts.pool_size.max(1),
+        sign_in,
     })
 }
 
@@ -210,6 +216,7 @@ pub async fn serve_dashboard(
         ),
         pool_size: run.pool_size,
         clock: run.sim.clock(),
+        auth: va_analytics::dashboard::auth::Verifier::new(run.sign_in.auth.clone()),
     });
     let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
         let api = api.clone();
@@ -224,8 +231,17 @@ pub async fn serve_dashboard(
                         .collect()
                 })
                 .unwrap_or_default();
+            let authorization = req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok());
             let reply = api
-                .reply(req.method().as_str(), req.uri().path(), &query)
+                .reply(
+                    req.method().as_str(),
+                    req.uri().path(),
+                    &query,
+                    authorization,
+                )
                 .await;
             axum::response::Response::builder()
                 .status(reply.status)

@@ -492,7 +492,7 @@ impl<S: TokenSource> TokenBroker<S> {
                     now.saturating_add(ms(self.backoff(lease.failures.saturating_add(1), &e)));
                 tracing::warn!(slot, error = %e, failures = lease.failures + 1, next_attempt_at = next, "token fetch failed; backing off");
                 self.store
-                    .record_failure(&lease, next, &e.to_string())
+                    .record_failure(&lease, next, e.code(), &e.to_string())
                     .await?;
                 Err(BrokerError::Source { slot, source: e })
             }

@@ -59,6 +59,17 @@ pub enum SourceError {
     Unavailable(String),
 }
 
+impl SourceError {
+    /// A stable name for the kind of failure, safe to show anywhere.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SourceError::Rejected(_) => "credentials_rejected",
+            SourceError::RateLimited { .. } => "rate_limited",
+            SourceError::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
 /// Why no token could be handed out.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum BrokerError {

@@ -36,8 +36,11 @@ pub mod attr {
     pub const FAILURES: &str = "failures";
     /// No fetch before this (epoch ms).
     pub const NEXT_ATTEMPT_AT: &str = "next_attempt_at";
-    /// The last fetch error, for operators.
+    /// The last fetch error, for operators (may name the secret's ARN).
     pub const LAST_ERROR: &str = "last_error";
+    /// The last fetch error's kind (`credentials_rejected`, `rate_limited`,
+    /// `unavailable`): what a health view shows instead of the text.
+    pub const LAST_ERROR_CODE: &str = "last_error_code";
     /// When the current token was published (epoch ms).
     pub const REFRESHED_AT: &str = "refreshed_at";
     /// When the current token is due for replacement (epoch ms), set by its
@@ -45,18 +48,19 @@ pub mod attr {
     pub const REFRESH_AT: &str = "refresh_at";
     /// DynamoDB TTL (epoch seconds), cleanup only.
     pub const TTL: &str = "ttl";
-    /// Every attribute but the token: what a health view may read.
-    pub const HEALTH: [&str; 11] = [
+    /// What a health view may read: no token, no error text (it may name
+    /// the secret or a role), no lease owner. The template's IAM
+    /// `dynamodb:Attributes` condition for the dashboard lists exactly these.
+    pub const HEALTH: [&str; 10] = [
         PK,
         EXPIRES_AT,
         REFRESH_AT,
         VERSION,
-        LEASE_OWNER,
         LEASE_UNTIL,
         STALE_VERSION,
         FAILURES,
         NEXT_ATTEMPT_AT,
-        LAST_ERROR,
+        LAST_ERROR_CODE,
         REFRESHED_AT,
     ];
 }
@@ -84,6 +88,8 @@ pub struct TokenItem {
     pub next_attempt_at: Option<i64>,
     /// The last fetch error.
     pub last_error: Option<String>,
+    /// The last fetch error's kind.
+    pub last_error_code: Option<String>,
     /// When the current token was published (epoch ms).
     pub refreshed_at: Option<i64>,
     /// When the current token is due for replacement (epoch ms); absent on
@@ -102,7 +108,7 @@ impl TokenItem {
 
     /// Someone holds an unexpired lease.
     pub fn lease_live(&self, now: i64) -> bool {
-        self.lease_owner.is_some() && self.lease_until.is_some_and(|u| u >= now)
+        self.lease_until.is_some_and(|u| u >= now)
     }
 
     fn from_item(item: &Item) -> Self {
@@ -125,6 +131,7 @@ impl TokenItem {
                 .unwrap_or(0),
             next_attempt_at: n(attr::NEXT_ATTEMPT_AT),
             last_error: s(attr::LAST_ERROR),
+            last_error_code: s(attr::LAST_ERROR_CODE),
             refreshed_at: n(attr::REFRESHED_AT),
             refresh_at: n(attr::REFRESH_AT),
         }
@@ -409,6 +416,7 @@ impl TokenStore {
                     attr::LEASE_UNTIL,
                     attr::NEXT_ATTEMPT_AT,
                     attr::LAST_ERROR,
+                    attr::LAST_ERROR_CODE,
                     attr::STALE_VERSION,
                 ],
             )
@@ -416,7 +424,7 @@ impl TokenStore {
                 "SET #access_token = :t, #token_type = :tt, #expires_at = :exp, #refresh_at = :due, \
                  #version = if_not_exists(#version, :zero) + :one, \
                  #refreshed_at = :now, #failures = :zero, #ttl = :ttl \
-                 REMOVE #lease_owner, #lease_until, #next_attempt_at, #last_error, #stale_version",
+                 REMOVE #lease_owner, #lease_until, #next_attempt_at, #last_error, #last_error_code, #stale_version",
             )
             .condition_expression("#lease_owner = :me")
             .expression_attribute_values(":t", s(token.access_token.expose()))
@@ -482,6 +490,7 @@ impl TokenStore {
         &self,
         lease: &Lease,
         next_attempt_at: i64,
+        code: &str,
         error: &str,
     ) -> Result<(), StoreError> {
         let r = self
@@ -491,18 +500,20 @@ impl TokenStore {
                     attr::FAILURES,
                     attr::NEXT_ATTEMPT_AT,
                     attr::LAST_ERROR,
+                    attr::LAST_ERROR_CODE,
                     attr::LEASE_OWNER,
                     attr::LEASE_UNTIL,
                 ],
             )
             .update_expression(
-                "SET #failures = :f, #next_attempt_at = :next, #last_error = :err \
+                "SET #failures = :f, #next_attempt_at = :next, #last_error = :err, #last_error_code = :code \
                  REMOVE #lease_owner, #lease_until",
             )
             .condition_expression("#lease_owner = :me")
             .expression_attribute_values(":f", n(lease.failures.saturating_add(1)))
             .expression_attribute_values(":next", n(next_attempt_at))
             .expression_attribute_values(":err", s(error.chars().take(500).collect::<String>()))
+            .expression_attribute_values(":code", s(code.to_string()))
             .expression_attribute_values(":me", s(lease.owner.clone()))
             .send()
             .await;

@@ -1,36 +1,46 @@
-//! dashboard-api: behind a Lambda function URL, serves the dashboard page and
-//! `GET /api/dashboard` (aggregates of a time range and the token health,
-//! never a token). Read-only.
+//! dashboard-api: behind an API Gateway HTTP API whose JWT authorizer admits
+//! only signed-in viewers (a Cognito user pool) to `/api/dashboard`; serves
+//! the page and `/api/sign-in` (where the page signs in) to anyone, and
+//! checks the viewer's token itself too. Read-only: aggregates of a time
+//! range and the token health attributes, never a token or an error text.
 
 use std::sync::Arc;
 
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use aws_lambda_events::encodings::Body;
 use aws_lambda_events::http::{HeaderMap, HeaderValue};
-use aws_lambda_events::lambda_function_urls::{
-    LambdaFunctionUrlRequest, LambdaFunctionUrlResponse,
-};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use lambda_support::{SystemClock, telemetry};
 use token_store::TokenStore;
 use va_analytics::AnalyticsStore;
+use va_analytics::dashboard::auth::Verifier;
 use va_analytics::dashboard::{DashboardApi, DashboardConfig};
 
-async fn handle(api: &DashboardApi, req: LambdaFunctionUrlRequest) -> LambdaFunctionUrlResponse {
-    let http = &req.request_context.http;
-    let method = http.method.clone().unwrap_or_else(|| "GET".into());
+async fn handle(api: &DashboardApi, req: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
+    let method = req.request_context.http.method.as_str().to_string();
     let path = req.raw_path.clone().unwrap_or_else(|| "/".into());
     let query: Vec<(String, String)> = req
         .query_string_parameters
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let reply = api.reply(&method, &path, &query).await;
+    let authorization = req
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok());
+    let reply = api.reply(&method, &path, &query, authorization).await;
     let mut headers = HeaderMap::new();
     headers.insert("content-type", HeaderValue::from_static(reply.content_type));
     headers.insert("cache-control", HeaderValue::from_static("no-store"));
-    let mut resp = LambdaFunctionUrlResponse::default();
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    let mut resp = ApiGatewayV2httpResponse::default();
     resp.status_code = i64::from(reply.status);
     resp.headers = headers;
-    resp.body = Some(reply.body);
+    resp.body = Some(Body::Text(reply.body));
     resp.is_base64_encoded = false;
     resp
 }
@@ -52,9 +62,10 @@ async fn main() -> Result<(), Error> {
         tokens: TokenStore::new(ddb, cfg.token_table.clone(), &cfg.secret_id),
         pool_size: cfg.pool_size,
         clock: Arc::new(SystemClock),
+        auth: Verifier::new(cfg.auth.clone()),
     });
     lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<LambdaFunctionUrlRequest>| {
+        move |event: LambdaEvent<ApiGatewayV2httpRequest>| {
             let api = api.clone();
             async move { Ok::<_, Error>(handle(&api, event.payload).await) }
         },

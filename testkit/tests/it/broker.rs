@@ -224,7 +224,10 @@ async fn a_dead_lease_holder_is_taken_over_after_the_lease_and_its_late_publish_
         Some(newer.token.expose().to_string())
     );
     assert!(
-        store.record_failure(&stale_lease, 0, "late").await.is_err(),
+        store
+            .record_failure(&stale_lease, 0, "unavailable", "late")
+            .await
+            .is_err(),
         "a lost lease cannot release either"
     );
     fleet.done().await;

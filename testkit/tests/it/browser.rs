@@ -1,10 +1,11 @@
-//! The dashboard in headless Chromium during a short local-stack run: it
-//! shows data while the run goes on, and once the run is over the numbers the
-//! page shows equal the numbers in the store.
+//! The dashboard in headless Chromium during a short local-stack run: the
+//! page asks for a sign-in (moto's Cognito), refuses a wrong password, and
+//! once signed in shows data while the run goes on; once the run is over the
+//! numbers the page shows equal the numbers in the store. Without a token
+//! the data route answers 401.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,46 +13,6 @@ use testkit::stack::{self, Mode, StackOptions};
 use va_analytics::{AnalyticsStore, Scope, attr};
 
 use crate::common::eventually;
-
-fn chromium() -> Option<PathBuf> {
-    [
-        "/usr/bin/chromium",
-        "/usr/bin/chromium-browser",
-        "/usr/bin/google-chrome",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .find(|p| p.exists())
-}
-
-/// Chromium as the probe on this machine runs it: headless, no background
-/// networking, a fresh profile.
-fn headless(
-    bin: &PathBuf,
-    profile: &std::path::Path,
-    extra: &[&str],
-    url: &str,
-) -> std::process::Output {
-    Command::new(bin)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--window-size=1400,1000",
-            "--virtual-time-budget=15000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(extra)
-        .arg(url)
-        .output()
-        .expect("chromium runs")
-}
 
 /// `data-value` of the element with `id`, from a dumped DOM.
 fn shown(dom: &str, id: &str) -> Option<i64> {
@@ -63,8 +24,8 @@ fn shown(dom: &str, id: &str) -> Option<i64> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_dashboard_in_headless_chromium_shows_the_numbers_in_the_store() {
-    let Some(bin) = chromium() else {
+async fn the_dashboard_in_headless_chromium_signs_in_and_shows_the_numbers_in_the_store() {
+    let Some(_) = testkit::browser::chromium() else {
         assert!(
             std::env::var_os("CI").is_none(),
             "CI must install Debian's chromium"
@@ -118,38 +79,85 @@ async fn the_dashboard_in_headless_chromium_shows_the_numbers_in_the_store() {
     )
     .await;
 
-    let profile =
-        std::env::temp_dir().join(format!("va-chromium-{}", uuid::Uuid::new_v4().simple()));
+    // The data needs a sign-in; the page does not.
+    let http = reqwest::Client::new();
+    let data = format!("http://{addr}/api/dashboard");
+    let anonymous = http.get(&data).send().await.expect("request");
+    assert_eq!(anonymous.status(), 401);
+    let body: serde_json::Value = anonymous.json().await.expect("json");
+    assert_eq!(body["error"], "sign_in_required");
+    let forged = http
+        .get(&data)
+        .bearer_auth("eyJhbGciOiJub25lIn0.eyJ0b2tlbl91c2UiOiJhY2Nlc3MifQ.")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(forged.status(), 401);
+    let token = running.sign_in.access_token().await.expect("sign in");
+    let signed = http
+        .get(&data)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(signed.status(), 200);
+
+    let (user, password) = (
+        running.sign_in.username.clone(),
+        running.sign_in.password.clone(),
+    );
     // Cargo makes this folder for integration tests, wherever target/ is
     // (CI builds a copy of the repository into a target/ outside it).
     let screenshot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
-    let during = headless(&bin, &profile, &["--dump-dom"], &url);
-    let dom = String::from_utf8_lossy(&during.stdout);
+    let during = {
+        let (url, user, password, shot) = (
+            url.clone(),
+            user.clone(),
+            password.clone(),
+            screenshot.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            testkit::browser::visit(&url, &user, &password, true, 1400, Some(&shot))
+        })
+        .await
+        .expect("driver")
+        .expect("visit during the run")
+    };
     assert!(
-        dom.contains("data-loaded=\"true\""),
-        "the page loaded its data during the run: {}",
-        String::from_utf8_lossy(&during.stderr)
+        during.dashboard_hidden_before_sign_in,
+        "no data before the sign-in"
+    );
+    assert_eq!(during.dashboard_hidden_after_wrong_password, Some(true));
+    assert!(
+        during
+            .wrong_password
+            .as_deref()
+            .is_some_and(|m| m.contains("Incorrect username or password")),
+        "a wrong password is refused: {:?}",
+        during.wrong_password
     );
     assert!(
-        shown(&dom, "total-started").unwrap_or(0) > 0,
+        shown(&during.dom, "total-started").unwrap_or(0) > 0,
         "the page shows sessions during the run"
     );
-    let shot = headless(
-        &bin,
-        &profile,
-        &[&format!("--screenshot={}", screenshot.display())],
-        &url,
-    );
+    assert!(screenshot.exists(), "screenshot");
     assert!(
-        shot.status.success() && screenshot.exists(),
-        "screenshot: {}",
-        String::from_utf8_lossy(&shot.stderr)
+        !during.dom.contains(&password),
+        "the password is not left in the page"
     );
 
     let report = run.await.expect("run");
     assert!(report.exactly_once, "{:?}", report.differences);
-    let after = headless(&bin, &profile, &["--dump-dom"], &url);
-    let dom = String::from_utf8_lossy(&after.stdout);
+    let after = {
+        let (url, user, password) = (url.clone(), user.clone(), password.clone());
+        tokio::task::spawn_blocking(move || {
+            testkit::browser::visit(&url, &user, &password, false, 1400, None)
+        })
+        .await
+        .expect("driver")
+        .expect("visit after the run")
+    };
+    let dom = after.dom;
     let (from, to) = {
         let q = url.split('?').nth(1).unwrap_or_default();
         let get = |k: &str| {
@@ -184,6 +192,5 @@ async fn the_dashboard_in_headless_chromium_shows_the_numbers_in_the_store() {
         );
     }
     assert!(total(attr::STARTED) > 0);
-    let _ = std::fs::remove_dir_all(&profile);
     running.res.delete().await.expect("cleanup");
 }

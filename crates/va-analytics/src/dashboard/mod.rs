@@ -2,9 +2,14 @@
 //! health, as one JSON document. `dashboard-api` serves it in AWS and the
 //! local stack serves it locally, with the same page.
 
+pub mod auth;
+
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Serialize;
+
+use auth::{AuthConfig, Verifier};
 
 use lambda_support::{Clock, ConfigErrors, Env};
 use token_store::{StoreError, TokenStore};
@@ -38,7 +43,9 @@ pub struct TokenHealth {
     pub last_refresh_ms: Option<i64>,
     pub lease_held: bool,
     pub failures: u32,
-    pub last_error: Option<String>,
+    /// `credentials_rejected`, `rate_limited` or `unavailable`; never the
+    /// error text, which may name the secret or a role.
+    pub last_error_code: Option<String>,
 }
 
 /// One minute's counters.
@@ -140,7 +147,7 @@ pub async fn snapshot(
             last_refresh_ms: item.refreshed_at,
             lease_held: item.lease_live(now_ms),
             failures: item.failures,
-            last_error: item.last_error,
+            last_error_code: item.last_error_code,
         });
     }
     let count = get(attr::DURATION_COUNT);
@@ -194,8 +201,47 @@ impl Reply {
         }
     }
 
-    fn error(status: u16, message: &str) -> Self {
-        Self::json(status, serde_json::json!({ "error": message }).to_string())
+    /// `{"error": code, "message": message}`: a stable code and a fixed
+    /// sentence, never an underlying error's text.
+    fn error(status: u16, code: &str, message: &str) -> Self {
+        Self::json(
+            status,
+            serde_json::json!({ "error": code, "message": message }).to_string(),
+        )
+    }
+}
+
+/// The widest range one request may read.
+pub const MAX_RANGE_MS: i64 = 31 * 86_400_000;
+
+/// A checked `[from, to]`: both within 2000..2100, ordered, at most
+/// [`MAX_RANGE_MS`] apart. `minutes` (back from `to`) applies when `from`
+/// is absent.
+pub fn range(
+    from: Option<i64>,
+    to: Option<i64>,
+    minutes: Option<i64>,
+    now_ms: i64,
+) -> Result<(i64, i64), &'static str> {
+    let sane = va_events::MIN_EVENT_TIME_MS..va_events::MAX_EVENT_TIME_MS;
+    let to = to.unwrap_or(now_ms);
+    if !sane.contains(&to) || from.is_some_and(|f| !sane.contains(&f)) {
+        return Err("`from` and `to` must be epoch milliseconds between 2000 and 2100");
+    }
+    let from = match from {
+        Some(f) => f,
+        None => {
+            let minutes = minutes.unwrap_or(DEFAULT_MINUTES);
+            if !(1..=MAX_RANGE_MS / 60_000).contains(&minutes) {
+                return Err("`minutes` must be from 1 to 44640 (31 days)");
+            }
+            to.checked_sub(minutes.saturating_mul(60_000))
+                .ok_or("the range must be ordered and at most 31 days")?
+        }
+    };
+    match to.checked_sub(from) {
+        Some(span) if (0..=MAX_RANGE_MS).contains(&span) => Ok((from, to)),
+        _ => Err("the range must be ordered and at most 31 days"),
     }
 }
 
@@ -209,17 +255,27 @@ pub struct DashboardApi {
     /// Token slots to show.
     pub pool_size: usize,
     /// Now, for default ranges and token expiry.
-    pub clock: std::sync::Arc<dyn Clock>,
+    pub clock: Arc<dyn Clock>,
+    /// Checks the viewer's sign-in on every data request.
+    pub auth: Arc<Verifier>,
 }
 
 /// How far back the page looks when the request names no range.
 pub const DEFAULT_MINUTES: i64 = 180;
 
 impl DashboardApi {
-    /// Answers one request.
-    pub async fn reply(&self, method: &str, path: &str, query: &[(String, String)]) -> Reply {
+    /// Answers one request. `authorization` is the request's
+    /// `Authorization` header: the page and `/api/sign-in` are public, the
+    /// data needs a signed-in viewer.
+    pub async fn reply(
+        &self,
+        method: &str,
+        path: &str,
+        query: &[(String, String)],
+        authorization: Option<&str>,
+    ) -> Reply {
         if method != "GET" && method != "HEAD" {
-            return Reply::error(405, "only GET");
+            return Reply::error(405, "method_not_allowed", "only GET");
         }
         match path.trim_end_matches('/') {
             "" | "/index.html" => Reply {
@@ -227,43 +283,50 @@ impl DashboardApi {
                 content_type: "text/html; charset=utf-8",
                 body: PAGE.to_string(),
             },
-            "/api/dashboard" => self.data(query).await,
-            _ => Reply::error(404, "not found"),
+            "/api/sign-in" => Reply::json(
+                200,
+                serde_json::json!({ "sign_in": self.auth.sign_in() }).to_string(),
+            ),
+            "/api/dashboard" => match self.auth.verify(authorization).await {
+                Ok(viewer) => {
+                    tracing::info!(viewer = %viewer.username, "dashboard read");
+                    self.data(query).await
+                }
+                Err(e) => {
+                    let status = if e == auth::AuthError::KeysUnavailable {
+                        503
+                    } else {
+                        401
+                    };
+                    Reply::error(status, e.code(), "sign in to see the dashboard")
+                }
+            },
+            _ => Reply::error(404, "not_found", "no such page"),
         }
     }
 
     async fn data(&self, query: &[(String, String)]) -> Reply {
         let get = |k: &str| query.iter().find(|(q, _)| q == k).map(|(_, v)| v.as_str());
-        let number = |k: &str| {
-            get(k).map(|v| {
-                v.parse::<i64>()
-                    .map_err(|_| format!("`{k}` must be a whole number"))
-            })
+        let number = |k: &str| -> Result<Option<i64>, ()> {
+            get(k).map(|v| v.parse::<i64>().map_err(|_| ())).transpose()
         };
         let now = self.clock.now_ms();
-        let (from, to, minutes) = match (number("from"), number("to"), number("minutes")) {
-            (Some(Err(e)), _, _) | (_, Some(Err(e)), _) | (_, _, Some(Err(e))) => {
-                return Reply::error(400, &e);
-            }
-            (from, to, minutes) => (
-                from.and_then(Result::ok),
-                to.and_then(Result::ok),
-                minutes.and_then(Result::ok).unwrap_or(DEFAULT_MINUTES),
-            ),
+        let (Ok(from), Ok(to), Ok(minutes)) = (number("from"), number("to"), number("minutes"))
+        else {
+            return Reply::error(
+                400,
+                "range_invalid",
+                "`from`, `to` and `minutes` must be whole numbers",
+            );
         };
-        let to = to.unwrap_or(now);
-        let from = from.unwrap_or(to - minutes.clamp(1, 7 * 24 * 60) * 60_000);
-        if from > to || to - from > 31 * 86_400_000 {
-            return Reply::error(400, "the range must be ordered and at most 31 days");
-        }
+        let (from, to) = match range(from, to, minutes, now) {
+            Ok(r) => r,
+            Err(message) => return Reply::error(400, "range_invalid", message),
+        };
         let scope = match get("flow") {
             None | Some("") => Scope::Org,
-            Some(f)
-                if f.len() <= 64 && f.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') =>
-            {
-                Scope::Flow(f.to_string())
-            }
-            Some(_) => return Reply::error(400, "`flow` must be a flow id"),
+            Some(f) if va_events::is_uuid(f) => Scope::Flow(f.to_ascii_lowercase()),
+            Some(_) => return Reply::error(400, "flow_invalid", "`flow` must be a flow id"),
         };
         match snapshot(
             &self.store,
@@ -278,11 +341,14 @@ impl DashboardApi {
         {
             Ok(s) => match serde_json::to_string(&s) {
                 Ok(body) => Reply::json(200, body),
-                Err(e) => Reply::error(500, &e.to_string()),
+                Err(e) => {
+                    tracing::error!(error = %e, "dashboard answer could not be written");
+                    Reply::error(500, "internal", "the answer could not be written")
+                }
             },
             Err(e) => {
                 tracing::error!(error = %e, "dashboard query failed");
-                Reply::error(502, "the store could not be read")
+                Reply::error(502, "store_unavailable", "the store could not be read")
             }
         }
     }
@@ -299,6 +365,27 @@ pub struct DashboardConfig {
     pub secret_id: String,
     /// Token slots to show.
     pub pool_size: usize,
+    /// The sign-in.
+    pub auth: AuthConfig,
+}
+
+/// Variable: the Cognito user pool's issuer URL.
+pub const AUTH_ISSUER: &str = "AUTH_ISSUER";
+/// Variable: the app client the page signs in with.
+pub const AUTH_CLIENT_ID: &str = "AUTH_CLIENT_ID";
+/// Variable (tests and the local stack): where the pool's keys are, when not
+/// under the issuer.
+pub const AUTH_JWKS_URL: &str = "AUTH_JWKS_URL";
+/// Variable (tests and the local stack): where the page signs in, when not
+/// the issuer's origin.
+pub const AUTH_SIGN_IN_ENDPOINT: &str = "AUTH_SIGN_IN_ENDPOINT";
+
+/// `https://`, or `http://` to a loopback host (the local stack's moto).
+fn https_or_loopback(url: &str) -> bool {
+    url.starts_with("https://")
+        || ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"]
+            .iter()
+            .any(|p| url.starts_with(p))
 }
 
 impl DashboardConfig {
@@ -318,11 +405,105 @@ impl DashboardConfig {
             "the secret's name or ARN (only to find the token items)",
         );
         let pool_size = env.number("TOKEN_POOL_SIZE", 1, 1..=32) as usize;
+        let issuer = env.required(AUTH_ISSUER, "the Cognito user pool's issuer URL");
+        let client_id = env.required(AUTH_CLIENT_ID, "the Cognito app client id");
+        let mut auth = AuthConfig::cognito(&issuer, &client_id);
+        if !issuer.is_empty() && !issuer.starts_with("https://") {
+            env.invalid(
+                AUTH_ISSUER,
+                issuer.clone(),
+                "expected an https:// URL".into(),
+            );
+        }
+        for (var, slot) in [
+            (AUTH_JWKS_URL, &mut auth.jwks_url),
+            (AUTH_SIGN_IN_ENDPOINT, &mut auth.sign_in_endpoint),
+        ] {
+            if let Some(url) = env.optional(var) {
+                if https_or_loopback(&url) {
+                    *slot = url;
+                } else {
+                    env.invalid(
+                        var,
+                        url,
+                        "expected https:// (or http:// to loopback)".into(),
+                    );
+                }
+            }
+        }
         env.finish(Self {
             analytics_table,
             token_table,
             secret_id,
             pool_size,
+            auth,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_795_187_012_345;
+
+    #[test]
+    fn ranges_are_checked_not_wrapped() {
+        assert_eq!(range(None, None, None, NOW), Ok((NOW - 180 * 60_000, NOW)));
+        assert_eq!(
+            range(Some(NOW - 1), Some(NOW), None, NOW),
+            Ok((NOW - 1, NOW))
+        );
+        for (from, to, minutes) in [
+            (Some(i64::MIN), Some(i64::MAX), None),
+            (Some(i64::MAX), Some(i64::MIN), None),
+            (Some(0), Some(NOW), None),
+            (Some(NOW), Some(NOW - 1), None),
+            (Some(NOW - MAX_RANGE_MS - 1), Some(NOW), None),
+            (None, Some(NOW), Some(0)),
+            (None, Some(NOW), Some(i64::MAX)),
+            (None, Some(NOW), Some(-5)),
+            (None, Some(i64::MAX), None),
+        ] {
+            assert!(
+                range(from, to, minutes, NOW).is_err(),
+                "{from:?} {to:?} {minutes:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_sign_in_must_be_https_or_loopback() {
+        let base = |k: &str| match k {
+            "ANALYTICS_TABLE" => Some("a".to_string()),
+            "TOKEN_TABLE" => Some("t".to_string()),
+            "GENESYS_SECRET_ID" => Some("s".to_string()),
+            AUTH_ISSUER => {
+                Some("https://cognito-idp.us-east-1.amazonaws.com/us-east-1_x".to_string())
+            }
+            AUTH_CLIENT_ID => Some("c".to_string()),
+            _ => None,
+        };
+        let c = DashboardConfig::from_lookup(base).expect("valid");
+        assert_eq!(c.auth.region(), Some("us-east-1"));
+        let missing =
+            DashboardConfig::from_lookup(|k| if k == AUTH_ISSUER { None } else { base(k) });
+        assert!(missing.is_err_and(|e| e.to_string().contains(AUTH_ISSUER)));
+        let plain = DashboardConfig::from_lookup(|k| {
+            if k == AUTH_JWKS_URL {
+                Some("http://example.com/keys".into())
+            } else {
+                base(k)
+            }
+        });
+        assert!(plain.is_err());
+        let local = DashboardConfig::from_lookup(|k| {
+            if k == AUTH_JWKS_URL {
+                Some("http://127.0.0.1:5000/p/.well-known/jwks.json".into())
+            } else {
+                base(k)
+            }
+        });
+        assert!(local.is_ok());
     }
 }
