@@ -265,7 +265,7 @@ fn batch_delivery_reports_item_failures_and_redrives_to_the_encrypted_dead_lette
     for q in ["EventQueue", "DeadLetterQueue"] {
         assert_eq!(
             reference(&r[q]["Properties"]["KmsMasterKeyId"]),
-            ("Ref".into(), "DataKey".into()),
+            ("Ref".into(), "QueueKey".into()),
             "{q}"
         );
     }
@@ -275,4 +275,301 @@ fn batch_delivery_reports_item_failures_and_redrives_to_the_encrypted_dead_lette
         r["PerEventRule"]["Condition"].as_str(),
         Some("PerEventDelivery")
     );
+}
+
+fn key_statements<'a>(t: &'a Value, key: &str) -> &'a [Value] {
+    t["Resources"][key]["Properties"]["KeyPolicy"]["Statement"]
+        .as_sequence()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+}
+
+/// `!Sub` text of a value (or the plain string).
+fn sub(v: &Value) -> String {
+    reference(v).1
+}
+
+#[test]
+fn the_queue_key_admits_only_this_stacks_rules_and_the_handlers_role_through_sqs() {
+    let t = template();
+    let statements = key_statements(&t, "QueueKey");
+    let events = statements
+        .iter()
+        .find(|s| s["Principal"]["Service"].as_str() == Some("events.amazonaws.com"))
+        .expect("a statement for EventBridge");
+    assert_eq!(
+        strings(&events["Action"]),
+        vec!["kms:GenerateDataKey", "kms:Decrypt"]
+    );
+    let source = sub(&events["Condition"]["ArnLike"]["aws:SourceArn"]);
+    assert!(
+        source.contains(":rule/${GenesysEventSourceName}/${AWS::StackName}-"),
+        "conditioned on this stack's rules: {source}"
+    );
+    assert!(!events["Condition"]["StringEquals"]["aws:SourceAccount"].is_null());
+    let lambda = statements
+        .iter()
+        .find(|s| s["Sid"].as_str() == Some("ConversationEventsRoleSendsDeadLetters"))
+        .expect("a statement for the handler's role");
+    assert!(
+        sub(&lambda["Condition"]["ArnLike"]["aws:PrincipalArn"])
+            .contains("ConversationEventsFunctionRole")
+    );
+    assert!(sub(&lambda["Condition"]["StringEquals"]["kms:ViaService"]).starts_with("sqs."));
+    for s in statements {
+        assert_ne!(s["Principal"].as_str(), Some("*"), "no open principal");
+        assert_ne!(
+            s["Principal"]["AWS"].as_str(),
+            Some("*"),
+            "no open principal"
+        );
+    }
+    // The rules' own dead-letter config and the queue policy name the queue.
+    let r = &t["Resources"];
+    for rule in ["PerEventRule", "BatchRule"] {
+        let target = &r[rule]["Properties"]["Targets"][0];
+        assert_eq!(
+            reference(&target["DeadLetterConfig"]["Arn"]),
+            ("GetAtt".into(), "DeadLetterQueue.Arn".into()),
+            "{rule}"
+        );
+        assert_eq!(
+            sub(&r[rule]["Properties"]["Name"]),
+            "${AWS::StackName}-conversation-events"
+        );
+    }
+}
+
+#[test]
+fn a_failed_invocation_has_one_path_to_the_dead_letter_queue() {
+    let t = template();
+    let f = &t["Resources"]["ConversationEventsFunction"]["Properties"];
+    assert!(
+        f["DeadLetterQueue"].is_null(),
+        "no function DLQ beside the on-failure destination (two messages per failure)"
+    );
+    let on_failure = &f["EventInvokeConfig"]["DestinationConfig"]["OnFailure"];
+    assert_eq!(on_failure["Type"].as_str(), Some("SQS"));
+    assert_eq!(
+        reference(&on_failure["Destination"]),
+        ("GetAtt".into(), "DeadLetterQueue.Arn".into())
+    );
+    assert_eq!(
+        reference(&f["Environment"]["Variables"]["DEAD_LETTER_QUEUE_URL"]),
+        ("Ref".into(), "DeadLetterQueue".into()),
+        "rejected events go to the same queue"
+    );
+}
+
+#[test]
+fn alarms_watch_every_way_an_event_can_be_lost_or_wait() {
+    let t = template();
+    let alarms: Vec<(String, String, String)> = t["Resources"]
+        .as_mapping()
+        .expect("resources")
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::CloudWatch::Alarm"))
+        .map(|r| {
+            let p = &r["Properties"];
+            let dims = p["Dimensions"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .map(|d| {
+                    format!(
+                        "{}={}",
+                        d["Name"].as_str().unwrap_or_default(),
+                        sub(&d["Value"])
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(",");
+            (
+                p["Namespace"].as_str().unwrap_or_default().to_string(),
+                p["MetricName"].as_str().unwrap_or_default().to_string(),
+                dims,
+            )
+        })
+        .collect();
+    let has = |ns: &str, metric: &str, dim: &str| {
+        alarms
+            .iter()
+            .any(|(n, m, d)| n == ns && m == metric && d.contains(dim))
+    };
+    for (ns, metric, dim) in [
+        (
+            "AWS/Events",
+            "FailedInvocations",
+            "RuleName=${AWS::StackName}-conversation-events",
+        ),
+        (
+            "AWS/Events",
+            "InvocationsFailedToBeSentToDlq",
+            "RuleName=${AWS::StackName}-conversation-events",
+        ),
+        (
+            "AWS/Lambda",
+            "DestinationDeliveryFailures",
+            "FunctionName=ConversationEventsFunction",
+        ),
+        (
+            "AWS/Lambda",
+            "DeadLetterErrors",
+            "FunctionName=ConversationEventsFunction",
+        ),
+        (
+            "AWS/Lambda",
+            "Throttles",
+            "FunctionName=ConversationEventsFunction",
+        ),
+        (
+            "AWS/Lambda",
+            "Errors",
+            "FunctionName=ConversationEventsFunction",
+        ),
+        (
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            "QueueName=DeadLetterQueue.QueueName",
+        ),
+        (
+            "GenesysVirtualAgent",
+            "RejectedEvents",
+            "Function=conversation-events",
+        ),
+    ] {
+        assert!(
+            has(ns, metric, dim),
+            "an alarm on {ns} {metric} ({dim}); have {alarms:?}"
+        );
+    }
+}
+
+#[test]
+fn the_dashboard_reads_token_health_attributes_only_under_their_own_key() {
+    let t = template();
+    let all = statements(&t);
+    let health: Vec<&Statement> = all
+        .iter()
+        .filter(|s| {
+            s.function == "DashboardApiFunction"
+                && s.resources.iter().any(|(_, r)| r.starts_with("TokenTable"))
+        })
+        .collect();
+    assert_eq!(health.len(), 1);
+    let s = health[0];
+    assert_eq!(s.actions, vec!["dynamodb:GetItem"]);
+    let mut allowed = strings(&s.condition["ForAllValues:StringEquals"]["dynamodb:Attributes"]);
+    allowed.sort();
+    let mut expected: Vec<String> = token_store::attr::HEALTH
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    expected.sort();
+    assert_eq!(
+        allowed, expected,
+        "the IAM list is the code's health projection"
+    );
+    for secret in [
+        token_store::attr::ACCESS_TOKEN,
+        token_store::attr::LAST_ERROR,
+        token_store::attr::LEASE_OWNER,
+    ] {
+        assert!(
+            !allowed.iter().any(|a| a == secret),
+            "{secret} is not readable"
+        );
+    }
+    assert_eq!(
+        s.condition["StringEqualsIfExists"]["dynamodb:Select"].as_str(),
+        Some("SPECIFIC_ATTRIBUTES")
+    );
+    // Each table has its own key; the dashboard may use the token table's
+    // only through DynamoDB, for that table.
+    let r = &t["Resources"];
+    assert_eq!(
+        reference(&r["TokenTable"]["Properties"]["SSESpecification"]["KMSMasterKeyId"]),
+        ("Ref".into(), "TokenKey".into())
+    );
+    assert_eq!(
+        reference(&r["AnalyticsTable"]["Properties"]["SSESpecification"]["KMSMasterKeyId"]),
+        ("Ref".into(), "DataKey".into())
+    );
+    for s in all
+        .iter()
+        .filter(|s| s.resources.iter().any(|(_, r)| r == "TokenKey.Arn"))
+    {
+        assert!(
+            !s.condition["StringEquals"]["kms:EncryptionContext:aws:dynamodb:tableName"].is_null(),
+            "{}: the token key only for the token table",
+            s.function
+        );
+    }
+    let readers: Vec<&str> = all
+        .iter()
+        .filter(|s| s.resources.iter().any(|(_, r)| r == "TokenKey.Arn"))
+        .map(|s| s.function.as_str())
+        .collect();
+    assert!(!readers.contains(&"ConversationEventsFunction"));
+}
+
+#[test]
+fn the_dashboard_is_behind_a_sign_in_with_no_open_auth() {
+    let t = template();
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/template.yaml"),
+    )
+    .expect("template");
+    assert!(!text.contains("FunctionUrlConfig"), "no function URL");
+    assert!(
+        !text.contains("AuthType"),
+        "no function URL auth type, NONE or otherwise"
+    );
+    assert!(t["Parameters"]["DashboardAuth"].is_null());
+    let r = &t["Resources"];
+    let api = &r["DashboardHttpApi"]["Properties"]["Auth"];
+    assert_eq!(api["DefaultAuthorizer"].as_str(), Some("CognitoViewers"));
+    let jwt = &api["Authorizers"]["CognitoViewers"]["JwtConfiguration"];
+    assert!(sub(&jwt["issuer"]).ends_with("${DashboardUserPool}"));
+    assert_eq!(
+        reference(&jwt["audience"][0]),
+        ("Ref".into(), "DashboardUserPoolClient".into())
+    );
+    assert_eq!(
+        r["DashboardUserPool"]["Properties"]["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"]
+            .as_bool(),
+        Some(true),
+        "no self sign-up"
+    );
+    let events = r["DashboardApiFunction"]["Properties"]["Events"]
+        .as_mapping()
+        .expect("events");
+    for (name, e) in events {
+        let p = &e["Properties"];
+        let open = p["Auth"]["Authorizer"].as_str() == Some("NONE");
+        let path = p["Path"].as_str().unwrap_or_default();
+        assert_eq!(
+            open,
+            ["/", "/api/sign-in"].contains(&path),
+            "{name:?} {path}: only the page and the sign-in route are public"
+        );
+    }
+    let env = &r["DashboardApiFunction"]["Properties"]["Environment"]["Variables"];
+    assert!(!env["AUTH_ISSUER"].is_null() && !env["AUTH_CLIENT_ID"].is_null());
+}
+
+#[test]
+fn keys_the_analytics_table_and_the_dead_letters_outlive_the_stack() {
+    let t = template();
+    for name in [
+        "DataKey",
+        "TokenKey",
+        "QueueKey",
+        "AnalyticsTable",
+        "DeadLetterQueue",
+    ] {
+        let r = &t["Resources"][name];
+        assert_eq!(r["DeletionPolicy"].as_str(), Some("Retain"), "{name}");
+        assert_eq!(r["UpdateReplacePolicy"].as_str(), Some("Retain"), "{name}");
+    }
 }
