@@ -204,6 +204,9 @@ pub struct DriveOptions {
     /// to this many per invocation (a failed message comes back alone, as
     /// SQS redelivers it). `None`: one event per invocation.
     pub batch_size: Option<usize>,
+    /// Where dead-lettered events go, as Lambda's on-failure destination
+    /// writes them (an invocation record per event). `None`: only counted.
+    pub dead_letters: Option<va_handler::DeadLetterQueue>,
 }
 
 impl Default for DriveOptions {
@@ -217,6 +220,7 @@ impl Default for DriveOptions {
             invocation_timeout: Duration::from_secs(10),
             faults: FaultPlan::default(),
             batch_size: None,
+            dead_letters: None,
         }
     }
 }
@@ -308,6 +312,27 @@ struct Tally {
     dead_lettered: u64,
     errors: BTreeMap<String, u64>,
     latencies_us: Vec<u64>,
+    /// (event, error) of each dead-lettered event.
+    letters: Vec<(Value, String)>,
+}
+
+/// The record Lambda's on-failure destination receives for an async
+/// invocation whose retries ran out
+/// (<https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html>).
+pub fn on_failure_record(event: &Value, error: &str, attempts: u32, at_ms: i64) -> Value {
+    serde_json::json!({
+        "version": "1.0",
+        "timestamp": crate::sim::iso(at_ms),
+        "requestContext": {
+            "requestId": uuid::Uuid::new_v4().to_string(),
+            "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:conversation-events:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": attempts
+        },
+        "requestPayload": event,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {"errorType": "Store", "errorMessage": error}
+    })
 }
 
 fn ms(d: Duration) -> i64 {
@@ -527,6 +552,7 @@ pub async fn drive<C: Container, A: ApiAccess>(
                                     failed.push((d, attempt + 1));
                                 } else {
                                     s.dead_lettered += 1;
+                                    s.letters.push((d.event.clone(), e.clone()));
                                 }
                             }
                         }
@@ -576,6 +602,14 @@ pub async fn drive<C: Container, A: ApiAccess>(
     });
     let mut t = std::mem::take(&mut *tally.lock().await);
     t.latencies_us.sort_unstable();
+    if let Some(q) = &opts.dead_letters {
+        for (event, error) in &t.letters {
+            let record = on_failure_record(event, error, opts.max_attempts, now);
+            if let Err(e) = q.send_raw(&record.to_string()).await {
+                *t.errors.entry(format!("dead-letter send: {e}")).or_default() += 1;
+            }
+        }
+    }
     DriveReport {
         deliveries: total,
         processed: t.processed,

@@ -164,6 +164,19 @@ impl DeadLetterQueue {
         Ok(())
     }
 
+    /// Sends a body as is: what another sender (Lambda, EventBridge) would
+    /// write; for tests and tools.
+    pub async fn send_raw(&self, body: &str) -> Result<(), DeadLetterError> {
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| sqs_error("send", e))?;
+        Ok(())
+    }
+
     /// Up to 10 messages, waiting up to `wait_s` seconds for the first (long
     /// polling asks every SQS server, so an empty answer means empty), each
     /// hidden from other readers for `visibility_s` seconds.
