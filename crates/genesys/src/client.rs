@@ -172,9 +172,20 @@ pub struct GenesysClient {
     retry: RetryPolicy,
 }
 
+/// The longest `Retry-After` believed; a larger (or hostile) value is read
+/// as this, so no wait or deadline sum can overflow.
+pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(3_600);
+
+/// The longest token lifetime Genesys Cloud issues (an OAuth client's token
+/// duration is at most 172,800 s); a larger `expires_in` is read as this.
+pub const MAX_TOKEN_LIFETIME_S: u64 = 172_800;
+
 fn retry_after_of(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+    v.trim()
+        .parse::<u64>()
+        .ok()
+        .map(|s| Duration::from_secs(s).min(RETRY_AFTER_CAP))
 }
 
 /// Error text of a transport failure, without the URL's query (never secret
@@ -273,6 +284,9 @@ impl GenesysClient {
             if t.access_token.is_empty() {
                 return Err(TokenRequestError::Protocol("empty access_token".into()));
             }
+            if t.expires_in == 0 {
+                return Err(TokenRequestError::Protocol("expires_in is 0".into()));
+            }
             return Ok(IssuedToken {
                 access_token: Redacted::new(t.access_token),
                 token_type: if t.token_type.is_empty() {
@@ -280,7 +294,7 @@ impl GenesysClient {
                 } else {
                     t.token_type
                 },
-                expires_in: t.expires_in,
+                expires_in: t.expires_in.min(MAX_TOKEN_LIFETIME_S),
             });
         }
         let err: OAuthErrorBody = serde_json::from_slice(&body).unwrap_or_default();

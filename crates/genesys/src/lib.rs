@@ -9,7 +9,8 @@ mod hosts;
 mod token;
 
 pub use client::{
-    ApiError, BuildError, GenesysClient, MAX_RETRY_AFTER, RetryPolicy, TokenRequestError,
+    ApiError, BuildError, GenesysClient, MAX_RETRY_AFTER, MAX_TOKEN_LIFETIME_S, RETRY_AFTER_CAP,
+    RetryPolicy, TokenRequestError,
 };
 pub use credentials::{ClientCredentials, CredentialsError, parse_secret};
 pub use hosts::{Hosts, REGIONS, UnknownRegion, encode_component, interval};

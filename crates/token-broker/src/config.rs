@@ -127,6 +127,10 @@ pub const GENESYS_SECRET_ID: &str = "GENESYS_SECRET_ID";
 pub const GENESYS_REGION: &str = "GENESYS_REGION";
 /// Variable name.
 pub const GENESYS_BASE_URL: &str = "GENESYS_BASE_URL";
+/// Variable (tests and local runs only): `1` lets `GENESYS_BASE_URL` be
+/// plain `http://` to a loopback host (the simulator). The token and the
+/// client secret never travel in clear text otherwise.
+pub const GENESYS_ALLOW_LOOPBACK_HTTP: &str = "GENESYS_ALLOW_LOOPBACK_HTTP";
 /// Variable name.
 pub const TOKEN_POOL_SIZE: &str = "TOKEN_POOL_SIZE";
 /// Variable name.
@@ -155,15 +159,24 @@ impl TokenConfig {
             GENESYS_SECRET_ID,
             "the Secrets Manager secret (name or ARN) holding {\"clientId\",\"clientSecret\"}",
         );
+        let loopback_ok = env.optional(GENESYS_ALLOW_LOOPBACK_HTTP).as_deref() == Some("1");
         let hosts = match (env.optional(GENESYS_BASE_URL), env.optional(GENESYS_REGION)) {
             (Some(url), _) => {
-                if url.starts_with("http://") || url.starts_with("https://") {
+                let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+                    .iter()
+                    .any(|p| {
+                        url.strip_prefix(p)
+                            .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+                    });
+                if url.starts_with("https://") || (loopback && loopback_ok) {
                     Hosts::single(&url)
                 } else {
                     env.invalid(
                         GENESYS_BASE_URL,
                         url,
-                        "expected an http:// or https:// URL".into(),
+                        format!(
+                            "expected an https:// URL (http:// only to a loopback host, with {GENESYS_ALLOW_LOOPBACK_HTTP}=1)"
+                        ),
                     );
                     Hosts::single("http://invalid")
                 }
@@ -195,7 +208,10 @@ impl TokenConfig {
             defaults.refresher_period.as_secs(),
             60..=3_600,
         );
-        let lease = env.number(TOKEN_LEASE_SECONDS, defaults.lease.as_secs(), 10..=600);
+        // At most 60 s: a fetch runs under the lease, and the functions
+        // that fetch (refresher, sweeper) must finish one within their
+        // 120 s timeout with time to publish.
+        let lease = env.number(TOKEN_LEASE_SECONDS, defaults.lease.as_secs(), 10..=60);
         let max_age = env.number(TOKEN_MAX_AGE_SECONDS, defaults.max_age.as_secs(), 1..=3_600);
         let credentials_max_age = env.number(CREDENTIALS_MAX_AGE_SECONDS, 300, 0..=86_400);
         env.finish(Self {
@@ -266,9 +282,37 @@ mod tests {
             (TOKEN_TABLE, "tokens"),
             (GENESYS_SECRET_ID, "s"),
             (GENESYS_BASE_URL, "http://127.0.0.1:9000/"),
+            (GENESYS_ALLOW_LOOPBACK_HTTP, "1"),
         ]))
         .expect("valid");
         assert_eq!(c.hosts.api, "http://127.0.0.1:9000");
+        for (url, switch) in [
+            ("http://127.0.0.1:9000/", "0"),
+            ("http://api.mypurecloud.com", "1"),
+            ("http://127.0.0.1.evil.example", "1"),
+            ("ftp://127.0.0.1", "1"),
+        ] {
+            let c = TokenConfig::from_lookup(lookup(&[
+                (TOKEN_TABLE, "tokens"),
+                (GENESYS_SECRET_ID, "s"),
+                (GENESYS_BASE_URL, url),
+                (GENESYS_ALLOW_LOOPBACK_HTTP, switch),
+            ]));
+            assert!(
+                c.is_err_and(|e| e.to_string().contains(GENESYS_BASE_URL)),
+                "{url} with the switch {switch} is refused"
+            );
+        }
+        assert!(
+            TokenConfig::from_lookup(lookup(&[
+                (TOKEN_TABLE, "tokens"),
+                (GENESYS_SECRET_ID, "s"),
+                (GENESYS_REGION, "us-east-1"),
+                (TOKEN_LEASE_SECONDS, "600"),
+            ]))
+            .is_err(),
+            "a lease past 60 s is refused"
+        );
     }
 
     #[test]

@@ -8,8 +8,8 @@ pub mod kpi;
 pub mod store;
 
 pub use kpi::{
-    ConversationState, Enrichment, KpiConfig, PendingEnrichment, Plan, Scope, attr, plan,
-    plan_enrichment,
+    ConversationState, Enrichment, KpiConfig, MAX_NAMES_PER_FLOW_DAY, NameKind, OTHER_NAME,
+    PendingEnrichment, Plan, Scope, attr, plan, plan_enrichment,
 };
 pub use kpi::{ExitClass, classify, duration_bucket, minute_of, needs_state};
 pub use store::{

@@ -21,8 +21,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Up
 use serde::Serialize;
 
 use crate::kpi::{
-    ConversationState, MAX_ACTIVE_MINUTES, PendingEnrichment, Plan, Scope, active_from_spans, attr,
-    minute_of, minute_sk,
+    ConversationState, MAX_ACTIVE_MINUTES, MAX_NAMES_PER_FLOW_DAY, NameKind, OTHER_NAME,
+    PendingEnrichment, Plan, Scope, active_from_spans, attr, minute_of, minute_sk,
 };
 
 /// Key attribute names of the analytics table.
@@ -291,11 +291,21 @@ pub struct Bucket {
 /// its marker then; two days of margin.
 pub const MARKER_TTL_S: i64 = 16 * 86_400;
 
+/// Names this container knows the answer for: (kind, flow, day) -> name ->
+/// admitted.
+type NameCache = HashMap<(NameKind, String, i64), HashMap<String, bool>>;
+
+/// The registry item of a flow's names for a day.
+fn names_key(flow: &str, day: i64) -> (String, String) {
+    (format!("names#{flow}"), format!("d#{day}"))
+}
+
 /// The analytics table.
 #[derive(Debug, Clone)]
 pub struct AnalyticsStore {
     client: Client,
     table: String,
+    names: std::sync::Arc<std::sync::Mutex<NameCache>>,
 }
 
 impl AnalyticsStore {
@@ -304,7 +314,99 @@ impl AnalyticsStore {
         Self {
             client,
             table: table.into(),
+            names: std::sync::Arc::default(),
         }
+    }
+
+    /// Sends every name `plan` counts that its flow's registry for the day
+    /// cannot take (full at [`MAX_NAMES_PER_FLOW_DAY`], or longer than
+    /// [`va_events::MAX_NAME_BYTES`]) to [`OTHER_NAME`]. One conditional
+    /// write per name new to this container; none once it is known.
+    pub async fn admit_names(&self, plan: &mut Plan) -> Result<(), AnalyticsError> {
+        for (kind, flow, minute, name) in plan.names() {
+            let day = minute.div_euclid(86_400_000);
+            let ok = name.len() <= va_events::MAX_NAME_BYTES
+                && self.admit(kind, &flow, day, &name).await?;
+            if !ok {
+                plan.rename(kind, &name, OTHER_NAME);
+            }
+        }
+        Ok(())
+    }
+
+    async fn admit(
+        &self,
+        kind: NameKind,
+        flow: &str,
+        day: i64,
+        name: &str,
+    ) -> Result<bool, AnalyticsError> {
+        let slot = (kind, flow.to_string(), day);
+        if let Some(known) = self
+            .names
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&slot)
+            .and_then(|m| m.get(name).copied())
+        {
+            return Ok(known);
+        }
+        let (pk, sk) = names_key(flow, day);
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(key::PK, AttributeValue::S(pk))
+            .key(key::SK, AttributeValue::S(sk))
+            .update_expression("ADD #set :one SET #ttl = :ttl")
+            .condition_expression(
+                "attribute_not_exists(#set) OR size(#set) < :cap OR contains(#set, :name)",
+            )
+            .expression_attribute_names("#set", kind.attribute())
+            .expression_attribute_names("#ttl", key::TTL)
+            .expression_attribute_values(":one", AttributeValue::Ss(vec![name.to_string()]))
+            .expression_attribute_values(":name", AttributeValue::S(name.to_string()))
+            .expression_attribute_values(
+                ":cap",
+                AttributeValue::N(MAX_NAMES_PER_FLOW_DAY.to_string()),
+            )
+            .expression_attribute_values(
+                ":ttl",
+                AttributeValue::N(day.saturating_add(MARKER_TTL_S / 86_400 + 2).saturating_mul(86_400).to_string()),
+            )
+            .send()
+            .await;
+        let admitted = match r {
+            Ok(_) => true,
+            Err(e) => {
+                use aws_sdk_dynamodb::operation::update_item::UpdateItemError as E;
+                match e.as_service_error() {
+                    Some(E::ConditionalCheckFailedException(_)) => false,
+                    Some(
+                        E::ProvisionedThroughputExceededException(_)
+                        | E::RequestLimitExceeded(_)
+                        | E::TransactionConflictException(_),
+                    ) => {
+                        return Err(AnalyticsError::Throttled {
+                            reason: DisplayErrorContext(e).to_string(),
+                        });
+                    }
+                    _ => {
+                        return Err(AnalyticsError::DynamoDb {
+                            op: "UpdateItem (names)",
+                            table: self.table.clone(),
+                            reason: DisplayErrorContext(e).to_string(),
+                        });
+                    }
+                }
+            }
+        };
+        let mut cache = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.entry(slot).or_default().insert(name.to_string(), admitted);
+        Ok(admitted)
     }
 
     /// A conversation's state and its version (0: none yet). Strongly

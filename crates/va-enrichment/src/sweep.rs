@@ -385,7 +385,8 @@ impl<A: ApiAccess> Sweeper<A> {
             } else {
                 StateRead::default()
             };
-            let plan = plan_enrichment(p, found, needs_state.then_some(&read.state));
+            let mut plan = plan_enrichment(p, found, needs_state.then_some(&read.state));
+            self.store.admit_names(&mut plan).await?;
             match self
                 .store
                 .apply(&plan, self.clock.now_ms(), read.version, Some(p))

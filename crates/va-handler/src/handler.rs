@@ -144,7 +144,13 @@ impl EventHandler {
                 (true, Some(c)) => self.store.read_state(c).await?,
                 _ => StateRead::default(),
             };
-            let plan = kpi::plan(&event, &self.kpi, stateful.then_some(&read.state));
+            let mut plan = kpi::plan(&event, &self.kpi, stateful.then_some(&read.state));
+            if let Err(e) = self.store.admit_names(&mut plan).await {
+                if e.is_retryable() && backoff.wait(deadline).await {
+                    continue;
+                }
+                return Err(e.into());
+            }
             if plan.is_noop() {
                 return Ok(Handled {
                     event_id: event.id().to_string(),
@@ -203,7 +209,11 @@ impl EventHandler {
                     results[i] = Some(self.handle_event(&event, deadline).await);
                 }
                 Ok(event) => {
-                    let plan = kpi::plan(&event, &self.kpi, None);
+                    let mut plan = kpi::plan(&event, &self.kpi, None);
+                    if let Err(e) = self.admit_names(&mut plan, deadline).await {
+                        results[i] = Some(Err(e.into()));
+                        continue;
+                    }
                     if plan.is_noop() {
                         results[i] = Some(Ok(Handled {
                             event_id: event.id().to_string(),
@@ -241,6 +251,21 @@ impl EventHandler {
                 })
             })
             .collect()
+    }
+
+    /// [`AnalyticsStore::admit_names`], retried on a throttle until `deadline`.
+    async fn admit_names(
+        &self,
+        plan: &mut kpi::Plan,
+        deadline: Instant,
+    ) -> Result<(), AnalyticsError> {
+        let mut backoff = Backoff::new();
+        loop {
+            match self.store.admit_names(plan).await {
+                Err(e) if e.is_retryable() && backoff.wait(deadline).await => {}
+                other => return other,
+            }
+        }
     }
 
     async fn apply_chunk(

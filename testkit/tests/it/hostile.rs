@@ -133,3 +133,52 @@ async fn hostile_events_are_rejected_at_once_dead_lettered_with_their_reason_and
     }
     let _ = (ERROR_CODE, ERROR_MESSAGE);
 }
+
+#[tokio::test]
+async fn outcome_ids_past_the_cap_of_a_flow_and_day_count_under_other() {
+    let sim = Simulator::start(SimConfig {
+        clock: Arc::new(SimClock::frozen_at(T)),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator");
+    let res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+        .await
+        .expect("moto");
+    let handler = product::handler(&res, &sim);
+    let outcome = testkit::fixtures::all()
+        .into_iter()
+        .find(|(n, _)| n == "flow-outcome-success.json")
+        .map(|(_, v)| v)
+        .expect("fixture");
+    let cap = va_analytics::MAX_NAMES_PER_FLOW_DAY;
+    let extra = 7;
+    for i in 0..cap + extra {
+        let mut e = outcome.clone();
+        e["id"] = json!(format!("outcome-{i}"));
+        e["detail"]["eventBody"]["flowOutcomeId"] = json!(uuid::Uuid::new_v4().to_string());
+        handler
+            .handle(&e, tokio::time::Instant::now() + Duration::from_secs(10))
+            .await
+            .expect("counted");
+    }
+    let flow = outcome["detail"]["eventBody"]["flowId"]
+        .as_str()
+        .expect("flow id")
+        .to_string();
+    let store = product::store(&res);
+    for scope in [va_analytics::Scope::Org, va_analytics::Scope::Flow(flow)] {
+        let buckets = store.query(&scope, T - 3_600_000, T + 3_600_000).await.expect("query");
+        let mut names = std::collections::BTreeMap::<String, i64>::new();
+        for b in &buckets {
+            for (k, v) in &b.counters {
+                if k.starts_with("o#") {
+                    *names.entry(k.clone()).or_default() += v;
+                }
+            }
+        }
+        assert_eq!(names.len(), cap + 1, "{scope:?}: {cap} names and `other`");
+        assert_eq!(names.get("o#other#success"), Some(&(extra as i64)), "{scope:?}");
+        assert_eq!(names.values().sum::<i64>(), (cap + extra) as i64, "{scope:?}: nothing lost");
+    }
+}
