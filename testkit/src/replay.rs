@@ -606,7 +606,9 @@ pub async fn drive<C: Container, A: ApiAccess>(
         for (event, error) in &t.letters {
             let record = on_failure_record(event, error, opts.max_attempts, now);
             if let Err(e) = q.send_raw(&record.to_string()).await {
-                *t.errors.entry(format!("dead-letter send: {e}")).or_default() += 1;
+                *t.errors
+                    .entry(format!("dead-letter send: {e}"))
+                    .or_default() += 1;
             }
         }
     }

@@ -8,7 +8,7 @@ use va_events::{Body, Event, FlowBody, Topic};
 
 /// Start of the minute containing `ms`.
 pub fn minute_of(ms: i64) -> i64 {
-    ms - ms.rem_euclid(60_000)
+    ms.saturating_sub(ms.rem_euclid(60_000))
 }
 
 /// Counter attribute names.

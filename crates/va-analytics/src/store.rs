@@ -372,7 +372,11 @@ impl AnalyticsStore {
             )
             .expression_attribute_values(
                 ":ttl",
-                AttributeValue::N(day.saturating_add(MARKER_TTL_S / 86_400 + 2).saturating_mul(86_400).to_string()),
+                AttributeValue::N(
+                    day.saturating_add(MARKER_TTL_S / 86_400 + 2)
+                        .saturating_mul(86_400)
+                        .to_string(),
+                ),
             )
             .send()
             .await;
@@ -405,7 +409,10 @@ impl AnalyticsStore {
         if cache.len() > 10_000 {
             cache.clear();
         }
-        cache.entry(slot).or_default().insert(name.to_string(), admitted);
+        cache
+            .entry(slot)
+            .or_default()
+            .insert(name.to_string(), admitted);
         Ok(admitted)
     }
 
@@ -554,7 +561,9 @@ impl AnalyticsStore {
                 .item(key::STATE, s(json))
                 .item(
                     key::VERSION,
-                    n(i64::try_from(state_version).unwrap_or(i64::MAX) + 1),
+                    n(i64::try_from(state_version)
+                        .unwrap_or(i64::MAX)
+                        .saturating_add(1)),
                 )
                 .item(key::TTL, n(ttl));
             // First writer: the item must not exist; later: still at the version read.

@@ -171,8 +171,8 @@ impl<A: ApiAccess> Sweeper<A> {
             for p in items {
                 let split = match (group.first(), group.last()) {
                     (Some(first), Some(last)) => {
-                        p.end_ms - last.end_ms > 2 * skew
-                            || p.end_ms - first.end_ms > ms(MAX_WINDOW)
+                        p.end_ms.saturating_sub(last.end_ms) > skew.saturating_mul(2)
+                            || p.end_ms.saturating_sub(first.end_ms) > ms(MAX_WINDOW)
                     }
                     _ => false,
                 };
@@ -221,7 +221,12 @@ impl<A: ApiAccess> Sweeper<A> {
                 }
             }
         }
-        report.api_calls = self.stats.api.api_calls.load(Ordering::Relaxed) - calls_before;
+        report.api_calls = self
+            .stats
+            .api
+            .api_calls
+            .load(Ordering::Relaxed)
+            .saturating_sub(calls_before);
         Ok(report)
     }
 
@@ -275,8 +280,8 @@ impl<A: ApiAccess> Sweeper<A> {
             let nearest = list
                 .iter()
                 .enumerate()
-                .filter(|(_, s)| (s.completed_ms - p.end_ms).abs() <= skew)
-                .min_by_key(|(_, s)| (s.completed_ms - p.end_ms).abs())
+                .filter(|(_, s)| s.completed_ms.abs_diff(p.end_ms) <= skew.unsigned_abs())
+                .min_by_key(|(_, s)| s.completed_ms.abs_diff(p.end_ms))
                 .map(|(i, _)| i);
             if let Some(i) = nearest {
                 matched.push((pending_key(p), list.swap_remove(i)));

@@ -17,6 +17,16 @@ use crate::{EventHandler, HandleError, Handled};
 
 /// Leaves this much of the invocation for writing the result.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
+/// Lambda's longest invocation: a bound on any deadline read from a context.
+const MAX_INVOCATION: Duration = Duration::from_secs(900);
+
+/// When to stop: `remaining` (at most 15 minutes) less the margin.
+fn deadline(started: Instant, remaining: Duration) -> Instant {
+    started
+        + remaining
+            .min(MAX_INVOCATION)
+            .saturating_sub(DEADLINE_MARGIN)
+}
 
 /// Why an invocation failed; `error_type` is what Lambda records.
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +93,7 @@ impl ConversationEvents {
         let started = Instant::now();
         let result = self
             .handler
-            .handle(payload, started + remaining.saturating_sub(DEADLINE_MARGIN))
+            .handle(payload, deadline(started, remaining))
             .await;
         let rejected = match &result {
             Err(HandleError::Rejected(r)) => {
@@ -175,7 +185,7 @@ impl ConversationEvents {
         }
         let results = self
             .handler
-            .handle_batch(&events, started + remaining.saturating_sub(DEADLINE_MARGIN))
+            .handle_batch(&events, deadline(started, remaining))
             .await;
         let (mut processed, mut duplicate, mut rejected, mut conflicts) = (0.0, 0.0, 0.0, 0.0);
         for ((id, event), r) in ids.into_iter().zip(&events).zip(results) {

@@ -161,3 +161,106 @@ proptest! {
         check(events::parse(&mutate(original, &path, kind, replacement)))?;
     }
 }
+
+/// A UUID, or something that only looks close to one.
+fn arb_id() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<u128>().prop_map(|n| uuid::Uuid::from_u128(n).to_string()),
+        any::<u128>().prop_map(|n| uuid::Uuid::from_u128(n).simple().to_string()),
+        "[0-9a-f-]{30,40}",
+        ".{0,40}",
+        Just("../../tokens/me?x=".to_string()),
+    ]
+}
+
+const DAY: i64 = 86_400_000;
+const REMEMBERED: i64 = va_analytics::MARKER_TTL_S * 1000;
+
+proptest! {
+    #![proptest_config(config(20_000))]
+    #[test]
+    fn every_bound_holds_for_what_is_accepted(
+        now in 946_684_800_000_i64..4_102_444_800_000,
+        time_kind in 0u8..4,
+        any_time in any::<i64>(),
+        delta in -(40 * 86_400_000_i64)..(40 * 86_400_000_i64),
+        flow_id in arb_id(),
+        conversation_id in arb_id(),
+        duration in prop_oneof![any::<i64>(), 0..=va_events::MAX_DURATION_MS, Just(i64::MAX)],
+        exit_len in 0usize..300,
+        id_len in 0usize..300,
+        end in any::<bool>(),
+    ) {
+        // Anywhere in i64, near the clock, or at either end.
+        let time = match time_kind {
+            0 => any_time,
+            1 => now.saturating_add(delta),
+            2 => i64::MAX,
+            _ => i64::MIN,
+        };
+        let topic = if end { "flow.end" } else { "flow.start" };
+        let v = serde_json::json!({
+            "version": "0",
+            "id": "e".repeat(id_len.max(1)),
+            "detail-type": format!("v2.detail.events.conversation.{{id}}.{topic}"),
+            "source": "aws.partner/genesys.com/cloud/org/suffix",
+            "account": "123456789012",
+            "time": "2026-11-20T15:02:30Z",
+            "region": "us-east-1",
+            "resources": [],
+            "detail": {
+                "topicName": format!("v2.detail.events.conversation.{conversation_id}.{topic}"),
+                "version": "2",
+                "eventBody": {
+                    "eventTime": time, "conversationId": conversation_id, "flowType": "BOT",
+                    "flowId": flow_id, "connectedDurationMs": duration,
+                    "exitReason": "x".repeat(exit_len), "disconnectType": "CLIENT"
+                }
+            }
+        });
+        let parsed = events::parse(&v)
+            .and_then(|e| events::check_event_time(&e, now, REMEMBERED).map(|()| e));
+        match parsed {
+            Err(r) => {
+                prop_assert!(!r.field.is_empty() && !r.problem.is_empty());
+            }
+            // A topic name the product does not read (the conversation id
+            // made it unreadable): acknowledged, nothing counted.
+            Ok(e @ Event::Unknown { .. }) => {
+                prop_assert!(plan(&e, &KpiConfig::default(), None).is_noop());
+            }
+            Ok(e) => {
+                prop_assert!(events::is_uuid(&flow_id) && events::is_uuid(&conversation_id));
+                prop_assert!(id_len.max(1) <= events::MAX_EVENT_ID_BYTES);
+                prop_assert!(exit_len <= events::MAX_NAME_BYTES);
+                prop_assert!((now - REMEMBERED..=now + events::MAX_CLOCK_SKEW_MS).contains(&time));
+                prop_assert!((0..=events::MAX_DURATION_MS).contains(&duration));
+                let p = plan(&e, &KpiConfig::default(), None);
+                prop_assert!(p.buckets.len() < 100, "fits one transaction");
+                for ((_, minute), counters) in &p.buckets {
+                    prop_assert!(*minute >= time - 32 * DAY && *minute <= time + DAY, "minute {minute} near {time}");
+                    for v in counters.values() {
+                        prop_assert!(v.unsigned_abs() <= (32 * DAY) as u64, "counter {v}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(20_000))]
+    #[test]
+    fn dashboard_ranges_never_wrap(
+        from in prop_oneof![Just(None), any::<i64>().prop_map(Some)],
+        to in prop_oneof![Just(None), any::<i64>().prop_map(Some)],
+        minutes in prop_oneof![Just(None), any::<i64>().prop_map(Some)],
+        now in 946_684_800_000_i64..4_102_444_800_000,
+    ) {
+        if let Ok((f, t)) = va_analytics::dashboard::range(from, to, minutes, now) {
+            prop_assert!(f <= t && t - f <= va_analytics::dashboard::MAX_RANGE_MS);
+            prop_assert!(f >= va_events::MIN_EVENT_TIME_MS - va_analytics::dashboard::MAX_RANGE_MS);
+            prop_assert!(t < va_events::MAX_EVENT_TIME_MS);
+        }
+    }
+}

@@ -168,7 +168,10 @@ async fn outcome_ids_past_the_cap_of_a_flow_and_day_count_under_other() {
         .to_string();
     let store = product::store(&res);
     for scope in [va_analytics::Scope::Org, va_analytics::Scope::Flow(flow)] {
-        let buckets = store.query(&scope, T - 3_600_000, T + 3_600_000).await.expect("query");
+        let buckets = store
+            .query(&scope, T - 3_600_000, T + 3_600_000)
+            .await
+            .expect("query");
         let mut names = std::collections::BTreeMap::<String, i64>::new();
         for b in &buckets {
             for (k, v) in &b.counters {
@@ -178,7 +181,15 @@ async fn outcome_ids_past_the_cap_of_a_flow_and_day_count_under_other() {
             }
         }
         assert_eq!(names.len(), cap + 1, "{scope:?}: {cap} names and `other`");
-        assert_eq!(names.get("o#other#success"), Some(&(extra as i64)), "{scope:?}");
-        assert_eq!(names.values().sum::<i64>(), (cap + extra) as i64, "{scope:?}: nothing lost");
+        assert_eq!(
+            names.get("o#other#success"),
+            Some(&(extra as i64)),
+            "{scope:?}"
+        );
+        assert_eq!(
+            names.values().sum::<i64>(),
+            (cap + extra) as i64,
+            "{scope:?}: nothing lost"
+        );
     }
 }

@@ -57,7 +57,10 @@ async fn events_dead_lettered_by_a_dynamodb_outage_are_each_counted_once_by_redr
     let res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
         .await
         .expect("moto");
-    let fleet: Fleet<EventHandler, va_enrichment::lookup::BrokerAccess<token_broker::GenesysTokenSource>> = Fleet {
+    let fleet: Fleet<
+        EventHandler,
+        va_enrichment::lookup::BrokerAccess<token_broker::GenesysTokenSource>,
+    > = Fleet {
         containers: (0..3)
             .map(|_| Arc::new(impatient_handler(&res, &sim)))
             .collect(),
@@ -74,13 +77,21 @@ async fn events_dead_lettered_by_a_dynamodb_outage_are_each_counted_once_by_redr
     );
     let outage_from = start + 60_000;
     let outage_to = start + 2 * 60_000;
-    let before: Vec<_> = all.iter().filter(|d| d.at_ms < outage_from).cloned().collect();
+    let before: Vec<_> = all
+        .iter()
+        .filter(|d| d.at_ms < outage_from)
+        .cloned()
+        .collect();
     let during: Vec<_> = all
         .iter()
         .filter(|d| (outage_from..outage_to).contains(&d.at_ms))
         .cloned()
         .collect();
-    let after: Vec<_> = all.iter().filter(|d| d.at_ms >= outage_to).cloned().collect();
+    let after: Vec<_> = all
+        .iter()
+        .filter(|d| d.at_ms >= outage_to)
+        .cloned()
+        .collect();
     let queue = product::dead_letters(&res);
     let opts = DriveOptions {
         drain: Duration::ZERO,
@@ -103,9 +114,13 @@ async fn events_dead_lettered_by_a_dynamodb_outage_are_each_counted_once_by_redr
     .await
     .expect("outage on");
     let r1 = replay::drive(&sim, &fleet, during.clone(), &opts, progress.clone()).await;
-    set_double(&res.dynamodb, &res.analytics_table, DoubleSwitches::default())
-        .await
-        .expect("outage off");
+    set_double(
+        &res.dynamodb,
+        &res.analytics_table,
+        DoubleSwitches::default(),
+    )
+    .await
+    .expect("outage off");
     assert!(r1.dead_lettered > 0, "the outage dead-lettered events");
     // What needs no write (customer and agent legs) is acknowledged even
     // so; everything else failed all its attempts.
@@ -122,7 +137,9 @@ async fn events_dead_lettered_by_a_dynamodb_outage_are_each_counted_once_by_redr
     let store = fleet.containers[0].store().clone();
     let end = t.events.last().map(|e| e.at_ms).unwrap_or(start) + 3_600_000;
     assert!(
-        !replay::compare_base(&store, &t.truth, 0, end).await.is_empty(),
+        !replay::compare_base(&store, &t.truth, 0, end)
+            .await
+            .is_empty(),
         "before the redrive the store misses the outage's events"
     );
 
@@ -133,20 +150,27 @@ async fn events_dead_lettered_by_a_dynamodb_outage_are_each_counted_once_by_redr
         .send_message()
         .queue_url(&res.dead_letter_queue_url)
         .message_body(copy.to_string())
-        .message_attributes("RULE_ARN", attr("arn:aws:events:us-east-1:123456789012:rule/genesys/stack-conversation-events"))
-        .message_attributes("TARGET_ARN", attr("arn:aws:lambda:us-east-1:123456789012:function:conversation-events"))
+        .message_attributes(
+            "RULE_ARN",
+            attr("arn:aws:events:us-east-1:123456789012:rule/genesys/stack-conversation-events"),
+        )
+        .message_attributes(
+            "TARGET_ARN",
+            attr("arn:aws:lambda:us-east-1:123456789012:function:conversation-events"),
+        )
         .message_attributes("ERROR_CODE", attr("SDK_CLIENT_ERROR"))
-        .message_attributes("ERROR_MESSAGE", attr("Unable to invoke the Lambda function"))
+        .message_attributes(
+            "ERROR_MESSAGE",
+            attr("Unable to invoke the Lambda function"),
+        )
         .send()
         .await
         .expect("send");
     let mut bad = copy.clone();
     bad["id"] = serde_json::json!("bad-event");
     bad["detail"]["eventBody"]["conversationId"] = serde_json::json!("not-a-uuid");
-    let function = va_handler::ConversationEvents::new(
-        impatient_handler(&res, &sim),
-        Some(queue.clone()),
-    );
+    let function =
+        va_handler::ConversationEvents::new(impatient_handler(&res, &sim), Some(queue.clone()));
     let answer = function
         .invoke(&bad, Duration::from_secs(5))
         .await
@@ -167,10 +191,16 @@ async fn events_dead_lettered_by_a_dynamodb_outage_are_each_counted_once_by_redr
         r1.dead_lettered + 1,
         "every outage event and the EventBridge copy are counted or found counted"
     );
-    assert_eq!(report.rejected, 1, "the rejected event stays, with its reason");
+    assert_eq!(
+        report.rejected, 1,
+        "the rejected event stays, with its reason"
+    );
     assert_eq!((report.failed, report.unreadable), (0, 0));
     assert_eq!(report.left, 1);
-    assert_eq!(report.by_origin.get("LambdaOnFailure"), Some(&r1.dead_lettered));
+    assert_eq!(
+        report.by_origin.get("LambdaOnFailure"),
+        Some(&r1.dead_lettered)
+    );
     assert_eq!(report.by_origin.get("EventBridge"), Some(&1));
     assert_eq!(report.by_origin.get("Rejected"), Some(&1));
 
@@ -185,6 +215,10 @@ async fn events_dead_lettered_by_a_dynamodb_outage_are_each_counted_once_by_redr
     // nothing is counted twice.
     let again = redrive(&handler, &queue, &ropts).await.expect("redrive");
     assert_eq!(again.counted, 0);
-    assert!(replay::compare_base(&store, &t.truth, 0, end).await.is_empty());
+    assert!(
+        replay::compare_base(&store, &t.truth, 0, end)
+            .await
+            .is_empty()
+    );
     res.delete().await.expect("cleanup");
 }

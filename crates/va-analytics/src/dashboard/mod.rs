@@ -143,7 +143,7 @@ pub async fn snapshot(
             slot,
             version: item.version,
             has_token: item.version > 0,
-            expires_in_s: (item.version > 0).then(|| (item.expires_at - now_ms) / 1000),
+            expires_in_s: (item.version > 0).then(|| item.expires_at.saturating_sub(now_ms) / 1000),
             last_refresh_ms: item.refreshed_at,
             lease_held: item.lease_live(now_ms),
             failures: item.failures,
