@@ -185,9 +185,11 @@ async fn run(args: Args) -> Result<bool, String> {
             .map_err(|e| format!("dashboard server: {e}"))?;
         if !args.json {
             eprintln!(
-                "{:>12}: dashboard at {}",
+                "{:>12}: dashboard at {} (sign in as {} / {}: a viewer made for this run in moto's Cognito)",
                 mode.name(),
-                stack::dashboard_url(addr, &running)
+                stack::dashboard_url(addr, &running),
+                running.sign_in.username,
+                running.sign_in.password,
             );
         }
         let pb = bar(mode.name(), args.json);

@@ -307,15 +307,30 @@ fn the_queue_key_admits_only_this_stacks_rules_and_the_handlers_role_through_sqs
         "conditioned on this stack's rules: {source}"
     );
     assert!(!events["Condition"]["StringEquals"]["aws:SourceAccount"].is_null());
-    let lambda = statements
+    let roles = statements
         .iter()
-        .find(|s| s["Sid"].as_str() == Some("ConversationEventsRoleSendsDeadLetters"))
-        .expect("a statement for the handler's role");
-    assert!(
-        sub(&lambda["Condition"]["ArnLike"]["aws:PrincipalArn"])
-            .contains("ConversationEventsFunctionRole")
-    );
-    assert!(sub(&lambda["Condition"]["StringEquals"]["kms:ViaService"]).starts_with("sqs."));
+        .find(|s| s["Sid"].as_str() == Some("RolesOfThisAccountUseItForThisStacksQueuesOnly"))
+        .expect("a statement for the functions' roles");
+    assert!(sub(&roles["Condition"]["StringEquals"]["kms:ViaService"]).starts_with("sqs."));
+    let queues: Vec<String> = roles["Condition"]["ForAnyValue:StringEquals"]
+        ["kms:EncryptionContext:aws:sqs:arn"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .map(sub)
+        .collect();
+    let r = &t["Resources"];
+    for (q, name) in [("DeadLetterQueue", "dead-letters"), ("EventQueue", "events")] {
+        assert_eq!(
+            sub(&r[q]["Properties"]["QueueName"]),
+            format!("${{AWS::StackName}}-{name}"),
+            "{q}"
+        );
+        assert!(
+            queues.iter().any(|a| a.ends_with(&format!(":${{AWS::StackName}}-{name}"))),
+            "the key is confined to {q}: {queues:?}"
+        );
+    }
     for s in statements {
         assert_ne!(s["Principal"].as_str(), Some("*"), "no open principal");
         assert_ne!(
@@ -324,8 +339,7 @@ fn the_queue_key_admits_only_this_stacks_rules_and_the_handlers_role_through_sqs
             "no open principal"
         );
     }
-    // The rules' own dead-letter config and the queue policy name the queue.
-    let r = &t["Resources"];
+    // The rules' own dead-letter config names the queue.
     for rule in ["PerEventRule", "BatchRule"] {
         let target = &r[rule]["Properties"]["Targets"][0];
         assert_eq!(
