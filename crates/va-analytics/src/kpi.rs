@@ -70,14 +70,14 @@ pub fn duration_percentile(counters: &BTreeMap<String, i64>, p: f64) -> Option<u
         .map(|b| (Some(*b), count(&b.to_string())))
         .collect();
     bounds.push((None, count("inf")));
-    let total: u64 = bounds.iter().map(|(_, c)| c).sum();
+    let total: u64 = bounds.iter().fold(0u64, |a, (_, c)| a.saturating_add(*c));
     if total == 0 {
         return None;
     }
     let rank = ((p / 100.0) * total as f64).ceil().max(1.0) as u64;
-    let mut seen = 0;
+    let mut seen: u64 = 0;
     for (bound, c) in bounds {
-        seen += c;
+        seen = seen.saturating_add(c);
         if seen >= rank {
             return Some(bound.unwrap_or(u64::MAX));
         }
@@ -255,9 +255,10 @@ pub fn active_from_spans(ended: &BTreeMap<i64, BTreeMap<String, i64>>) -> BTreeM
                 continue;
             };
             for back in 0..span.clamp(1, MAX_ACTIVE_MINUTES) {
-                *active
+                let e: &mut i64 = active
                     .entry(end.saturating_sub(back.saturating_mul(60_000)))
-                    .or_default() += n;
+                    .or_default();
+                *e = e.saturating_add(n);
             }
         }
     }
@@ -436,12 +437,13 @@ impl Plan {
     }
 
     fn add(&mut self, scope: &Scope, minute_ms: i64, name: &str, n: i64) {
-        *self
+        let e: &mut i64 = self
             .buckets
             .entry((scope.clone(), minute_of(minute_ms)))
             .or_default()
             .entry(name.to_string())
-            .or_default() += n;
+            .or_default();
+        *e = e.saturating_add(n);
     }
 
     /// Adds to the org bucket and the flow's bucket.
@@ -810,7 +812,10 @@ mod tests {
             }
             for ((scope, m), counters) in p.buckets {
                 for (name, n) in counters {
-                    *out.entry((scope.clone(), m, name)).or_default() += n;
+                    {
+                        let e: &mut i64 = out.entry((scope.clone(), m, name)).or_default();
+                        *e = e.saturating_add(n);
+                    }
                 }
             }
         }

@@ -111,14 +111,20 @@ pub fn cells(plan: &Plan) -> BTreeMap<(i64, Option<String>), BTreeMap<String, i6
                 let cell = out.entry((*minute, Some(f.clone()))).or_default();
                 let org = rest.entry(*minute).or_default();
                 for (name, n) in counters {
-                    *cell.entry(name.clone()).or_default() += n;
+                    {
+                        let e: &mut i64 = cell.entry(name.clone()).or_default();
+                        *e = e.saturating_add(*n);
+                    }
                     *org.entry(name.clone()).or_default() -= n;
                 }
             }
             Scope::Org => {
                 let org = rest.entry(*minute).or_default();
                 for (name, n) in counters {
-                    *org.entry(name.clone()).or_default() += n;
+                    {
+                        let e: &mut i64 = org.entry(name.clone()).or_default();
+                        *e = e.saturating_add(*n);
+                    }
                 }
             }
         }
@@ -143,7 +149,10 @@ pub fn cells(plan: &Plan) -> BTreeMap<(i64, Option<String>), BTreeMap<String, i6
         };
         let cell = out.entry(target).or_default();
         for (name, n) in counters {
-            *cell.entry(name).or_default() += n;
+            {
+                let e: &mut i64 = cell.entry(name).or_default();
+                *e = e.saturating_add(n);
+            }
         }
     }
     out
@@ -690,7 +699,10 @@ impl AnalyticsStore {
                 for (cell, counters) in cells(&plans[i]) {
                     let into = merged.entry(cell).or_default();
                     for (name, d) in counters {
-                        *into.entry(name).or_default() += d;
+                        {
+                            let e: &mut i64 = into.entry(name).or_default();
+                            *e = e.saturating_add(d);
+                        }
                     }
                 }
             }
@@ -855,7 +867,8 @@ impl AnalyticsStore {
                         continue;
                     }
                     if let Some(n) = v.as_n().ok().and_then(|n| n.parse::<i64>().ok()) {
-                        *counters.entry(k.clone()).or_default() += n;
+                        let e: &mut i64 = counters.entry(k.clone()).or_default();
+                        *e = e.saturating_add(n);
                     }
                 }
             }

@@ -164,6 +164,28 @@ impl DeadLetterQueue {
         Ok(())
     }
 
+    /// Puts a message body that holds no event on the queue, with why.
+    pub async fn send_unreadable(&self, body: &str, reason: &str) -> Result<(), DeadLetterError> {
+        let attr = |v: &str| {
+            MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(v)
+                .build()
+                .map_err(|e| DeadLetterError(format!("message attribute: {e}")))
+        };
+        let body = if body.is_empty() { "<empty>" } else { body };
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .message_attributes(ERROR_CODE, attr(REJECTED)?)
+            .message_attributes(ERROR_MESSAGE, attr(reason)?)
+            .send()
+            .await
+            .map_err(|e| sqs_error("send an unreadable message", e))?;
+        Ok(())
+    }
+
     /// Sends a body as is: what another sender (Lambda, EventBridge) would
     /// write; for tests and tools.
     pub async fn send_raw(&self, body: &str) -> Result<(), DeadLetterError> {

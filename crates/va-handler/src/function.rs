@@ -178,8 +178,20 @@ impl ConversationEvents {
                     events.push(event);
                 }
                 _ => {
-                    tracing::error!(message_id = %id, "SQS message body is not a JSON event; leaving it for the dead-letter queue");
-                    failures.push(id);
+                    // Deterministic: put it on the dead-letter queue now, not
+                    // after five receives.
+                    let body = r.get("body").and_then(Value::as_str).unwrap_or_default();
+                    let sent = match &self.dead_letters {
+                        Some(q) => q
+                            .send_unreadable(body, "the SQS message body is not a JSON event")
+                            .await
+                            .is_ok(),
+                        None => true,
+                    };
+                    tracing::error!(message_id = %id, dead_lettered = sent, "SQS message body is not a JSON event; rejected");
+                    if !sent {
+                        failures.push(id);
+                    }
                 }
             }
         }

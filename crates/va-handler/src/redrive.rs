@@ -23,6 +23,9 @@ pub struct RedriveOptions {
     pub per_event: Duration,
     /// Stop after this many messages.
     pub max_messages: u64,
+    /// Delete events rejected again (after reading their reasons in the
+    /// report and the log): a malformed event will not get better.
+    pub drop_rejected: bool,
 }
 
 impl Default for RedriveOptions {
@@ -32,6 +35,7 @@ impl Default for RedriveOptions {
             visibility_s: 300,
             per_event: Duration::from_secs(30),
             max_messages: u64::MAX,
+            drop_rejected: false,
         }
     }
 }
@@ -45,8 +49,10 @@ pub struct RedriveReport {
     pub counted: u64,
     /// Events found already counted (and deleted).
     pub already_counted: u64,
-    /// Left: rejected again as malformed.
+    /// Rejected again as malformed (left, unless dropped).
     pub rejected: u64,
+    /// Of those, deleted (`drop_rejected`).
+    pub dropped: u64,
     /// Left: the store failed again.
     pub failed: u64,
     /// Left: the body holds no event.
@@ -99,7 +105,11 @@ pub async fn redrive(
                 }
                 Err(HandleError::Rejected(r)) => {
                     report.rejected += 1;
-                    tracing::warn!(message_id = %m.message_id, field = %r.field, problem = %r.problem, was_rejected = letter.origin == Origin::Rejected, "still rejected; left on the queue");
+                    if opts.drop_rejected {
+                        queue.delete(&m.receipt_handle).await?;
+                        report.dropped += 1;
+                    }
+                    tracing::warn!(message_id = %m.message_id, field = %r.field, problem = %r.problem, was_rejected = letter.origin == Origin::Rejected, dropped = opts.drop_rejected, "still rejected");
                 }
                 Err(e) => {
                     report.failed += 1;

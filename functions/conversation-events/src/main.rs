@@ -33,6 +33,14 @@ async fn main() -> Result<(), Error> {
             return Err(e.into());
         }
     };
+    let in_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    if in_lambda && cfg.dead_letter_queue_url.is_none() {
+        // Without it a rejected event would be acknowledged and lost.
+        tracing::error!(
+            "conversation-events cannot start: DEAD_LETTER_QUEUE_URL is not set (where rejected events go)"
+        );
+        return Err("DEAD_LETTER_QUEUE_URL is not set".into());
+    }
     // Clients are built once per container, outside the handler.
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -49,7 +57,7 @@ async fn main() -> Result<(), Error> {
         dead_letters,
     ));
 
-    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
+    if !in_lambda {
         let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
         let mut failures = 0;
         while let Some(line) = lines.next_line().await? {

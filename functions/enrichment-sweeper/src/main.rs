@@ -102,7 +102,13 @@ async fn main() -> Result<(), Error> {
                         .deadline
                         .saturating_sub(u64::try_from(SystemClock.now_ms()).unwrap_or(0)),
                 );
-                sweep(&sweeper, remaining).await
+                // Lambda records the error type: the sweep stops only on the store.
+                sweep(&sweeper, remaining)
+                    .await
+                    .map_err(|e| lambda_runtime::Diagnostic {
+                        error_type: "Store".into(),
+                        error_message: e.to_string(),
+                    })
             }
         },
     ))

@@ -81,7 +81,12 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(
         move |_event: LambdaEvent<EventBridgeEvent<serde_json::Value>>| {
             let broker = broker.clone();
-            async move { tick(&broker).await.map_err(Error::from) }
+            async move {
+                tick(&broker).await.map_err(|e| lambda_runtime::Diagnostic {
+                    error_type: "TokenRefresh".into(),
+                    error_message: e.to_string(),
+                })
+            }
         },
     ))
     .await

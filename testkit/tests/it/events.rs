@@ -45,7 +45,9 @@ fn deadline() -> tokio::time::Instant {
 
 #[tokio::test]
 async fn every_fixture_is_handled_and_a_second_delivery_is_a_duplicate() {
-    let (sim, res) = setup(Policies::default(), 1_763_650_000_000).await;
+    // The handler's clock where the fixtures happen: events from the future
+    // (or older than the markers remember) are rejected.
+    let (sim, res) = setup(Policies::default(), 1_795_187_012_345).await;
     let handler = product::handler(&res, &sim);
     let kpi = va_analytics::KpiConfig::default();
     let (mut unknown, mut counted) = (0, 0);

@@ -105,6 +105,15 @@ async fn hostile_events_are_rejected_at_once_dead_lettered_with_their_reason_and
             "{name}: the reason names {field}: {answer}"
         );
     }
+    // On the batch path, a body that is no JSON at all: dead-lettered at
+    // once, not after five receives.
+    let batch =
+        json!({"Records": [{"eventSource": "aws:sqs", "messageId": "m-1", "body": "{not json"}]});
+    let answer = function
+        .invoke(&batch, Duration::from_secs(10))
+        .await
+        .expect("a batch answer");
+    assert_eq!(answer["batchItemFailures"], json!([]), "acknowledged");
     assert_eq!(items(&res).await, 0, "nothing reached the store");
 
     // Each is on the dead-letter queue once, with its reason.
@@ -117,7 +126,12 @@ async fn hostile_events_are_rejected_at_once_dead_lettered_with_their_reason_and
         }
         letters.extend(got);
     }
-    assert_eq!(letters.len(), cases.len());
+    assert_eq!(letters.len(), cases.len() + 1);
+    assert_eq!(
+        letters.iter().filter(|m| m.letter.is_none()).count(),
+        1,
+        "the body that is no JSON is there, unreadable"
+    );
     for (name, event, field) in &cases {
         let l = letters
             .iter()

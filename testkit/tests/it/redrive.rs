@@ -166,6 +166,8 @@ async fn events_dead_lettered_by_a_dynamodb_outage_are_each_counted_once_by_redr
         .send()
         .await
         .expect("send");
+    // And the event queue's redrive shape: the event alone, no attributes.
+    queue.send_raw(&copy.to_string()).await.expect("send");
     let mut bad = copy.clone();
     bad["id"] = serde_json::json!("bad-event");
     bad["detail"]["eventBody"]["conversationId"] = serde_json::json!("not-a-uuid");
@@ -185,11 +187,11 @@ async fn events_dead_lettered_by_a_dynamodb_outage_are_each_counted_once_by_redr
     };
     let report = redrive(&handler, &queue, &ropts).await.expect("redrive");
     println!("redrive: {report:?}");
-    assert_eq!(report.received, r1.dead_lettered + 2);
+    assert_eq!(report.received, r1.dead_lettered + 3);
     assert_eq!(
         report.counted + report.already_counted,
-        r1.dead_lettered + 1,
-        "every outage event and the EventBridge copy are counted or found counted"
+        r1.dead_lettered + 2,
+        "every outage event and both copies are counted or found counted"
     );
     assert_eq!(
         report.rejected, 1,
@@ -203,6 +205,7 @@ async fn events_dead_lettered_by_a_dynamodb_outage_are_each_counted_once_by_redr
     );
     assert_eq!(report.by_origin.get("EventBridge"), Some(&1));
     assert_eq!(report.by_origin.get("Rejected"), Some(&1));
+    assert_eq!(report.by_origin.get("Queue"), Some(&1));
 
     let diffs = replay::compare_base(&store, &t.truth, 0, end).await;
     assert!(
@@ -213,8 +216,19 @@ async fn events_dead_lettered_by_a_dynamodb_outage_are_each_counted_once_by_redr
     );
     // A second redrive finds only the rejected event (once visible again):
     // nothing is counted twice.
-    let again = redrive(&handler, &queue, &ropts).await.expect("redrive");
+    let again = redrive(
+        &handler,
+        &queue,
+        &RedriveOptions {
+            visibility_s: 0,
+            drop_rejected: true,
+            ..ropts
+        },
+    )
+    .await
+    .expect("redrive");
     assert_eq!(again.counted, 0);
+    assert!(again.dropped <= 1, "only the rejected event can be dropped");
     assert!(
         replay::compare_base(&store, &t.truth, 0, end)
             .await

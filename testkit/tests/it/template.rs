@@ -312,23 +312,44 @@ fn the_queue_key_admits_only_this_stacks_rules_and_the_handlers_role_through_sqs
         .find(|s| s["Sid"].as_str() == Some("RolesOfThisAccountUseItForThisStacksQueuesOnly"))
         .expect("a statement for the functions' roles");
     assert!(sub(&roles["Condition"]["StringEquals"]["kms:ViaService"]).starts_with("sqs."));
-    let queues: Vec<String> = roles["Condition"]["ForAnyValue:StringEquals"]
-        ["kms:EncryptionContext:aws:sqs:arn"]
-        .as_sequence()
-        .into_iter()
-        .flatten()
-        .map(sub)
-        .collect();
+    let queues: Vec<String> =
+        roles["Condition"]["ForAnyValue:StringEquals"]["kms:EncryptionContext:aws:sqs:arn"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .map(sub)
+            .collect();
     let r = &t["Resources"];
-    for (q, name) in [("DeadLetterQueue", "dead-letters"), ("EventQueue", "events")] {
+    for (q, name) in [
+        ("DeadLetterQueue", "dead-letters"),
+        ("EventQueue", "events"),
+    ] {
         assert_eq!(
             sub(&r[q]["Properties"]["QueueName"]),
             format!("${{AWS::StackName}}-{name}"),
             "{q}"
         );
         assert!(
-            queues.iter().any(|a| a.ends_with(&format!(":${{AWS::StackName}}-{name}"))),
+            queues
+                .iter()
+                .any(|a| a.ends_with(&format!(":${{AWS::StackName}}-{name}"))),
             "the key is confined to {q}: {queues:?}"
+        );
+    }
+    // Nobody uses the key unconditioned: administering it is not using it.
+    for s in statements {
+        let actions = strings(&s["Action"]);
+        let uses = actions.iter().any(|a| {
+            a == "kms:*"
+                || a.starts_with("kms:Decrypt")
+                || a.starts_with("kms:GenerateDataKey")
+                || a.starts_with("kms:Encrypt")
+                || a.starts_with("kms:ReEncrypt")
+        });
+        assert!(
+            !uses || !s["Condition"].is_null(),
+            "unconditioned use: {:?}",
+            s["Sid"]
         );
     }
     for s in statements {
@@ -535,6 +556,7 @@ fn the_dashboard_is_behind_a_sign_in_with_no_open_auth() {
     )
     .expect("template");
     assert!(!text.contains("FunctionUrlConfig"), "no function URL");
+    assert!(!text.contains("NONE"), "no open auth anywhere");
     assert!(
         !text.contains("AuthType"),
         "no function URL auth type, NONE or otherwise"
@@ -542,7 +564,6 @@ fn the_dashboard_is_behind_a_sign_in_with_no_open_auth() {
     assert!(t["Parameters"]["DashboardAuth"].is_null());
     let r = &t["Resources"];
     let api = &r["DashboardHttpApi"]["Properties"]["Auth"];
-    assert_eq!(api["DefaultAuthorizer"].as_str(), Some("CognitoViewers"));
     let jwt = &api["Authorizers"]["CognitoViewers"]["JwtConfiguration"];
     assert!(sub(&jwt["issuer"]).ends_with("${DashboardUserPool}"));
     assert_eq!(
@@ -560,12 +581,16 @@ fn the_dashboard_is_behind_a_sign_in_with_no_open_auth() {
         .expect("events");
     for (name, e) in events {
         let p = &e["Properties"];
-        let open = p["Auth"]["Authorizer"].as_str() == Some("NONE");
+        let guarded = p["Auth"]["Authorizer"].as_str() == Some("CognitoViewers");
         let path = p["Path"].as_str().unwrap_or_default();
         assert_eq!(
-            open,
-            ["/", "/api/sign-in"].contains(&path),
+            guarded,
+            !["/", "/api/sign-in"].contains(&path),
             "{name:?} {path}: only the page and the sign-in route are public"
+        );
+        assert!(
+            ["/", "/api/sign-in", "/api/dashboard"].contains(&path),
+            "{path}: a route the test does not know"
         );
     }
     let env = &r["DashboardApiFunction"]["Properties"]["Environment"]["Variables"];

@@ -40,6 +40,10 @@ enum Command {
         /// Stop after this many messages.
         #[arg(long)]
         max_messages: Option<u64>,
+        /// Delete events that are rejected again as malformed (their reasons
+        /// are in the report's log); by default they stay on the queue.
+        #[arg(long)]
+        drop_rejected: bool,
         /// Long-poll wait per receive, 0 to 20 seconds.
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(i32).range(0..=20))]
         wait_seconds: i32,
@@ -56,6 +60,7 @@ async fn main() -> ExitCode {
             table,
             bot_flow_types,
             max_messages,
+            drop_rejected,
             wait_seconds,
         } => {
             let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
@@ -76,6 +81,7 @@ async fn main() -> ExitCode {
             let opts = RedriveOptions {
                 wait_s: wait_seconds,
                 max_messages: max_messages.unwrap_or(u64::MAX),
+                drop_rejected,
                 ..RedriveOptions::default()
             };
             match redrive(&handler, &queue, &opts).await {

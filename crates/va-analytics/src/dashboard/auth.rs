@@ -146,6 +146,9 @@ impl std::fmt::Debug for Verifier {
 impl Verifier {
     /// A verifier for `cfg`.
     pub fn new(cfg: AuthConfig) -> Arc<Self> {
+        // reqwest is built without a default TLS provider (one provider for
+        // the whole workspace): install aws-lc-rs, as the Genesys client does.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(4))
@@ -219,15 +222,19 @@ impl Verifier {
             .is_none_or(|k| k.fetched.elapsed() >= KEYS_REFETCH);
         let jwk = match known {
             Some(jwk) if fresh => jwk,
-            _ if may_refetch || !fresh => {
-                let set = self.fetch().await?;
-                let jwk = set.find(kid).cloned();
-                *keys = Some(Keys {
-                    set,
-                    fetched: Instant::now(),
-                });
-                jwk.ok_or(AuthError::Invalid)?
-            }
+            known if may_refetch || !fresh => match self.fetch().await {
+                Ok(set) => {
+                    let jwk = set.find(kid).cloned();
+                    *keys = Some(Keys {
+                        set,
+                        fetched: Instant::now(),
+                    });
+                    jwk.ok_or(AuthError::Invalid)?
+                }
+                // The pool's keys rotate rarely: a known key stays good
+                // while the issuer cannot be reached.
+                Err(e) => known.ok_or(e)?,
+            },
             _ => return Err(AuthError::Invalid),
         };
         DecodingKey::from_jwk(&jwk).map_err(|_| AuthError::Invalid)

@@ -97,7 +97,8 @@ fn totals(buckets: &[Bucket]) -> BTreeMap<String, i64> {
     let mut t = BTreeMap::new();
     for b in buckets {
         for (k, v) in &b.counters {
-            *t.entry(k.clone()).or_default() += v;
+            let e: &mut i64 = t.entry(k.clone()).or_default();
+            *e = e.saturating_add(*v);
         }
     }
     t
@@ -130,9 +131,9 @@ pub async fn snapshot(
         {
             let e = outcomes.entry(id.to_string()).or_default();
             if kind == "success" {
-                e.0 += v;
+                e.0 = e.0.saturating_add(*v);
             } else {
-                e.1 += v;
+                e.1 = e.1.saturating_add(*v);
             }
         }
     }
