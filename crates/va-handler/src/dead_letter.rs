@@ -144,28 +144,18 @@ impl DeadLetterQueue {
         event: &Value,
         rejection: &Rejection,
     ) -> Result<(), DeadLetterError> {
-        let attr = |v: &str| {
-            MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(v)
-                .build()
-                .map_err(|e| DeadLetterError(format!("message attribute: {e}")))
-        };
         let reason = format!("`{}` {}", rejection.field, rejection.problem);
-        self.client
-            .send_message()
-            .queue_url(&self.url)
-            .message_body(event.to_string())
-            .message_attributes(ERROR_CODE, attr(REJECTED)?)
-            .message_attributes(ERROR_MESSAGE, attr(&reason)?)
-            .send()
-            .await
-            .map_err(|e| sqs_error("send a rejected event", e))?;
-        Ok(())
+        self.send_with_reason(&event.to_string(), &reason).await
     }
 
     /// Puts a message body that holds no event on the queue, with why.
     pub async fn send_unreadable(&self, body: &str, reason: &str) -> Result<(), DeadLetterError> {
+        let body = if body.is_empty() { "<empty>" } else { body };
+        self.send_with_reason(body, reason).await
+    }
+
+    /// `body` with `ERROR_CODE` = `Rejected` and `ERROR_MESSAGE` = `reason`.
+    async fn send_with_reason(&self, body: &str, reason: &str) -> Result<(), DeadLetterError> {
         let attr = |v: &str| {
             MessageAttributeValue::builder()
                 .data_type("String")
@@ -173,7 +163,6 @@ impl DeadLetterQueue {
                 .build()
                 .map_err(|e| DeadLetterError(format!("message attribute: {e}")))
         };
-        let body = if body.is_empty() { "<empty>" } else { body };
         self.client
             .send_message()
             .queue_url(&self.url)
@@ -182,7 +171,7 @@ impl DeadLetterQueue {
             .message_attributes(ERROR_MESSAGE, attr(reason)?)
             .send()
             .await
-            .map_err(|e| sqs_error("send an unreadable message", e))?;
+            .map_err(|e| sqs_error("send a rejected message", e))?;
         Ok(())
     }
 

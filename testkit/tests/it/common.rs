@@ -6,6 +6,26 @@ use testkit::sim::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Policies, SimClock, SimConfig, Simulator,
 };
 
+/// A simulator frozen at `start_ms` with `policies`, and fresh moto
+/// resources (tables, secret, dead-letter queue); logs captured.
+pub(crate) async fn setup(
+    policies: Policies,
+    start_ms: i64,
+) -> (Simulator, testkit::aws::TestResources) {
+    capture_logs();
+    let sim = Simulator::start(SimConfig {
+        policies,
+        clock: Arc::new(SimClock::frozen_at(start_ms)),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator");
+    let res = testkit::aws::TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+        .await
+        .expect("moto");
+    (sim, res)
+}
+
 /// A simulator with a frozen clock, so tests move time explicitly.
 pub(crate) async fn frozen_sim(policies: Policies) -> Simulator {
     let config = SimConfig {

@@ -5,38 +5,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use testkit::aws::TestResources;
 use testkit::product;
 use testkit::replay::{self, DriveOptions, DriveReport, FaultPlan, Fleet, Repeats};
-use testkit::sim::{
-    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, FaultSide, Faults, Policies, SimClock, SimConfig,
-    Simulator,
-};
+use testkit::sim::{FaultSide, Faults, Policies, Simulator};
 use testkit::traffic::{self, TrafficConfig};
 use token_broker::BrokerConfig;
 use va_analytics::{Applied, Scope, attr};
 use va_enrichment::SweepConfig;
 use va_handler::HandleError;
 
-use crate::common::{assert_logs_clean, capture_logs};
+use crate::common::{assert_logs_clean, setup};
 
 fn fixtures() -> Vec<(String, Value)> {
     testkit::fixtures::all()
-}
-
-async fn setup(policies: Policies, start_ms: i64) -> (Simulator, TestResources) {
-    capture_logs();
-    let sim = Simulator::start(SimConfig {
-        policies,
-        clock: Arc::new(SimClock::frozen_at(start_ms)),
-        ..SimConfig::default()
-    })
-    .await
-    .expect("simulator");
-    let res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
-        .await
-        .expect("moto");
-    (sim, res)
 }
 
 fn deadline() -> tokio::time::Instant {

@@ -2,13 +2,12 @@
 //! clear reason, nothing is counted, and the invocation succeeds (so Lambda
 //! does not retry it) after the event is on the dead-letter queue.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use testkit::aws::TestResources;
 use testkit::product;
-use testkit::sim::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SimClock, SimConfig, Simulator};
+use testkit::sim::Policies;
 use va_handler::dead_letter::{ERROR_CODE, ERROR_MESSAGE, Origin, REJECTED};
 
 /// The fixture flow.end's event time; the handler's clock stands there.
@@ -73,15 +72,7 @@ async fn items(res: &TestResources) -> usize {
 
 #[tokio::test]
 async fn hostile_events_are_rejected_at_once_dead_lettered_with_their_reason_and_never_counted() {
-    let sim = Simulator::start(SimConfig {
-        clock: Arc::new(SimClock::frozen_at(T)),
-        ..SimConfig::default()
-    })
-    .await
-    .expect("simulator");
-    let res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
-        .await
-        .expect("moto");
+    let (sim, res) = crate::common::setup(Policies::default(), T).await;
     let function = product::function(&res, &sim);
     let cases = hostile();
     println!("| input | answer | time |");
@@ -150,15 +141,7 @@ async fn hostile_events_are_rejected_at_once_dead_lettered_with_their_reason_and
 
 #[tokio::test]
 async fn outcome_ids_past_the_cap_of_a_flow_and_day_count_under_other() {
-    let sim = Simulator::start(SimConfig {
-        clock: Arc::new(SimClock::frozen_at(T)),
-        ..SimConfig::default()
-    })
-    .await
-    .expect("simulator");
-    let res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
-        .await
-        .expect("moto");
+    let (sim, res) = crate::common::setup(Policies::default(), T).await;
     let handler = product::handler(&res, &sim);
     let outcome = testkit::fixtures::all()
         .into_iter()

@@ -10,7 +10,7 @@ use aws_sdk_sqs::types::MessageAttributeValue;
 use testkit::aws::{DoubleSwitches, TestResources, set_double};
 use testkit::product;
 use testkit::replay::{self, DriveOptions, Fleet, Repeats};
-use testkit::sim::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SimClock, SimConfig, Simulator};
+use testkit::sim::{Policies, Simulator};
 use testkit::traffic::{self, TrafficConfig};
 use va_analytics::{AnalyticsStore, KpiConfig};
 use va_handler::EventHandler;
@@ -48,15 +48,7 @@ async fn events_dead_lettered_by_a_dynamodb_outage_are_each_counted_once_by_redr
         ..TrafficConfig::default()
     });
     let start = t.events[0].at_ms;
-    let sim = Simulator::start(SimConfig {
-        clock: Arc::new(SimClock::frozen_at(start)),
-        ..SimConfig::default()
-    })
-    .await
-    .expect("simulator");
-    let res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
-        .await
-        .expect("moto");
+    let (sim, res) = crate::common::setup(Policies::default(), start).await;
     let fleet: Fleet<
         EventHandler,
         va_enrichment::lookup::BrokerAccess<token_broker::GenesysTokenSource>,
