@@ -14,6 +14,8 @@ use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use lambda_support::Redacted;
 
+pub mod tenants;
+
 /// Attribute names of a token item.
 pub mod attr {
     /// Partition key, `token#<hash of the client's secret id>#<slot>`.

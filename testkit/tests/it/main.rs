@@ -10,6 +10,7 @@ mod fuzz;
 mod hostile;
 mod hygiene;
 mod moto;
+mod orgs;
 mod redrive;
 mod simulator;
 mod template;

@@ -7,12 +7,20 @@
 //! deletes each message whose event is now counted (or was already), and
 //! prints a JSON report of what is left and why. Safe to run twice: the event
 //! markers make a second count a no-op.
+//!
+//! `va-admin org add|list|disable|remove --table TOKEN_TABLE ...` keeps the
+//! tenant registry (one item per Genesys Cloud org: region, secret ARN, pool
+//! size, enabled; never a secret). `add` checks the org before enabling it:
+//! it reads the secret, obtains a token through the same broker and checks
+//! it with `HEAD /api/v2/tokens/me`, and says what is wrong if anything is.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use lambda_support::{Clock, SystemClock, telemetry};
+use token_broker::fleet::OrgFleet;
+use token_broker::{BrokerConfig, Tenant, TenantRegistry};
 use va_analytics::{AnalyticsStore, KpiConfig};
 use va_handler::redrive::{RedriveOptions, redrive};
 use va_handler::{DeadLetterQueue, EventHandler};
@@ -25,7 +33,51 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum OrgCommand {
+    /// Register an org, check it, and enable it if the check passes.
+    Add {
+        /// The Genesys Cloud organization id.
+        #[arg(long)]
+        org_id: String,
+        /// Its Genesys Cloud region (us-east-1, eu-west-1, ...).
+        #[arg(long)]
+        region: String,
+        /// The Secrets Manager secret with its {"clientId","clientSecret"}.
+        #[arg(long)]
+        secret_arn: String,
+        /// Token slots (each carries 300 Platform API requests a minute).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=32))]
+        pool_size: u16,
+        /// A name for people.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// Every registered org.
+    List,
+    /// Stop counting an org's events and refreshing its tokens.
+    Disable {
+        /// The org.
+        #[arg(long)]
+        org_id: String,
+    },
+    /// Remove an org's registry item (its token items expire on their own).
+    Remove {
+        /// The org.
+        #[arg(long)]
+        org_id: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
+    /// The tenant registry.
+    Org {
+        /// The token table (the stack's `TokenTableName` output).
+        #[arg(long, env = "TOKEN_TABLE")]
+        table: String,
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
     /// Replay the dead-letter queue and delete what is counted.
     Redrive {
         /// The dead-letter queue's URL (the stack's `DeadLetterQueueUrl` output).
@@ -55,6 +107,7 @@ async fn main() -> ExitCode {
     telemetry::init();
     let Cli { command } = Cli::parse();
     match command {
+        Command::Org { table, command } => org(table, command).await,
         Command::Redrive {
             queue_url,
             table,
@@ -99,6 +152,112 @@ async fn main() -> ExitCode {
                 Err(e) => {
                     eprintln!("redrive failed: {e}");
                     ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn org(table: String, command: OrgCommand) -> ExitCode {
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let registry = TenantRegistry::new(aws_sdk_dynamodb::Client::new(&aws), table.clone());
+    let done = |r: Result<bool, token_broker::StoreError>, what: &str| match r {
+        Ok(true) => {
+            println!("{what}");
+            ExitCode::SUCCESS
+        }
+        Ok(false) => {
+            eprintln!("no such org");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    };
+    match command {
+        OrgCommand::List => match registry.list().await {
+            Ok(all) => {
+                for t in all {
+                    println!(
+                        "{}\t{}\t{}\tslots={}\t{}\t{}",
+                        t.org_id,
+                        if t.enabled { "enabled" } else { "disabled" },
+                        t.region,
+                        t.pool_size,
+                        t.secret_arn,
+                        t.display_name
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        OrgCommand::Disable { org_id } => {
+            done(registry.set_enabled(&org_id, false).await, "disabled")
+        }
+        OrgCommand::Remove { org_id } => done(registry.remove(&org_id).await, "removed"),
+        OrgCommand::Add {
+            org_id,
+            region,
+            secret_arn,
+            pool_size,
+            name,
+        } => {
+            if !va_events::is_uuid(&org_id) {
+                eprintln!("--org-id must be the org's UUID");
+                return ExitCode::from(2);
+            }
+            if let Err(e) = genesys::Hosts::for_region(&region) {
+                eprintln!("--region: {e}");
+                return ExitCode::from(2);
+            }
+            let mut tenant = Tenant {
+                org_id,
+                region,
+                secret_arn,
+                pool_size: usize::from(pool_size),
+                enabled: false,
+                display_name: name,
+                base_url: None,
+            };
+            if let Err(e) = registry.put(&tenant).await {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+            let fleet = OrgFleet::new(
+                aws_sdk_dynamodb::Client::new(&aws),
+                aws_sdk_secretsmanager::Client::new(&aws),
+                table,
+                Arc::new(SystemClock),
+                BrokerConfig::default(),
+                genesys::RetryPolicy::default(),
+                std::time::Duration::from_secs(300),
+                false,
+            );
+            match fleet
+                .validate(&tenant, std::time::Duration::from_secs(60))
+                .await
+            {
+                Ok(()) => {
+                    tenant.enabled = true;
+                    match registry.put(&tenant).await {
+                        Ok(()) => {
+                            println!("org {} checked and enabled", tenant.org_id);
+                            ExitCode::SUCCESS
+                        }
+                        Err(e) => {
+                            eprintln!("{e}");
+                            ExitCode::FAILURE
+                        }
+                    }
+                }
+                Err(e) => {
+                    eprintln!("registered but left disabled: {e}");
+                    ExitCode::from(4)
                 }
             }
         }

@@ -1,0 +1,230 @@
+//! Many orgs, one refresher: a broker per registered org (its region's
+//! hosts, its secret, its slots), built once and kept while its registry
+//! item is unchanged, and a tick over every enabled org at once, with a
+//! bound on concurrency and a time limit per org, so one org's bad secret,
+//! outage or revocation never delays or breaks another's.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use genesys::{GenesysClient, Hosts, RetryPolicy};
+use lambda_support::Clock;
+use serde::Serialize;
+use token_store::tenants::Tenant;
+
+use crate::{
+    BrokerConfig, GenesysTokenSource, SecretsManagerCredentials, TickReport, TokenBroker,
+    TokenStore,
+};
+
+/// The broker of one org.
+pub type OrgBroker = TokenBroker<GenesysTokenSource>;
+
+/// An org's registry item cannot give a broker.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("org {org_id}: {problem}")]
+pub struct TenantError {
+    /// The org.
+    pub org_id: String,
+    /// What is wrong with its item.
+    pub problem: String,
+}
+
+/// What one org's tick did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrgTick {
+    /// The org.
+    pub org_id: String,
+    /// Its slots, or why the tick did not run or finish.
+    pub result: Result<TickReport, String>,
+    /// Wall time of its tick, milliseconds.
+    pub elapsed_ms: u64,
+}
+
+/// Brokers for the orgs of one deployment; build once per container.
+pub struct OrgFleet {
+    ddb: aws_sdk_dynamodb::Client,
+    secrets: aws_sdk_secretsmanager::Client,
+    table: String,
+    clock: Arc<dyn Clock>,
+    cfg: BrokerConfig,
+    retry: RetryPolicy,
+    credentials_max_age: Duration,
+    allow_loopback_http: bool,
+    brokers: std::sync::Mutex<HashMap<String, (Tenant, Arc<OrgBroker>)>>,
+}
+
+/// `https://`, or `http://` to a loopback host when allowed.
+fn base_url_ok(url: &str, allow_loopback_http: bool) -> bool {
+    url.starts_with("https://")
+        || (allow_loopback_http
+            && ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+                .iter()
+                .any(|p| {
+                    url.strip_prefix(p)
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+                }))
+}
+
+impl OrgFleet {
+    /// A fleet over the token table `table`. `cfg` is every org's broker
+    /// configuration but its pool size (the org's own).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        ddb: aws_sdk_dynamodb::Client,
+        secrets: aws_sdk_secretsmanager::Client,
+        table: impl Into<String>,
+        clock: Arc<dyn Clock>,
+        cfg: BrokerConfig,
+        retry: RetryPolicy,
+        credentials_max_age: Duration,
+        allow_loopback_http: bool,
+    ) -> Self {
+        Self {
+            ddb,
+            secrets,
+            table: table.into(),
+            clock,
+            cfg,
+            retry,
+            credentials_max_age,
+            allow_loopback_http,
+            brokers: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The org's broker, built on first use and again when its item changes.
+    pub fn broker(&self, tenant: &Tenant) -> Result<Arc<OrgBroker>, TenantError> {
+        let mut brokers = self.brokers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((known, b)) = brokers.get(&tenant.org_id)
+            && known == tenant
+        {
+            return Ok(b.clone());
+        }
+        let bad = |problem: String| TenantError {
+            org_id: tenant.org_id.clone(),
+            problem,
+        };
+        let hosts = match &tenant.base_url {
+            Some(url) if base_url_ok(url, self.allow_loopback_http) => Hosts::single(url),
+            Some(_) => {
+                return Err(bad(
+                    "its base URL must be https:// (or loopback http:// in tests)".into(),
+                ));
+            }
+            None => Hosts::for_region(&tenant.region).map_err(|e| bad(e.to_string()))?,
+        };
+        let client =
+            GenesysClient::new(hosts, self.retry.clone()).map_err(|e| bad(e.to_string()))?;
+        let credentials = SecretsManagerCredentials::new(
+            self.secrets.clone(),
+            tenant.secret_arn.clone(),
+            self.credentials_max_age,
+        );
+        // Token items per org (and secret): two orgs never share a slot.
+        let store = TokenStore::new(
+            self.ddb.clone(),
+            self.table.clone(),
+            &format!("{}#{}", tenant.org_id, tenant.secret_arn),
+        );
+        let cfg = BrokerConfig {
+            pool_size: tenant.pool_size.clamp(1, 32),
+            ..self.cfg.clone()
+        };
+        let broker = Arc::new(TokenBroker::new(
+            store,
+            Arc::new(GenesysTokenSource::new(client, credentials)),
+            self.clock.clone(),
+            cfg,
+        ));
+        brokers.insert(tenant.org_id.clone(), (tenant.clone(), broker.clone()));
+        Ok(broker)
+    }
+
+    /// Checks a new org before it is enabled: reads its secret, obtains a
+    /// token through its broker and checks it with `HEAD /api/v2/tokens/me`.
+    /// The error says what is wrong (the secret, the region, the network).
+    pub async fn validate(&self, tenant: &Tenant, within: Duration) -> Result<(), TenantError> {
+        let bad = |problem: String| TenantError {
+            org_id: tenant.org_id.clone(),
+            problem,
+        };
+        let broker = self.broker(tenant)?;
+        let report = tokio::time::timeout(within, broker.tick())
+            .await
+            .map_err(|_| bad(format!("no token within {} s", within.as_secs())))?;
+        let failure = report.slots.iter().find_map(|s| match &s.outcome {
+            crate::SlotOutcome::Failed { error } => Some(error.clone()),
+            crate::SlotOutcome::Skipped { reason } if *reason != "fresh" => {
+                Some(format!("slot {} was not refreshed ({reason})", s.slot))
+            }
+            _ => None,
+        });
+        match failure {
+            None => Ok(()),
+            Some(e) if e.contains("invalid_client") || e.contains("rejected") => Err(bad(format!(
+                "Genesys Cloud rejected the OAuth client in the secret (check its clientId and clientSecret, and that the client belongs to this org's region): {e}"
+            ))),
+            Some(e) if e.contains("could not read secret") => Err(bad(format!(
+                "the secret could not be read (check its ARN and this role's secretsmanager:GetSecretValue): {e}"
+            ))),
+            Some(e)
+                if e.contains("unavailable") || e.contains("connection") || e.contains("dns") =>
+            {
+                Err(bad(format!(
+                    "Genesys Cloud could not be reached for region {} (check the region): {e}",
+                    tenant.region
+                )))
+            }
+            Some(e) => Err(bad(e)),
+        }
+    }
+
+    /// One tick for every enabled org in `tenants`, `concurrency` at a time,
+    /// each cut off after `per_org`. Results in the order of `tenants`.
+    pub async fn tick_all(
+        &self,
+        tenants: &[Tenant],
+        concurrency: usize,
+        per_org: Duration,
+    ) -> Vec<OrgTick> {
+        let runs = tenants.iter().filter(|t| t.enabled).map(|t| async move {
+            let started = tokio::time::Instant::now();
+            let result = match self.broker(t) {
+                Err(e) => Err(e.to_string()),
+                Ok(b) => match tokio::time::timeout(per_org, b.tick()).await {
+                    Ok(report) => Ok(report),
+                    Err(_) => Err(format!(
+                        "the tick did not finish within {} s",
+                        per_org.as_secs()
+                    )),
+                },
+            };
+            OrgTick {
+                org_id: t.org_id.clone(),
+                result,
+                elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            }
+        });
+        futures::stream::iter(runs)
+            .buffered(concurrency.max(1))
+            .collect()
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_org_base_url_is_https_or_allowed_loopback() {
+        assert!(base_url_ok("https://api.example.com", false));
+        assert!(!base_url_ok("http://127.0.0.1:9000", false));
+        assert!(base_url_ok("http://127.0.0.1:9000", true));
+        assert!(!base_url_ok("http://127.0.0.1.evil.example", true));
+        assert!(!base_url_ok("http://api.mypurecloud.com", true));
+    }
+}

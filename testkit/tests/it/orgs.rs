@@ -1,0 +1,341 @@
+//! Many orgs (issue 13, first part): the tenant registry against moto, and
+//! one refresher ticking every enabled org at once, each org against its
+//! own simulator (its own region), with isolation: a bad secret and
+//! revocations in other orgs leave a healthy org's figures exactly as in a
+//! single-org run.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use testkit::aws::TestResources;
+use testkit::sim::{
+    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Policies, SimClock, SimConfig, Simulator,
+};
+use token_broker::fleet::OrgFleet;
+use token_broker::{BrokerConfig, SlotOutcome, Tenant, TenantRegistry};
+
+const START: i64 = 1_795_187_000_000;
+
+fn org(n: u32) -> String {
+    format!("00000000-0000-4000-8000-{n:012}")
+}
+
+async fn secret(res: &TestResources, name: &str, client_id: &str, client_secret: &str) -> String {
+    res.secrets
+        .create_secret()
+        .name(testkit::aws::unique_name(name))
+        .secret_string(
+            serde_json::json!({"clientId": client_id, "clientSecret": client_secret}).to_string(),
+        )
+        .send()
+        .await
+        .expect("secret")
+        .arn()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn fleet(res: &TestResources, clock: Arc<SimClock>) -> OrgFleet {
+    OrgFleet::new(
+        res.dynamodb.clone(),
+        res.secrets.clone(),
+        res.token_table.clone(),
+        clock,
+        BrokerConfig::default(),
+        testkit::product::fast_retries(),
+        Duration::from_secs(300),
+        true,
+    )
+}
+
+async fn sim(clock: &Arc<SimClock>, lifetime_s: u64) -> Simulator {
+    Simulator::start(SimConfig {
+        policies: Policies {
+            token_lifetime_s: lifetime_s,
+            ..Policies::default()
+        },
+        clock: clock.clone(),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator")
+}
+
+#[tokio::test]
+async fn the_registry_adds_lists_disables_and_removes_orgs() {
+    let res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+        .await
+        .expect("moto");
+    let registry = TenantRegistry::new(res.dynamodb.clone(), res.token_table.clone());
+    for n in 1..=3 {
+        registry
+            .put(&Tenant {
+                org_id: org(n),
+                region: "eu-west-1".into(),
+                secret_arn: format!("arn:aws:secretsmanager:eu-west-1:123456789012:secret:org-{n}"),
+                pool_size: 1,
+                enabled: true,
+                display_name: format!("Org {n}"),
+                base_url: None,
+            })
+            .await
+            .expect("put");
+    }
+    let all = registry.list().await.expect("list");
+    assert_eq!(
+        all.iter().map(|t| t.org_id.clone()).collect::<Vec<_>>(),
+        vec![org(1), org(2), org(3)]
+    );
+    assert!(registry.set_enabled(&org(2), false).await.expect("disable"));
+    assert!(
+        !registry
+            .get(&org(2))
+            .await
+            .expect("get")
+            .expect("there")
+            .enabled
+    );
+    assert!(
+        !registry.set_enabled(&org(9), false).await.expect("unknown"),
+        "no such org"
+    );
+    assert!(registry.remove(&org(3)).await.expect("remove"));
+    assert!(!registry.remove(&org(3)).await.expect("again"));
+    assert_eq!(registry.list().await.expect("list").len(), 2);
+    res.delete().await.expect("cleanup");
+}
+
+/// Ticks `tenants` once a simulated minute for `minutes`, revoking `revoke`'s
+/// tokens every 10 minutes.
+async fn run(
+    fleet: &OrgFleet,
+    clock: &Arc<SimClock>,
+    tenants: &[Tenant],
+    minutes: u32,
+    revoke: Option<&Simulator>,
+) -> Vec<Vec<token_broker::fleet::OrgTick>> {
+    let mut ticks = Vec::new();
+    for minute in 0..minutes {
+        if minute > 0
+            && minute % 10 == 0
+            && let Some(s) = revoke
+        {
+            s.revoke_all();
+        }
+        ticks.push(fleet.tick_all(tenants, 8, Duration::from_secs(20)).await);
+        clock.advance(Duration::from_secs(60));
+    }
+    ticks
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bad_secret_and_revocations_in_other_orgs_leave_a_healthy_org_as_it_was_alone() {
+    let res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+        .await
+        .expect("moto");
+    let registry = TenantRegistry::new(res.dynamodb.clone(), res.token_table.clone());
+    let tenant = |n: u32, secret_arn: &str, sim: &Simulator| Tenant {
+        org_id: org(n),
+        region: "us-east-1".into(),
+        secret_arn: secret_arn.to_string(),
+        pool_size: 1,
+        enabled: true,
+        display_name: format!("Org {n}"),
+        base_url: Some(sim.base_url()),
+    };
+
+    // Alone: org 1 for 30 minutes.
+    let clock = Arc::new(SimClock::frozen_at(START));
+    let alone = sim(&clock, 3_600).await;
+    let good = secret(&res, "org1-alone", DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET).await;
+    let solo = [tenant(1, &good, &alone)];
+    run(&fleet(&res, clock.clone()), &clock, &solo, 30, None).await;
+    let alone_counters = alone.counters();
+
+    // Together: org 1 again (a fresh simulator and secret), org 2 with a
+    // wrong secret, org 3 revoked every 10 minutes, each in its own region.
+    let clock = Arc::new(SimClock::frozen_at(START));
+    let (s1, s2, s3) = (
+        sim(&clock, 3_600).await,
+        sim(&clock, 1_800).await,
+        sim(&clock, 7_200).await,
+    );
+    let good = secret(&res, "org1", DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET).await;
+    let wrong = secret(&res, "org2", DEFAULT_CLIENT_ID, "not-the-secret").await;
+    let revoked = secret(&res, "org3", DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET).await;
+    let tenants = vec![
+        tenant(1, &good, &s1),
+        tenant(2, &wrong, &s2),
+        tenant(3, &revoked, &s3),
+    ];
+    for t in &tenants {
+        registry.put(t).await.expect("register");
+    }
+    let listed = registry.list().await.expect("list");
+    let fleet = fleet(&res, clock.clone());
+    let ticks = run(&fleet, &clock, &listed, 30, Some(&s3)).await;
+
+    let (c1, c2, c3) = (s1.counters(), s2.counters(), s3.counters());
+    println!(
+        "token requests: alone {}, together {} (bad secret {}, revoked {}); 401s alone {}, together {}",
+        alone_counters.token_requests,
+        c1.token_requests,
+        c2.token_requests,
+        c3.token_requests,
+        alone_counters.unauthorized_total,
+        c1.unauthorized_total
+    );
+    assert_eq!(
+        c1.token_requests, alone_counters.token_requests,
+        "the healthy org's token requests"
+    );
+    assert_eq!(
+        c1.unauthorized_total, alone_counters.unauthorized_total,
+        "the healthy org's 401s"
+    );
+    assert_eq!(c1.unauthorized_total, 0);
+    for tick in &ticks {
+        let one = tick
+            .iter()
+            .find(|t| t.org_id == org(1))
+            .expect("org 1 ticked");
+        let report = one.result.as_ref().expect("org 1's tick finished");
+        assert!(
+            report
+                .slots
+                .iter()
+                .all(|s| !matches!(s.outcome, SlotOutcome::Failed { .. }))
+        );
+    }
+    // The bad org is reported, not retried in a storm: its shared backoff
+    // holds it to a few requests in 30 minutes.
+    let failed_ticks = ticks
+        .iter()
+        .flatten()
+        .filter(|t| t.org_id == org(2))
+        .filter(|t| match &t.result {
+            Ok(r) => r.failed() > 0,
+            Err(_) => true,
+        })
+        .count();
+    assert!(failed_ticks >= 1, "the bad secret is reported");
+    // A rejected client waits the broker's longest backoff between tries:
+    // at most one request per `backoff_max` (and the first).
+    let most = 30 * 60 / BrokerConfig::default().backoff_max.as_secs().max(1) + 1;
+    assert!(
+        c2.token_requests <= most,
+        "no storm: {} token requests in 30 minutes, at most {most}",
+        c2.token_requests
+    );
+    // The revoked org recovers after each revocation: its first token and
+    // one per revocation.
+    assert_eq!(c3.token_requests, 3, "one token request per revocation");
+    res.delete().await.expect("cleanup");
+}
+
+/// Refresher tick duration for 1, 10 and 100 orgs (one simulator, one
+/// OAuth client per org): the first tick fetches every org's token, the
+/// next only checks them. Printed for BENCHMARKS.md; no timing assertion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refresher_ticks_for_1_10_and_100_orgs() {
+    let res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+        .await
+        .expect("moto");
+    println!(
+        "| orgs | token requests | first tick (fetch) ms | second tick (check) ms | slowest org ms |"
+    );
+    for n in [1u32, 10, 100] {
+        let clock = Arc::new(SimClock::frozen_at(START));
+        let s = sim(&clock, 3_600).await;
+        let mut tenants = Vec::new();
+        for i in 0..n {
+            let (id, secret_value) = (format!("client-{i}"), format!("secret-{i}"));
+            s.add_client(&id, &secret_value);
+            let arn = secret(&res, &format!("bench-{n}-{i}"), &id, &secret_value).await;
+            tenants.push(Tenant {
+                org_id: org(1000 * n + i),
+                region: "us-east-1".into(),
+                secret_arn: arn,
+                pool_size: 1,
+                enabled: true,
+                display_name: String::new(),
+                base_url: Some(s.base_url()),
+            });
+        }
+        let fleet = fleet(&res, clock.clone());
+        let t = std::time::Instant::now();
+        let first = fleet.tick_all(&tenants, 16, Duration::from_secs(30)).await;
+        let first_ms = t.elapsed().as_millis();
+        clock.advance(Duration::from_secs(60));
+        let t = std::time::Instant::now();
+        let second = fleet.tick_all(&tenants, 16, Duration::from_secs(30)).await;
+        let second_ms = t.elapsed().as_millis();
+        for tick in first.iter().chain(&second) {
+            let r = tick.result.as_ref().expect("every org's tick finished");
+            assert_eq!(r.failed(), 0, "{}", tick.org_id);
+        }
+        assert_eq!(
+            s.counters().token_requests,
+            u64::from(n),
+            "one token per org"
+        );
+        let slowest = first.iter().map(|t| t.elapsed_ms).max().unwrap_or(0);
+        println!(
+            "| {n} | {} | {first_ms} | {second_ms} | {slowest} |",
+            s.counters().token_requests
+        );
+    }
+    res.delete().await.expect("cleanup");
+}
+
+#[tokio::test]
+async fn a_new_org_is_checked_before_it_is_enabled_and_each_problem_is_named() {
+    let res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+        .await
+        .expect("moto");
+    let clock = Arc::new(SimClock::frozen_at(START));
+    let s = sim(&clock, 3_600).await;
+    let fleet = fleet(&res, clock.clone());
+    let base = |n: u32, secret_arn: String, base_url: String| Tenant {
+        org_id: org(n),
+        region: "us-east-1".into(),
+        secret_arn,
+        pool_size: 1,
+        enabled: false,
+        display_name: String::new(),
+        base_url: Some(base_url),
+    };
+    let within = Duration::from_secs(20);
+    let good = secret(&res, "v-good", DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET).await;
+    fleet
+        .validate(&base(1, good.clone(), s.base_url()), within)
+        .await
+        .expect("a good org passes");
+    let wrong = secret(&res, "v-wrong", DEFAULT_CLIENT_ID, "nope").await;
+    let e = fleet
+        .validate(&base(2, wrong, s.base_url()), within)
+        .await
+        .expect_err("a wrong secret");
+    assert!(e.problem.contains("rejected the OAuth client"), "{e}");
+    assert!(
+        !e.to_string().contains("nope"),
+        "the secret's value is never in the error"
+    );
+    let missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:no-such-secret".to_string();
+    let e = fleet
+        .validate(&base(3, missing, s.base_url()), within)
+        .await
+        .expect_err("a missing secret");
+    assert!(e.problem.contains("could not be read"), "{e}");
+    let e = fleet
+        .validate(&base(4, good.clone(), "http://127.0.0.1:9".into()), within)
+        .await
+        .expect_err("nobody there");
+    assert!(e.problem.contains("could not be reached"), "{e}");
+    let e = fleet
+        .validate(&base(5, good, "http://api.example.com".into()), within)
+        .await
+        .expect_err("plain http");
+    assert!(e.problem.contains("https://"), "{e}");
+    res.delete().await.expect("cleanup");
+}
