@@ -9,7 +9,9 @@ pub mod emf;
 mod env;
 mod redacted;
 pub mod telemetry;
+mod url;
 
 pub use clock::{Clock, SystemClock};
 pub use env::{ConfigError, ConfigErrors, Env};
 pub use redacted::Redacted;
+pub use url::{is_https_or_allowed_loopback, is_loopback_http};

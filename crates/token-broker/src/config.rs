@@ -162,13 +162,7 @@ impl TokenConfig {
         let loopback_ok = env.optional(GENESYS_ALLOW_LOOPBACK_HTTP).as_deref() == Some("1");
         let hosts = match (env.optional(GENESYS_BASE_URL), env.optional(GENESYS_REGION)) {
             (Some(url), _) => {
-                let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-                    .iter()
-                    .any(|p| {
-                        url.strip_prefix(p)
-                            .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
-                    });
-                if url.starts_with("https://") || (loopback && loopback_ok) {
+                if lambda_support::is_https_or_allowed_loopback(&url, loopback_ok) {
                     Hosts::single(&url)
                 } else {
                     env.invalid(

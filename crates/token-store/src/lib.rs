@@ -237,6 +237,19 @@ pub fn hash64(input: &str) -> u64 {
     h
 }
 
+/// A DynamoDB failure of `op` on `table`, with the SDK's error chain.
+fn dynamo_err<E, R>(table: &str, op: &'static str, e: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    StoreError::DynamoDb {
+        op,
+        table: table.to_string(),
+        reason: DisplayErrorContext(e).to_string(),
+    }
+}
+
 fn conditional_check_failed<E, R>(e: &SdkError<E, R>) -> bool
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
@@ -272,11 +285,7 @@ impl TokenStore {
         E: std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        StoreError::DynamoDb {
-            op,
-            table: self.table.clone(),
-            reason: DisplayErrorContext(e).to_string(),
-        }
+        dynamo_err(&self.table, op, e)
     }
 
     /// An UpdateItem on the slot with every attribute name bound to its

@@ -3,10 +3,9 @@
 //! and the ARN of its client-credentials secret, never a secret.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::StoreError;
+use crate::{StoreError, conditional_check_failed, dynamo_err};
 
 /// Key prefix of tenant items.
 pub const TENANT_PREFIX: &str = "tenant#";
@@ -101,11 +100,7 @@ impl TenantRegistry {
         E: std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        StoreError::DynamoDb {
-            op,
-            table: self.table.clone(),
-            reason: DisplayErrorContext(e).to_string(),
-        }
+        dynamo_err(&self.table, op, e)
     }
 
     /// Writes `tenant` (a new org, or every field of a known one).
@@ -173,12 +168,7 @@ impl TenantRegistry {
             .await;
         match r {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(e) if conditional_check_failed(&e) => Ok(false),
             Err(e) => Err(self.err("UpdateItem (tenant)", e)),
         }
     }

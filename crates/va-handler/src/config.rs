@@ -57,7 +57,7 @@ impl HandlerConfig {
         );
         let dead_letter_queue_url = env.optional(DEAD_LETTER_QUEUE_URL);
         if let Some(url) = &dead_letter_queue_url
-            && !(url.starts_with("https://") || url.starts_with("http://127.0.0.1"))
+            && !lambda_support::is_https_or_allowed_loopback(url, true)
         {
             env.invalid(
                 DEAD_LETTER_QUEUE_URL,

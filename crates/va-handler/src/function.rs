@@ -13,7 +13,7 @@ use va_analytics::Applied;
 use va_events::Rejection;
 
 use crate::dead_letter::{DeadLetterError, DeadLetterQueue};
-use crate::{EventHandler, HandleError, Handled};
+use crate::{EventHandler, HandleError};
 
 /// Leaves this much of the invocation for writing the result.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
@@ -248,9 +248,4 @@ fn rejected_answer(r: &Rejection) -> Value {
 
 fn metrics(values: &[(&str, f64)]) {
     emf::emit("conversation-events", SystemClock.now_ms(), &[], values);
-}
-
-/// What a handled event looks like in an answer.
-pub fn answer(h: &Handled) -> Value {
-    serde_json::to_value(h).unwrap_or(Value::Null)
 }

@@ -145,12 +145,7 @@ impl EventHandler {
                 _ => StateRead::default(),
             };
             let mut plan = kpi::plan(&event, &self.kpi, stateful.then_some(&read.state));
-            if let Err(e) = self.store.admit_names(&mut plan).await {
-                if e.is_retryable() && backoff.wait(deadline).await {
-                    continue;
-                }
-                return Err(e.into());
-            }
+            self.admit_names(&mut plan, deadline).await?;
             if plan.is_noop() {
                 return Ok(Handled {
                     event_id: event.id().to_string(),

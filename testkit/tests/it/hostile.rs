@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use testkit::aws::TestResources;
 use testkit::product;
 use testkit::sim::Policies;
-use va_handler::dead_letter::{ERROR_CODE, ERROR_MESSAGE, Origin, REJECTED};
+use va_handler::dead_letter::{Origin, REJECTED};
 
 /// The fixture flow.end's event time; the handler's clock stands there.
 const T: i64 = 1_795_187_012_345;
@@ -136,7 +136,6 @@ async fn hostile_events_are_rejected_at_once_dead_lettered_with_their_reason_and
             "{reason}"
         );
     }
-    let _ = (ERROR_CODE, ERROR_MESSAGE);
 }
 
 #[tokio::test]

@@ -21,9 +21,9 @@ use clap::{Parser, Subcommand};
 use lambda_support::{Clock, SystemClock, telemetry};
 use token_broker::fleet::OrgFleet;
 use token_broker::{BrokerConfig, Tenant, TenantRegistry};
-use va_analytics::{AnalyticsStore, KpiConfig};
+use va_analytics::AnalyticsStore;
 use va_handler::redrive::{RedriveOptions, redrive};
-use va_handler::{DeadLetterQueue, EventHandler};
+use va_handler::{DeadLetterQueue, EventHandler, HandlerConfig};
 
 #[derive(Parser)]
 #[command(version, about)]
@@ -116,18 +116,24 @@ async fn main() -> ExitCode {
             drop_rejected,
             wait_seconds,
         } => {
-            let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            let mut kpi = KpiConfig::default();
-            for t in bot_flow_types {
-                let t = t.trim().to_ascii_uppercase();
-                if !t.is_empty() && !kpi.is_bot(&t) {
-                    kpi.bot_flow_types.push(t);
+            // The function's own configuration rules, so redrive counts as it does.
+            let types = bot_flow_types.join(",");
+            let cfg = match HandlerConfig::from_lookup(|k| match k {
+                va_handler::config::ANALYTICS_TABLE => Some(table.clone()),
+                va_handler::config::BOT_FLOW_TYPES => Some(types.clone()),
+                _ => None,
+            }) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
                 }
-            }
+            };
+            let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
             let clock: Arc<dyn Clock> = Arc::new(SystemClock);
             let handler = EventHandler::new(
-                AnalyticsStore::new(aws_sdk_dynamodb::Client::new(&aws), table),
-                kpi,
+                AnalyticsStore::new(aws_sdk_dynamodb::Client::new(&aws), cfg.analytics_table),
+                cfg.kpi,
                 clock,
             );
             let queue = DeadLetterQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url);

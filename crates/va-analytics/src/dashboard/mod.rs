@@ -381,14 +381,6 @@ pub const AUTH_JWKS_URL: &str = "AUTH_JWKS_URL";
 /// the issuer's origin.
 pub const AUTH_SIGN_IN_ENDPOINT: &str = "AUTH_SIGN_IN_ENDPOINT";
 
-/// `https://`, or `http://` to a loopback host (the local stack's moto).
-fn https_or_loopback(url: &str) -> bool {
-    url.starts_with("https://")
-        || ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"]
-            .iter()
-            .any(|p| url.starts_with(p))
-}
-
 impl DashboardConfig {
     /// From the process environment.
     pub fn from_env() -> Result<Self, ConfigErrors> {
@@ -421,7 +413,7 @@ impl DashboardConfig {
             (AUTH_SIGN_IN_ENDPOINT, &mut auth.sign_in_endpoint),
         ] {
             if let Some(url) = env.optional(var) {
-                if https_or_loopback(&url) {
+                if lambda_support::is_https_or_allowed_loopback(&url, true) {
                     *slot = url;
                 } else {
                     env.invalid(
