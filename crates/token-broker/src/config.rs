@@ -117,6 +117,11 @@ pub struct TokenConfig {
     pub broker: BrokerConfig,
     /// How long a container caches the secret.
     pub credentials_max_age: Duration,
+    /// Set (`TENANTS_TABLE`): many orgs, each with its region and secret in
+    /// the tenant registry in this table; `secret_id` and `hosts` are unused.
+    pub tenants_table: Option<String>,
+    /// `GENESYS_ALLOW_LOOPBACK_HTTP=1`: an org's base URL may be loopback http.
+    pub allow_loopback_http: bool,
 }
 
 /// Variable: the token table.
@@ -155,12 +160,20 @@ impl TokenConfig {
         let mut env = Env::new(get);
         let token_table =
             env.required(TOKEN_TABLE, "the DynamoDB table that holds the token items");
-        let secret_id = env.required(
-            GENESYS_SECRET_ID,
-            "the Secrets Manager secret (name or ARN) holding {\"clientId\",\"clientSecret\"}",
-        );
+        let tenants_table = env.optional(token_store::tenants::TENANTS_TABLE);
         let loopback_ok = env.optional(GENESYS_ALLOW_LOOPBACK_HTTP).as_deref() == Some("1");
+        // Many orgs: each org's secret and region come from its registry item.
+        let single = tenants_table.is_none();
+        let secret_id = if single {
+            env.required(
+                GENESYS_SECRET_ID,
+                "the Secrets Manager secret (name or ARN) holding {\"clientId\",\"clientSecret\"}",
+            )
+        } else {
+            String::new()
+        };
         let hosts = match (env.optional(GENESYS_BASE_URL), env.optional(GENESYS_REGION)) {
+            _ if !single => Hosts::single("http://invalid"),
             (Some(url), _) => {
                 if lambda_support::is_https_or_allowed_loopback(&url, loopback_ok) {
                     Hosts::single(&url)
@@ -221,6 +234,8 @@ impl TokenConfig {
                 ..defaults
             },
             credentials_max_age: Duration::from_secs(credentials_max_age),
+            tenants_table,
+            allow_loopback_http: loopback_ok,
         })
     }
 }
@@ -257,6 +272,17 @@ mod tests {
             assert!(text.contains(var), "{var} in {text}");
         }
         assert_eq!(e.0.len(), 5, "{text}");
+    }
+
+    #[test]
+    fn many_orgs_need_no_secret_or_region_of_their_own() {
+        let c = TokenConfig::from_lookup(lookup(&[
+            (TOKEN_TABLE, "tokens"),
+            (token_store::tenants::TENANTS_TABLE, "tokens"),
+        ]))
+        .expect("valid");
+        assert_eq!(c.tenants_table.as_deref(), Some("tokens"));
+        assert!(TokenConfig::from_lookup(lookup(&[(TOKEN_TABLE, "tokens")])).is_err());
     }
 
     #[test]

@@ -53,7 +53,7 @@ pub struct OrgFleet {
     retry: RetryPolicy,
     credentials_max_age: Duration,
     allow_loopback_http: bool,
-    brokers: std::sync::Mutex<HashMap<String, (Tenant, Arc<OrgBroker>)>>,
+    brokers: std::sync::Mutex<HashMap<String, (Tenant, Arc<OrgBroker>, GenesysClient)>>,
 }
 
 impl OrgFleet {
@@ -83,13 +83,38 @@ impl OrgFleet {
         }
     }
 
+    /// The fleet a function's environment describes (`TokenConfig` with
+    /// `TENANTS_TABLE` set), on the SDK configuration `aws`.
+    pub fn from_config(
+        aws: &aws_config::SdkConfig,
+        cfg: &crate::TokenConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self::new(
+            aws_sdk_dynamodb::Client::new(aws),
+            aws_sdk_secretsmanager::Client::new(aws),
+            cfg.token_table.clone(),
+            clock,
+            cfg.broker.clone(),
+            RetryPolicy::default(),
+            cfg.credentials_max_age,
+            cfg.allow_loopback_http,
+        )
+    }
+
     /// The org's broker, built on first use and again when its item changes.
     pub fn broker(&self, tenant: &Tenant) -> Result<Arc<OrgBroker>, TenantError> {
+        self.access(tenant).map(|(b, _)| b)
+    }
+
+    /// The org's broker and the Platform API client of its region (one
+    /// connection pool for its token endpoint and its API).
+    pub fn access(&self, tenant: &Tenant) -> Result<(Arc<OrgBroker>, GenesysClient), TenantError> {
         let mut brokers = self.brokers.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((known, b)) = brokers.get(&tenant.org_id)
+        if let Some((known, b, c)) = brokers.get(&tenant.org_id)
             && known == tenant
         {
-            return Ok(b.clone());
+            return Ok((b.clone(), c.clone()));
         }
         let bad = |problem: String| TenantError {
             org_id: tenant.org_id.clone(),
@@ -125,12 +150,15 @@ impl OrgFleet {
         };
         let broker = Arc::new(TokenBroker::new(
             store,
-            Arc::new(GenesysTokenSource::new(client, credentials)),
+            Arc::new(GenesysTokenSource::new(client.clone(), credentials)),
             self.clock.clone(),
             cfg,
         ));
-        brokers.insert(tenant.org_id.clone(), (tenant.clone(), broker.clone()));
-        Ok(broker)
+        brokers.insert(
+            tenant.org_id.clone(),
+            (tenant.clone(), broker.clone(), client.clone()),
+        );
+        Ok((broker, client))
     }
 
     /// Checks a new org before it is enabled: reads its secret, obtains a

@@ -13,7 +13,7 @@ pub use broker::TokenBroker;
 pub use config::{BrokerConfig, Clamped, Margin, TokenConfig};
 pub use refresher::{SlotOutcome, SlotReport, TickReport};
 pub use source::{GenesysTokenSource, SecretsManagerCredentials, genesys_broker};
-pub use token_store::tenants::{Tenant, TenantRegistry};
+pub use token_store::tenants::{TENANTS_TABLE, Tenant, TenantRegistry};
 pub use token_store::{StoreError, TokenItem, TokenStore};
 
 use std::future::Future;

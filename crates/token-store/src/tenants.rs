@@ -7,6 +7,11 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::{StoreError, conditional_check_failed, dynamo_err};
 
+/// The environment variable that turns a deployment multi-org: the table
+/// holding the tenant registry (the token table). Unset, a deployment serves
+/// one implicit org with the keys of the first version.
+pub const TENANTS_TABLE: &str = "TENANTS_TABLE";
+
 /// Key prefix of tenant items.
 pub const TENANT_PREFIX: &str = "tenant#";
 

@@ -14,5 +14,5 @@ pub use kpi::{
 pub use kpi::{ExitClass, classify, duration_bucket, minute_of, needs_state};
 pub use store::{
     ANALYTICS_TABLE, AnalyticsError, AnalyticsStore, Applied, Bucket, MARKER_TTL_S, StateRead,
-    batch_items,
+    batch_items, org_prefix,
 };

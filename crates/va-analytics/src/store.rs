@@ -48,14 +48,22 @@ pub mod key {
 /// The environment variable every function reads the analytics table's name from.
 pub const ANALYTICS_TABLE: &str = "ANALYTICS_TABLE";
 
-/// Partition of the bot sessions waiting for enrichment; sort key
-/// `<end ms, 13 digits>#<conversation>#<session key>`, so one `Query` lists
-/// those ready, oldest first.
+/// Partition of the bot sessions waiting for enrichment (after the org's
+/// prefix); sort key `<end ms, 13 digits>#<conversation>#<session key>`, so
+/// one `Query` lists those ready, oldest first.
 pub const PENDING_PK: &str = "pending#enrichment";
 const STATE_SK: &str = "state";
 
-fn state_pk(conversation_id: &str) -> String {
-    format!("conv#{conversation_id}")
+/// What every partition key of an org starts with: `org#<orgId>#`, so one
+/// `dynamodb:LeadingKeys` pattern (`org#<orgId>#*`) covers an org's items and
+/// nothing of another's. The implicit org of a single-org deployment (`""`)
+/// has no prefix: its keys are those of the first version, unmigrated.
+pub fn org_prefix(org_id: &str) -> String {
+    if org_id.is_empty() {
+        String::new()
+    } else {
+        format!("org#{org_id}#")
+    }
 }
 
 fn pending_sk(p: &PendingEnrichment) -> String {
@@ -75,10 +83,6 @@ pub const BUCKET_SHARDS: u32 = 16;
 /// Counters that belong to the org, not to a flow (the event itself): they
 /// may ride in a flow's cell to save an item and are hidden from flow views.
 const ORG_ONLY: [&str; 2] = [attr::EVENTS, attr::UNKNOWN_TOPICS];
-
-fn shard_pk(shard: u32) -> String {
-    format!("agg#s{shard:02}")
-}
 
 fn cell_sk(minute_ms: i64, flow: Option<&str>) -> String {
     match flow {
@@ -304,27 +308,55 @@ pub const MARKER_TTL_S: i64 = 16 * 86_400;
 /// admitted.
 type NameCache = HashMap<(NameKind, String, i64), HashMap<String, bool>>;
 
-/// The registry item of a flow's names for a day.
-fn names_key(flow: &str, day: i64) -> (String, String) {
-    (format!("names#{flow}"), format!("d#{day}"))
-}
-
-/// The analytics table.
+/// The analytics table, as one org sees it: every key it reads or writes
+/// carries that org's [`org_prefix`].
 #[derive(Debug, Clone)]
 pub struct AnalyticsStore {
     client: Client,
     table: String,
+    prefix: String,
     names: std::sync::Arc<std::sync::Mutex<NameCache>>,
 }
 
 impl AnalyticsStore {
-    /// The store in `table`.
+    /// The store in `table`, for the implicit org of a single-org deployment.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
             client,
             table: table.into(),
+            prefix: String::new(),
             names: std::sync::Arc::default(),
         }
+    }
+
+    /// The same table (and client) for `org_id`'s items.
+    pub fn for_org(&self, org_id: &str) -> Self {
+        Self {
+            prefix: org_prefix(org_id),
+            ..self.clone()
+        }
+    }
+
+    /// The org prefix of this store's keys (`""`: the implicit org).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    fn shard_pk(&self, shard: u32) -> String {
+        format!("{}agg#s{shard:02}", self.prefix)
+    }
+
+    fn state_pk(&self, conversation_id: &str) -> String {
+        format!("{}conv#{conversation_id}", self.prefix)
+    }
+
+    fn pending_pk(&self) -> String {
+        format!("{}{PENDING_PK}", self.prefix)
+    }
+
+    /// The registry item of a flow's names for a day.
+    fn names_key(&self, flow: &str, day: i64) -> (String, String) {
+        (format!("{}names#{flow}", self.prefix), format!("d#{day}"))
     }
 
     /// Sends every name `plan` counts that its flow's registry for the day
@@ -350,7 +382,8 @@ impl AnalyticsStore {
         day: i64,
         name: &str,
     ) -> Result<bool, AnalyticsError> {
-        let slot = (kind, flow.to_string(), day);
+        // The cache is shared by every org of the container: keyed by the item.
+        let slot = (kind, self.names_key(flow, day).0, day);
         if let Some(known) = self
             .names
             .lock()
@@ -360,7 +393,7 @@ impl AnalyticsStore {
         {
             return Ok(known);
         }
-        let (pk, sk) = names_key(flow, day);
+        let (pk, sk) = self.names_key(flow, day);
         let r = self
             .client
             .update_item()
@@ -432,7 +465,7 @@ impl AnalyticsStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .key(key::PK, AttributeValue::S(state_pk(conversation_id)))
+            .key(key::PK, AttributeValue::S(self.state_pk(conversation_id)))
             .key(key::SK, AttributeValue::S(STATE_SK.into()))
             .consistent_read(true)
             .send()
@@ -462,9 +495,10 @@ impl AnalyticsStore {
         limit: usize,
     ) -> Result<Vec<PendingEnrichment>, AnalyticsError> {
         let mut out = Vec::new();
+        let pk = self.pending_pk();
         self.each_item(
             "Query (pending)",
-            PENDING_PK,
+            &pk,
             "#sk <= :to",
             &[(":to", format!("{:013}~", ended_by_ms.max(0)))],
             Some(limit),
@@ -565,7 +599,7 @@ impl AnalyticsStore {
             let json = serde_json::to_string(state).map_err(|e| err(e.to_string()))?;
             let put = Put::builder()
                 .table_name(&self.table)
-                .item(key::PK, s(state_pk(&conversation_id)))
+                .item(key::PK, s(self.state_pk(&conversation_id)))
                 .item(key::SK, s(STATE_SK.into()))
                 .item(key::STATE, s(json))
                 .item(
@@ -599,7 +633,7 @@ impl AnalyticsStore {
         if let Some(p) = resolves {
             let delete = Delete::builder()
                 .table_name(&self.table)
-                .key(key::PK, s(PENDING_PK.into()))
+                .key(key::PK, s(self.pending_pk()))
                 .key(key::SK, s(pending_sk(p)))
                 .condition_expression("attribute_exists(#pk)")
                 .expression_attribute_names("#pk", key::PK)
@@ -608,7 +642,7 @@ impl AnalyticsStore {
             items.push(Slot::Resolved);
             tx = tx.transact_items(TransactWriteItem::builder().delete(delete).build());
         }
-        let shard = shard_pk(rand::random_range(0..BUCKET_SHARDS));
+        let shard = self.shard_pk(rand::random_range(0..BUCKET_SHARDS));
         for ((minute, flow), counters) in cells(plan) {
             let update = self
                 .cell_update(&shard, minute, flow.as_deref(), &counters)
@@ -706,7 +740,7 @@ impl AnalyticsStore {
                     }
                 }
             }
-            let shard = shard_pk(rand::random_range(0..BUCKET_SHARDS));
+            let shard = self.shard_pk(rand::random_range(0..BUCKET_SHARDS));
             for ((minute, flow), mut counters) in merged {
                 counters.retain(|_, d| *d != 0);
                 if counters.is_empty() {
@@ -762,7 +796,10 @@ impl AnalyticsStore {
     fn marker_put(&self, plan: &Plan, now_ms: i64, ttl: i64) -> Result<Put, String> {
         Put::builder()
             .table_name(&self.table)
-            .item(key::PK, AttributeValue::S(format!("event#{}", plan.marker)))
+            .item(
+                key::PK,
+                AttributeValue::S(format!("{}event#{}", self.prefix, plan.marker)),
+            )
             .item(key::SK, AttributeValue::S("event".into()))
             .item(
                 key::EVENTBRIDGE_ID,
@@ -780,7 +817,7 @@ impl AnalyticsStore {
         let json = serde_json::to_string(p).map_err(|e| e.to_string())?;
         Put::builder()
             .table_name(&self.table)
-            .item(key::PK, AttributeValue::S(PENDING_PK.into()))
+            .item(key::PK, AttributeValue::S(self.pending_pk()))
             .item(key::SK, AttributeValue::S(pending_sk(p)))
             .item(key::PENDING, AttributeValue::S(json))
             .item(key::TTL, AttributeValue::N(ttl.to_string()))
@@ -833,7 +870,7 @@ impl AnalyticsStore {
             let mut cells = Vec::new();
             self.each_item(
                 "Query (buckets)",
-                &shard_pk(shard),
+                &self.shard_pk(shard),
                 "#sk BETWEEN :from AND :to",
                 &[
                     (":from", minute_sk(from)),

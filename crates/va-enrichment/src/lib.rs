@@ -7,8 +7,10 @@
 
 pub mod config;
 pub mod lookup;
+pub mod orgs;
 pub mod sweep;
 
 pub use config::SweeperConfig;
 pub use lookup::{ApiAccess, BrokerAccess};
+pub use orgs::{OrgSweep, OrgSweeps};
 pub use sweep::{SweepConfig, SweepReport, Sweeper};

@@ -326,6 +326,40 @@ pub fn is_uuid(s: &str) -> bool {
         })
 }
 
+/// What every Genesys Cloud partner event source is named: the org id and a
+/// suffix the admin chose follow it.
+pub const PARTNER_SOURCE_PREFIX: &str = "aws.partner/genesys.com/cloud/";
+
+/// The org an event comes from: the `<orgId>` of its `source`
+/// (`aws.partner/genesys.com/cloud/<orgId>/<suffix>`), which EventBridge
+/// sets from the partner event source the event arrived on (a partner
+/// cannot put another's name there). The org must be a UUID and the suffix
+/// non-empty; anything else is a [`Rejection`] of field `source`.
+pub fn org_of(raw: &Value) -> Result<&str, Rejection> {
+    let id = raw
+        .get("id")
+        .and_then(Value::as_str)
+        .filter(|s| s.len() <= MAX_EVENT_ID_BYTES)
+        .unwrap_or("<none>");
+    let source = match raw.get("source") {
+        Some(Value::String(s)) => s.as_str(),
+        Some(_) => return Err(reject(id, "source", "must be a string")),
+        None => return Err(reject(id, "source", "is missing")),
+    };
+    source
+        .strip_prefix(PARTNER_SOURCE_PREFIX)
+        .and_then(|rest| rest.split_once('/'))
+        .filter(|(org, suffix)| is_uuid(org) && !suffix.is_empty() && suffix.len() <= 256)
+        .map(|(org, _)| org)
+        .ok_or_else(|| {
+            reject(
+                id,
+                "source",
+                format!("must be a Genesys Cloud partner event source ({PARTNER_SOURCE_PREFIX}<orgId>/<suffix>)"),
+            )
+        })
+}
+
 /// Parses one EventBridge event as Lambda receives it.
 pub fn parse(v: &Value) -> Result<Event, Rejection> {
     let id = match v.get("id") {
@@ -626,6 +660,28 @@ mod tests {
         let long = "x".repeat(MAX_EVENT_ID_BYTES + 1);
         assert_eq!(parse(&json!({"id": long})).expect_err("id").field, "id");
         assert_eq!(parse(&json!({"id": ""})).expect_err("id").field, "id");
+    }
+
+    #[test]
+    fn the_org_comes_from_the_partner_source() {
+        let org = "3f0c1a2b-4d5e-4f60-8a7b-9c0d1e2f3a4b";
+        let mut v = envelope("user.end", json!({}));
+        v["source"] = json!(format!("aws.partner/genesys.com/cloud/{org}/va-analytics"));
+        assert_eq!(org_of(&v).expect("org"), org);
+        for bad in [
+            json!("aws.partner/genesys.com/cloud/org/suffix"),
+            json!(format!("aws.partner/genesys.com/cloud/{org}/")),
+            json!(format!("aws.partner/genesys.com/cloud/{org}")),
+            json!(format!("aws.partner/other.com/cloud/{org}/x")),
+            json!(format!("custom.{org}")),
+            json!(7),
+        ] {
+            v["source"] = bad.clone();
+            let e = org_of(&v).expect_err("rejected");
+            assert_eq!(e.field, "source", "{bad}");
+        }
+        v.as_object_mut().expect("object").remove("source");
+        assert_eq!(org_of(&v).expect_err("missing").problem, "is missing");
     }
 
     #[test]

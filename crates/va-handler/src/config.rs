@@ -20,6 +20,9 @@ pub struct HandlerConfig {
     pub dead_letter_queue_url: Option<String>,
     /// Which flows are bots.
     pub kpi: KpiConfig,
+    /// The tenant registry's table: set, events are routed by the org in
+    /// their `source` ([`crate::Tenancy::Registry`]); unset, one implicit org.
+    pub tenants_table: Option<String>,
 }
 
 fn kpi(env: &mut Env<impl Fn(&str) -> Option<String>>) -> KpiConfig {
@@ -43,6 +46,21 @@ fn kpi(env: &mut Env<impl Fn(&str) -> Option<String>>) -> KpiConfig {
 }
 
 impl HandlerConfig {
+    /// The tenancy this configuration asks for, reading the registry with `ddb`.
+    pub fn tenancy(
+        &self,
+        ddb: &aws_sdk_dynamodb::Client,
+        clock: std::sync::Arc<dyn lambda_support::Clock>,
+    ) -> crate::Tenancy {
+        match &self.tenants_table {
+            None => crate::Tenancy::Single,
+            Some(table) => crate::Tenancy::Registry(std::sync::Arc::new(crate::OrgDirectory::new(
+                token_store::tenants::TenantRegistry::new(ddb.clone(), table.clone()),
+                clock,
+            ))),
+        }
+    }
+
     /// From the process environment.
     pub fn from_env() -> Result<Self, ConfigErrors> {
         Self::from_lookup(|k| std::env::var(k).ok())
@@ -66,10 +84,12 @@ impl HandlerConfig {
             );
         }
         let kpi = kpi(&mut env);
+        let tenants_table = env.optional(token_store::tenants::TENANTS_TABLE);
         env.finish(Self {
             analytics_table,
             dead_letter_queue_url,
             kpi,
+            tenants_table,
         })
     }
 }

@@ -16,6 +16,9 @@ use va_analytics::kpi::{self, KpiConfig};
 use va_analytics::{AnalyticsError, AnalyticsStore, Applied, MARKER_TTL_S, StateRead};
 use va_events::{self as events, Event, Rejection};
 
+use crate::tenancy::{RouteError, Tenancy};
+use std::collections::BTreeMap;
+
 /// Why an event was not counted.
 #[derive(Debug, thiserror::Error)]
 pub enum HandleError {
@@ -25,6 +28,18 @@ pub enum HandleError {
     /// The store failed, or kept conflicting until the deadline.
     #[error(transparent)]
     Store(#[from] AnalyticsError),
+    /// The tenant registry could not be read: the event's org is unknown yet.
+    #[error("the tenant registry could not be read: {0}")]
+    Registry(token_store::StoreError),
+}
+
+impl From<RouteError> for HandleError {
+    fn from(e: RouteError) -> Self {
+        match e {
+            RouteError::Rejected(r) => HandleError::Rejected(r),
+            RouteError::Registry(e) => HandleError::Registry(e),
+        }
+    }
 }
 
 impl HandleError {
@@ -32,7 +47,7 @@ impl HandleError {
     pub fn error_type(&self) -> &'static str {
         match self {
             HandleError::Rejected(_) => "Rejected",
-            HandleError::Store(_) => "Store",
+            HandleError::Store(_) | HandleError::Registry(_) => "Store",
         }
     }
 }
@@ -42,6 +57,8 @@ impl HandleError {
 pub struct Handled {
     /// The EventBridge id.
     pub event_id: String,
+    /// The org it counted for (`""`: the implicit org of a single-org deployment).
+    pub org_id: String,
     /// Counted now or before.
     pub applied: Applied,
     /// A topic this product does not read (acknowledged and counted).
@@ -57,6 +74,7 @@ pub struct EventHandler {
     store: AnalyticsStore,
     kpi: KpiConfig,
     clock: std::sync::Arc<dyn Clock>,
+    tenancy: Tenancy,
 }
 
 /// First pause after a conflict; doubles, jittered, up to [`MAX_CONFLICT_PAUSE`].
@@ -96,14 +114,32 @@ impl Backoff {
 }
 
 impl EventHandler {
-    /// A handler writing to `store`.
+    /// A handler writing to `store` for one implicit org.
     pub fn new(store: AnalyticsStore, kpi: KpiConfig, clock: std::sync::Arc<dyn Clock>) -> Self {
-        Self { store, kpi, clock }
+        Self {
+            store,
+            kpi,
+            clock,
+            tenancy: Tenancy::Single,
+        }
     }
 
-    /// The store it writes to.
+    /// The same handler, routing events by `tenancy`.
+    pub fn with_tenancy(self, tenancy: Tenancy) -> Self {
+        Self { tenancy, ..self }
+    }
+
+    /// The store it writes to (the implicit org's keys; see
+    /// [`AnalyticsStore::for_org`]).
     pub fn store(&self) -> &AnalyticsStore {
         &self.store
+    }
+
+    /// The org `raw` counts for and that org's view of the store.
+    async fn route(&self, raw: &Value) -> Result<(String, AnalyticsStore), HandleError> {
+        let org = self.tenancy.org_of(raw).await?;
+        let store = self.store.for_org(&org);
+        Ok((org, store))
     }
 
     /// Handles one event. Errors mean "not counted": the caller fails the
@@ -114,7 +150,8 @@ impl EventHandler {
     /// own three attempts) a throttle.
     pub async fn handle(&self, raw: &Value, deadline: Instant) -> Result<Handled, HandleError> {
         let event = self.parse(raw)?;
-        self.handle_event(&event, deadline).await
+        let (org, store) = self.route(raw).await?;
+        self.handle_event(&store, org, &event, deadline).await
     }
 
     /// Parses and bounds an event: its `eventTime` must lie within what the
@@ -129,7 +166,13 @@ impl EventHandler {
         Ok(event)
     }
 
-    async fn handle_event(&self, event: &Event, deadline: Instant) -> Result<Handled, HandleError> {
+    async fn handle_event(
+        &self,
+        store: &AnalyticsStore,
+        org_id: String,
+        event: &Event,
+        deadline: Instant,
+    ) -> Result<Handled, HandleError> {
         let event = event.clone();
         let stateful = kpi::needs_state(&event, &self.kpi);
         let conversation = match &event {
@@ -141,27 +184,28 @@ impl EventHandler {
         let mut backoff = Backoff::new();
         loop {
             let read = match (stateful, conversation) {
-                (true, Some(c)) => self.store.read_state(c).await?,
+                (true, Some(c)) => store.read_state(c).await?,
                 _ => StateRead::default(),
             };
             let mut plan = kpi::plan(&event, &self.kpi, stateful.then_some(&read.state));
-            self.admit_names(&mut plan, deadline).await?;
+            self.admit_names(store, &mut plan, deadline).await?;
             if plan.is_noop() {
                 return Ok(Handled {
                     event_id: event.id().to_string(),
+                    org_id,
                     applied: Applied::Processed,
                     unknown_topic: matches!(event, Event::Unknown { .. }),
                     conflicts: backoff.tries,
                 });
             }
-            match self
-                .store
+            match store
                 .apply(&plan, self.clock.now_ms(), read.version, None)
                 .await
             {
                 Ok(applied) => {
                     return Ok(Handled {
                         event_id: event.id().to_string(),
+                        org_id,
                         applied,
                         unknown_topic: matches!(event, Event::Unknown { .. }),
                         conflicts: backoff.tries,
@@ -196,42 +240,55 @@ impl EventHandler {
     ) -> Vec<Result<Handled, HandleError>> {
         let mut results: Vec<Option<Result<Handled, HandleError>>> =
             raw.iter().map(|_| None).collect();
-        let mut together: Vec<(usize, Event, kpi::Plan)> = Vec::new();
+        // Per org: (index, event, plan).
+        let mut together: BTreeMap<String, Vec<(usize, Event, kpi::Plan)>> = BTreeMap::new();
         for (i, r) in raw.iter().enumerate() {
-            match self.parse(r) {
-                Err(e) => results[i] = Some(Err(e.into())),
-                Ok(event) if kpi::needs_state(&event, &self.kpi) => {
-                    results[i] = Some(self.handle_event(&event, deadline).await);
+            let routed = match self.parse(r) {
+                Err(e) => Err(e.into()),
+                Ok(event) => self.route(r).await.map(|(org, store)| (event, org, store)),
+            };
+            match routed {
+                Err(e) => results[i] = Some(Err(e)),
+                Ok((event, org, store)) if kpi::needs_state(&event, &self.kpi) => {
+                    results[i] = Some(self.handle_event(&store, org, &event, deadline).await);
                 }
-                Ok(event) => {
+                Ok((event, org, store)) => {
                     let mut plan = kpi::plan(&event, &self.kpi, None);
-                    if let Err(e) = self.admit_names(&mut plan, deadline).await {
+                    if let Err(e) = self.admit_names(&store, &mut plan, deadline).await {
                         results[i] = Some(Err(e.into()));
                         continue;
                     }
                     if plan.is_noop() {
                         results[i] = Some(Ok(Handled {
                             event_id: event.id().to_string(),
+                            org_id: org,
                             applied: Applied::Processed,
                             unknown_topic: matches!(event, Event::Unknown { .. }),
                             conflicts: 0,
                         }));
                     } else {
-                        together.push((i, event, plan));
+                        together.entry(org).or_default().push((i, event, plan));
                     }
                 }
             }
         }
-        let mut chunk: Vec<(usize, Event, kpi::Plan)> = Vec::new();
-        let mut rest = together.into_iter().peekable();
-        while let Some(next) = rest.next() {
-            chunk.push(next);
-            let full = rest.peek().is_none_or(|(_, _, p)| {
-                va_analytics::batch_items(chunk.iter().map(|(_, _, q)| q).chain([p])) > 100
-            });
-            if full {
-                for (i, r) in self.apply_chunk(std::mem::take(&mut chunk), deadline).await {
-                    results[i] = Some(r);
+        // One org's items per transaction.
+        for (org, events) in together {
+            let store = self.store.for_org(&org);
+            let mut chunk: Vec<(usize, Event, kpi::Plan)> = Vec::new();
+            let mut rest = events.into_iter().peekable();
+            while let Some(next) = rest.next() {
+                chunk.push(next);
+                let full = rest.peek().is_none_or(|(_, _, p)| {
+                    va_analytics::batch_items(chunk.iter().map(|(_, _, q)| q).chain([p])) > 100
+                });
+                if full {
+                    for (i, r) in self
+                        .apply_chunk(&store, &org, std::mem::take(&mut chunk), deadline)
+                        .await
+                    {
+                        results[i] = Some(r);
+                    }
                 }
             }
         }
@@ -251,12 +308,13 @@ impl EventHandler {
     /// [`AnalyticsStore::admit_names`], retried on a throttle until `deadline`.
     async fn admit_names(
         &self,
+        store: &AnalyticsStore,
         plan: &mut kpi::Plan,
         deadline: Instant,
     ) -> Result<(), AnalyticsError> {
         let mut backoff = Backoff::new();
         loop {
-            match self.store.admit_names(plan).await {
+            match store.admit_names(plan).await {
                 Err(e) if e.is_retryable() && backoff.wait(deadline).await => {}
                 other => return other,
             }
@@ -265,13 +323,15 @@ impl EventHandler {
 
     async fn apply_chunk(
         &self,
+        store: &AnalyticsStore,
+        org_id: &str,
         chunk: Vec<(usize, Event, kpi::Plan)>,
         deadline: Instant,
     ) -> Vec<(usize, Result<Handled, HandleError>)> {
         let plans: Vec<kpi::Plan> = chunk.iter().map(|(_, _, p)| p.clone()).collect();
         let mut backoff = Backoff::new();
         let outcome = loop {
-            match self.store.apply_batch(&plans, self.clock.now_ms()).await {
+            match store.apply_batch(&plans, self.clock.now_ms()).await {
                 Ok(applied) => break Ok(applied),
                 Err(e) if e.is_retryable() => {
                     if !backoff.wait(deadline).await {
@@ -289,6 +349,7 @@ impl EventHandler {
                 let r = match &outcome {
                     Ok(applied) => Ok(Handled {
                         event_id: event.id().to_string(),
+                        org_id: org_id.to_string(),
                         applied: applied.get(k).copied().unwrap_or(Applied::Duplicate),
                         unknown_topic: matches!(event, Event::Unknown { .. }),
                         // Shared by the chunk; counted once, on its first event.

@@ -9,8 +9,10 @@ pub mod dead_letter;
 pub mod function;
 mod handler;
 pub mod redrive;
+pub mod tenancy;
 
 pub use config::HandlerConfig;
 pub use dead_letter::DeadLetterQueue;
 pub use function::ConversationEvents;
 pub use handler::{EventHandler, HandleError, Handled};
+pub use tenancy::{OrgDirectory, Tenancy};

@@ -44,16 +44,15 @@ async fn main() -> Result<(), Error> {
     // Clients are built once per container, outside the handler.
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = AnalyticsStore::new(
-        aws_sdk_dynamodb::Client::new(&aws),
-        cfg.analytics_table.clone(),
-    );
+    let ddb = aws_sdk_dynamodb::Client::new(&aws);
+    let store = AnalyticsStore::new(ddb.clone(), cfg.analytics_table.clone());
+    let tenancy = cfg.tenancy(&ddb, clock.clone());
     let dead_letters = cfg
         .dead_letter_queue_url
         .as_ref()
         .map(|url| DeadLetterQueue::new(aws_sdk_sqs::Client::new(&aws), url));
     let function = Arc::new(ConversationEvents::new(
-        EventHandler::new(store, cfg.kpi.clone(), clock),
+        EventHandler::new(store, cfg.kpi.clone(), clock).with_tenancy(tenancy),
         dead_letters,
     ));
 

@@ -5,6 +5,9 @@
 //! the analytics API does not show yet stays pending for the next sweep, up to
 //! `ENRICHMENT_GIVE_UP_HOURS`, so lag and outages cost no count.
 //!
+//! With `TENANTS_TABLE` set, it sweeps every enabled org of the tenant
+//! registry, each with that org's broker and keys, a few orgs at a time.
+//!
 //! Outside Lambda (no `AWS_LAMBDA_RUNTIME_API`) it runs one sweep against
 //! whatever the environment points at and prints the report.
 
@@ -15,53 +18,100 @@ use std::time::Duration;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use lambda_support::{Clock, SystemClock, emf, telemetry};
-use token_broker::{GenesysTokenSource, genesys_broker};
+use serde_json::Value;
+use token_broker::fleet::OrgFleet;
+use token_broker::{GenesysTokenSource, TenantRegistry, genesys_broker};
 use va_analytics::AnalyticsStore;
 use va_enrichment::lookup::BrokerAccess;
-use va_enrichment::{SweepReport, Sweeper, SweeperConfig};
+use va_enrichment::{OrgSweep, OrgSweeps, SweepReport, Sweeper, SweeperConfig};
 
 type ProductSweeper = Sweeper<BrokerAccess<GenesysTokenSource>>;
 
 /// Leaves this much of the invocation for writing the result.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
 
-async fn sweep(sweeper: &ProductSweeper, remaining: Duration) -> Result<SweepReport, Error> {
+/// Orgs swept at once.
+const ORG_CONCURRENCY: usize = 4;
+
+/// The sweeper of one deployment: one org or many.
+enum Sweeps {
+    Single(Arc<ProductSweeper>),
+    Orgs(Arc<OrgSweeps>, TenantRegistry),
+}
+
+impl Sweeps {
+    async fn run(&self, remaining: Duration) -> Result<Value, Error> {
+        match self {
+            Sweeps::Single(s) => Ok(serde_json::to_value(sweep(s, remaining, None).await?)?),
+            Sweeps::Orgs(sweeps, registry) => {
+                let tenants = registry.list().await?;
+                let deadline =
+                    tokio::time::Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN);
+                let results = sweeps.sweep_all(&tenants, ORG_CONCURRENCY, deadline).await;
+                let mut failed = Vec::new();
+                for OrgSweep { org_id, result } in &results {
+                    match result {
+                        Ok(r) => log_report(r, None, Some(org_id)),
+                        Err(e) => {
+                            tracing::error!(org = %org_id, error = %e, "org sweep failed; other orgs were not affected");
+                            failed.push(format!("org {org_id}: {e}"));
+                        }
+                    }
+                }
+                if failed.is_empty() {
+                    Ok(serde_json::to_value(results)?)
+                } else {
+                    Err(failed.join("; ").into())
+                }
+            }
+        }
+    }
+}
+
+async fn sweep(
+    sweeper: &ProductSweeper,
+    remaining: Duration,
+    org: Option<&str>,
+) -> Result<SweepReport, Error> {
     let deadline = tokio::time::Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN);
     let report = sweeper.sweep(deadline).await;
-    let count = |n: usize| n as f64;
     match &report {
-        Ok(r) => {
-            emf::emit(
-                "enrichment-sweeper",
-                SystemClock.now_ms(),
-                &[],
-                &[
-                    ("SessionsEnriched", count(r.enriched)),
-                    ("SessionsGivenUp", count(r.gave_up)),
-                    ("SessionsPending", count(r.left)),
-                    ("EnrichmentCalls", r.api_calls as f64),
-                    ("EnrichmentFailures", count(r.failures.len())),
-                    (
-                        "RateLimitedTotal",
-                        sweeper.stats.api.rate_limited.load(Ordering::Relaxed) as f64,
-                    ),
-                ],
-            );
-            for f in &r.failures {
-                tracing::warn!(failure = %f, "enrichment lookup failed; the sessions stay pending");
-            }
-            tracing::info!(
-                pending = r.pending,
-                enriched = r.enriched,
-                gave_up = r.gave_up,
-                left = r.left,
-                api_calls = r.api_calls,
-                "sweep done"
-            );
-        }
+        Ok(r) => log_report(
+            r,
+            Some(sweeper.stats.api.rate_limited.load(Ordering::Relaxed)),
+            org,
+        ),
         Err(e) => tracing::error!(error = %e, "sweep stopped by a store error"),
     }
     Ok(report?)
+}
+
+fn log_report(r: &SweepReport, rate_limited: Option<u64>, org: Option<&str>) {
+    let count = |n: usize| n as f64;
+    let dims: Vec<(&str, &str)> = org.map(|o| ("Org", o)).into_iter().collect();
+    let mut metrics = vec![
+        ("SessionsEnriched", count(r.enriched)),
+        ("SessionsGivenUp", count(r.gave_up)),
+        ("SessionsPending", count(r.left)),
+        ("EnrichmentCalls", r.api_calls as f64),
+        ("EnrichmentFailures", count(r.failures.len())),
+    ];
+    if let Some(n) = rate_limited {
+        metrics.push(("RateLimitedTotal", n as f64));
+    }
+    emf::emit("enrichment-sweeper", SystemClock.now_ms(), &dims, &metrics);
+    for f in &r.failures {
+        tracing::warn!(org = org.unwrap_or_default(), failure = %f, "enrichment lookup failed; the sessions stay pending");
+    }
+    tracing::info!(
+        org = org.unwrap_or_default(),
+        pending = r.pending,
+        enriched = r.enriched,
+        gave_up = r.gave_up,
+        left = r.left,
+        api_calls = r.api_calls,
+        "sweep done"
+    );
 }
 
 #[tokio::main]
@@ -77,18 +127,32 @@ async fn main() -> Result<(), Error> {
     // Clients are built once per container, outside the handler.
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    // One HTTP client (one connection pool) for the token endpoint and the API.
-    let api = genesys::GenesysClient::new(cfg.token.hosts.clone(), Default::default())?;
-    let broker = Arc::new(genesys_broker(&aws, &cfg.token, api.clone(), clock.clone()));
-    let store = AnalyticsStore::new(aws_sdk_dynamodb::Client::new(&aws), cfg.analytics_table);
-    let sweeper = Arc::new(Sweeper::new(
-        BrokerAccess { broker, api },
-        store,
-        clock,
-        cfg.sweep,
-    ));
+    let ddb = aws_sdk_dynamodb::Client::new(&aws);
+    let store = AnalyticsStore::new(ddb.clone(), cfg.analytics_table.clone());
+    let sweeper = Arc::new(match &cfg.token.tenants_table {
+        Some(table) => Sweeps::Orgs(
+            Arc::new(OrgSweeps::new(
+                Arc::new(OrgFleet::from_config(&aws, &cfg.token, clock.clone())),
+                store,
+                clock,
+                cfg.sweep.clone(),
+            )),
+            TenantRegistry::new(ddb, table.clone()),
+        ),
+        None => {
+            // One HTTP client (one connection pool) for the token endpoint and the API.
+            let api = genesys::GenesysClient::new(cfg.token.hosts.clone(), Default::default())?;
+            let broker = Arc::new(genesys_broker(&aws, &cfg.token, api.clone(), clock.clone()));
+            Sweeps::Single(Arc::new(Sweeper::new(
+                BrokerAccess { broker, api },
+                store,
+                clock,
+                cfg.sweep.clone(),
+            )))
+        }
+    });
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
-        let report = sweep(&sweeper, Duration::from_secs(60)).await?;
+        let report = sweeper.run(Duration::from_secs(60)).await?;
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
@@ -102,8 +166,10 @@ async fn main() -> Result<(), Error> {
                         .deadline
                         .saturating_sub(u64::try_from(SystemClock.now_ms()).unwrap_or(0)),
                 );
-                // Lambda records the error type: the sweep stops only on the store.
-                sweep(&sweeper, remaining)
+                // Lambda records the error type: a sweep stops only on the
+                // store (or, with many orgs, the registry or an org's sweep).
+                sweeper
+                    .run(remaining)
                     .await
                     .map_err(|e| lambda_runtime::Diagnostic {
                         error_type: "Store".into(),

@@ -1,20 +1,34 @@
 //! The token refresher: run by an EventBridge schedule, it keeps every token
 //! slot fresh so the event handlers never have to fetch a token themselves.
+//! With `TENANTS_TABLE` set it serves every enabled org of the tenant
+//! registry: each org's slots with its own region and secret, all orgs at
+//! once (at most [`ORG_CONCURRENCY`] at a time, each cut off after
+//! [`PER_ORG_LIMIT`]), metrics per org.
 //!
 //! Outside Lambda (no `AWS_LAMBDA_RUNTIME_API`) it runs one tick against
 //! whatever the environment points at (moto and the simulator locally) and
 //! prints the report.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use lambda_support::{SystemClock, emf, telemetry};
+use lambda_support::{Clock, SystemClock, emf, telemetry};
+use serde_json::Value;
+use token_broker::fleet::{OrgFleet, OrgTick};
 use token_broker::{
-    GenesysTokenSource, SlotOutcome, TickReport, TokenBroker, TokenConfig, genesys_broker,
+    GenesysTokenSource, SlotOutcome, TenantRegistry, TickReport, TokenBroker, TokenConfig,
+    genesys_broker,
 };
 
 type Broker = TokenBroker<GenesysTokenSource>;
+
+/// Orgs ticked at once.
+const ORG_CONCURRENCY: usize = 16;
+/// One org's tick may take this long: a lease (at most 60 s) and a fetch,
+/// inside the function's 120 s timeout.
+const PER_ORG_LIMIT: Duration = Duration::from_secs(90);
 
 #[derive(Debug)]
 struct TickFailed(String);
@@ -27,8 +41,8 @@ impl std::fmt::Display for TickFailed {
 
 impl std::error::Error for TickFailed {}
 
-async fn tick(broker: &Broker) -> Result<TickReport, TickFailed> {
-    let report = broker.tick().await;
+/// Emits one org's (or the single org's) metrics; the failures as text.
+fn report_metrics(report: &TickReport, now_ms: i64, org: Option<&str>) -> Vec<String> {
     let min_expiry = report
         .slots
         .iter()
@@ -44,19 +58,97 @@ async fn tick(broker: &Broker) -> Result<TickReport, TickFailed> {
     if let Some(s) = min_expiry {
         metrics.push(("TokenExpiresInSeconds", s as f64));
     }
-    emf::emit("token-refresher", broker.now_ms(), &[], &metrics);
-    if report.failed() > 0 {
-        let errors: Vec<String> = report
-            .slots
-            .iter()
-            .filter_map(|s| match &s.outcome {
-                SlotOutcome::Failed { error } => Some(format!("slot {}: {error}", s.slot)),
-                _ => None,
-            })
-            .collect();
-        return Err(TickFailed(errors.join("; ")));
+    let dims: Vec<(&str, &str)> = org.map(|o| ("Org", o)).into_iter().collect();
+    emf::emit("token-refresher", now_ms, &dims, &metrics);
+    report
+        .slots
+        .iter()
+        .filter_map(|s| match &s.outcome {
+            SlotOutcome::Failed { error } => Some(format!("slot {}: {error}", s.slot)),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn tick(broker: &Broker) -> Result<TickReport, TickFailed> {
+    let report = broker.tick().await;
+    let errors = report_metrics(&report, broker.now_ms(), None);
+    if errors.is_empty() {
+        Ok(report)
+    } else {
+        Err(TickFailed(errors.join("; ")))
     }
-    Ok(report)
+}
+
+/// Every enabled org; fails (for the alarm) if any org failed, after all ran.
+async fn tick_orgs(
+    fleet: &OrgFleet,
+    registry: &TenantRegistry,
+) -> Result<Vec<OrgTick>, TickFailed> {
+    let tenants = registry
+        .list()
+        .await
+        .map_err(|e| TickFailed(format!("the tenant registry could not be read: {e}")))?;
+    let ticks = fleet
+        .tick_all(&tenants, ORG_CONCURRENCY, PER_ORG_LIMIT)
+        .await;
+    let now = SystemClock.now_ms();
+    let mut failed = Vec::new();
+    for t in &ticks {
+        match &t.result {
+            Ok(report) => {
+                let errors = report_metrics(report, now, Some(&t.org_id));
+                if !errors.is_empty() {
+                    failed.push(format!("org {}: {}", t.org_id, errors.join("; ")));
+                }
+            }
+            Err(e) => {
+                emf::emit(
+                    "token-refresher",
+                    now,
+                    &[("Org", &t.org_id)],
+                    &[("TokenRefreshFailed", 1.0)],
+                );
+                failed.push(format!("org {}: {e}", t.org_id));
+            }
+        }
+    }
+    emf::emit(
+        "token-refresher",
+        now,
+        &[],
+        &[
+            ("Orgs", ticks.len() as f64),
+            ("OrgsFailed", failed.len() as f64),
+        ],
+    );
+    if failed.is_empty() {
+        Ok(ticks)
+    } else {
+        for f in &failed {
+            tracing::error!(failure = %f, "org tick failed; other orgs were not affected");
+        }
+        Err(TickFailed(failed.join("; ")))
+    }
+}
+
+/// The refresher of one deployment: one org or many.
+enum Refresher {
+    Single(Arc<Broker>),
+    Orgs(Arc<OrgFleet>, TenantRegistry),
+}
+
+impl Refresher {
+    async fn run(&self) -> Result<Value, TickFailed> {
+        match self {
+            Refresher::Single(b) => tick(b)
+                .await
+                .map(|r| serde_json::to_value(r).unwrap_or_default()),
+            Refresher::Orgs(fleet, registry) => tick_orgs(fleet, registry)
+                .await
+                .map(|r| serde_json::to_value(r).unwrap_or_default()),
+        }
+    }
 }
 
 #[tokio::main]
@@ -71,21 +163,33 @@ async fn main() -> Result<(), Error> {
     };
     // Clients are built once per container, outside the handler.
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let client = genesys::GenesysClient::new(cfg.hosts.clone(), Default::default())?;
-    let broker = Arc::new(genesys_broker(&aws, &cfg, client, Arc::new(SystemClock)));
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let refresher = Arc::new(match &cfg.tenants_table {
+        Some(table) => Refresher::Orgs(
+            Arc::new(OrgFleet::from_config(&aws, &cfg, clock)),
+            TenantRegistry::new(aws_sdk_dynamodb::Client::new(&aws), table.clone()),
+        ),
+        None => {
+            let client = genesys::GenesysClient::new(cfg.hosts.clone(), Default::default())?;
+            Refresher::Single(Arc::new(genesys_broker(&aws, &cfg, client, clock)))
+        }
+    });
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
-        let report = tick(&broker).await?;
+        let report = refresher.run().await?;
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
     lambda_runtime::run(service_fn(
         move |_event: LambdaEvent<EventBridgeEvent<serde_json::Value>>| {
-            let broker = broker.clone();
+            let refresher = refresher.clone();
             async move {
-                tick(&broker).await.map_err(|e| lambda_runtime::Diagnostic {
-                    error_type: "TokenRefresh".into(),
-                    error_message: e.to_string(),
-                })
+                refresher
+                    .run()
+                    .await
+                    .map_err(|e| lambda_runtime::Diagnostic {
+                        error_type: "TokenRefresh".into(),
+                        error_message: e.to_string(),
+                    })
             }
         },
     ))

@@ -89,6 +89,10 @@ enum Command {
         /// Extra bot flow types, as the function's `BOT_FLOW_TYPES`.
         #[arg(long, env = "BOT_FLOW_TYPES", value_delimiter = ',')]
         bot_flow_types: Vec<String>,
+        /// The tenant registry's table, as the function's `TENANTS_TABLE`
+        /// (multi-org deployments: events are counted for their source's org).
+        #[arg(long, env = "TENANTS_TABLE")]
+        tenants_table: Option<String>,
         /// Stop after this many messages.
         #[arg(long)]
         max_messages: Option<u64>,
@@ -112,6 +116,7 @@ async fn main() -> ExitCode {
             queue_url,
             table,
             bot_flow_types,
+            tenants_table,
             max_messages,
             drop_rejected,
             wait_seconds,
@@ -121,6 +126,7 @@ async fn main() -> ExitCode {
             let cfg = match HandlerConfig::from_lookup(|k| match k {
                 va_handler::config::ANALYTICS_TABLE => Some(table.clone()),
                 va_handler::config::BOT_FLOW_TYPES => Some(types.clone()),
+                token_broker::TENANTS_TABLE => tenants_table.clone(),
                 _ => None,
             }) {
                 Ok(c) => c,
@@ -131,11 +137,14 @@ async fn main() -> ExitCode {
             };
             let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
             let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+            let ddb = aws_sdk_dynamodb::Client::new(&aws);
+            let tenancy = cfg.tenancy(&ddb, clock.clone());
             let handler = EventHandler::new(
-                AnalyticsStore::new(aws_sdk_dynamodb::Client::new(&aws), cfg.analytics_table),
+                AnalyticsStore::new(ddb, cfg.analytics_table),
                 cfg.kpi,
                 clock,
-            );
+            )
+            .with_tenancy(tenancy);
             let queue = DeadLetterQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url);
             let opts = RedriveOptions {
                 wait_s: wait_seconds,
