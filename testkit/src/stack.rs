@@ -217,7 +217,16 @@ pub async fn serve_dashboard(
         pool_size: run.pool_size,
         clock: run.sim.clock(),
         auth: va_analytics::dashboard::auth::Verifier::new(run.sign_in.auth.clone()),
+        tenants: None,
     });
+    serve_api(api, addr).await
+}
+
+/// Serves `api` over HTTP on `addr` (port 0 picks one), as the local stack does.
+pub async fn serve_api(
+    api: Arc<DashboardApi>,
+    addr: SocketAddr,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
         let api = api.clone();
         async move {

@@ -142,7 +142,7 @@ impl OrgFleet {
         let store = TokenStore::new(
             self.ddb.clone(),
             self.table.clone(),
-            &format!("{}#{}", tenant.org_id, tenant.secret_arn),
+            &tenant.token_identity(),
         );
         let cfg = BrokerConfig {
             pool_size: tenant.pool_size.clamp(1, 32),

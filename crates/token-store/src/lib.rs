@@ -270,6 +270,11 @@ impl TokenStore {
         }
     }
 
+    /// The same table (and client) for another OAuth client's items.
+    pub fn for_identity(&self, identity: &str) -> Self {
+        Self::new(self.client.clone(), self.table.clone(), identity)
+    }
+
     /// The table's name.
     pub fn table(&self) -> &str {
         &self.table

@@ -40,6 +40,13 @@ fn s(v: impl Into<String>) -> AttributeValue {
 }
 
 impl Tenant {
+    /// What names this org's token items (see [`crate::TokenStore::new`]):
+    /// the org and its secret, so two orgs never share a slot and a new
+    /// secret starts new slots.
+    pub fn token_identity(&self) -> String {
+        format!("{}#{}", self.org_id, self.secret_arn)
+    }
+
     fn item(&self) -> std::collections::HashMap<String, AttributeValue> {
         let mut m = std::collections::HashMap::from([
             (

@@ -12,6 +12,7 @@ use aws_lambda_events::http::{HeaderMap, HeaderValue};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use lambda_support::{SystemClock, telemetry};
 use token_store::TokenStore;
+use token_store::tenants::TenantRegistry;
 use va_analytics::AnalyticsStore;
 use va_analytics::dashboard::auth::Verifier;
 use va_analytics::dashboard::{DashboardApi, DashboardConfig};
@@ -59,10 +60,14 @@ async fn main() -> Result<(), Error> {
     let ddb = aws_sdk_dynamodb::Client::new(&aws);
     let api = Arc::new(DashboardApi {
         store: AnalyticsStore::new(ddb.clone(), cfg.analytics_table.clone()),
-        tokens: TokenStore::new(ddb, cfg.token_table.clone(), &cfg.secret_id),
+        tokens: TokenStore::new(ddb.clone(), cfg.token_table.clone(), &cfg.secret_id),
         pool_size: cfg.pool_size,
         clock: Arc::new(SystemClock),
         auth: Verifier::new(cfg.auth.clone()),
+        tenants: cfg
+            .tenants_table
+            .as_ref()
+            .map(|t| TenantRegistry::new(ddb, t.clone())),
     });
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayV2httpRequest>| {

@@ -2,6 +2,7 @@
 //! health, as one JSON document. `dashboard-api` serves it in AWS and the
 //! local stack serves it locally, with the same page.
 
+pub mod access;
 pub mod auth;
 
 use std::collections::BTreeMap;
@@ -12,6 +13,7 @@ use serde::Serialize;
 use auth::{AuthConfig, Verifier};
 
 use lambda_support::{Clock, ConfigErrors, Env};
+use token_store::tenants::TenantRegistry;
 use token_store::{StoreError, TokenStore};
 
 use crate::kpi::{Scope, attr, duration_percentile};
@@ -63,6 +65,8 @@ pub struct Snapshot {
     pub from_ms: i64,
     /// Range end, epoch ms.
     pub to_ms: i64,
+    /// The org shown (`""`: the one org of a single-org deployment).
+    pub org: String,
     /// The scope's partition key.
     pub scope: String,
     /// Per-minute counters.
@@ -155,6 +159,7 @@ pub async fn snapshot(
     Ok(Snapshot {
         from_ms,
         to_ms,
+        org: String::new(),
         scope: match scope {
             Scope::Org => "all flows".to_string(),
             Scope::Flow(id) => format!("flow {id}"),
@@ -259,6 +264,9 @@ pub struct DashboardApi {
     pub clock: Arc<dyn Clock>,
     /// Checks the viewer's sign-in on every data request.
     pub auth: Arc<Verifier>,
+    /// Many orgs: the tenant registry. Each request reads one org, the one
+    /// the viewer's groups grant ([`access::org_for`]).
+    pub tenants: Option<TenantRegistry>,
 }
 
 /// How far back the page looks when the request names no range.
@@ -288,10 +296,11 @@ impl DashboardApi {
                 200,
                 serde_json::json!({ "sign_in": self.auth.sign_in() }).to_string(),
             ),
-            "/api/dashboard" => match self.auth.verify(authorization).await {
+            "/api/dashboard" | "/api/orgs" => match self.auth.verify(authorization).await {
+                Ok(viewer) if path.trim_end_matches('/') == "/api/orgs" => self.orgs(&viewer).await,
                 Ok(viewer) => {
                     tracing::info!(viewer = %viewer.username, "dashboard read");
-                    self.data(query).await
+                    self.data(query, &viewer).await
                 }
                 Err(e) => {
                     let status = if e == auth::AuthError::KeysUnavailable {
@@ -306,8 +315,61 @@ impl DashboardApi {
         }
     }
 
-    async fn data(&self, query: &[(String, String)]) -> Reply {
+    /// The orgs the viewer may pick: `{"multi_org", "orgs": [{"org_id", "name"}]}`.
+    async fn orgs(&self, viewer: &auth::Viewer) -> Reply {
+        let Some(registry) = &self.tenants else {
+            return Reply::json(200, serde_json::json!({"multi_org": false, "orgs": []}).to_string());
+        };
+        let mut orgs = Vec::new();
+        for org in access::orgs_of(&viewer.groups) {
+            match registry.get(&org).await {
+                Ok(Some(t)) => orgs.push(serde_json::json!({"org_id": org, "name": t.display_name})),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "tenant registry read failed");
+                    return Reply::error(502, "store_unavailable", "the store could not be read");
+                }
+            }
+        }
+        Reply::json(200, serde_json::json!({"multi_org": true, "orgs": orgs}).to_string())
+    }
+
+    /// The org the request reads and its views of the two tables; a refusal
+    /// when the viewer's groups do not grant it.
+    async fn org_views(
+        &self,
+        viewer: &auth::Viewer,
+        requested: Option<&str>,
+    ) -> Result<(String, AnalyticsStore, TokenStore, usize), Reply> {
+        let Some(registry) = &self.tenants else {
+            return Ok((String::new(), self.store.clone(), self.tokens.clone(), self.pool_size));
+        };
+        let org = access::org_for(&viewer.groups, requested).map_err(|r| {
+            let (status, code, message) = r.answer();
+            tracing::warn!(viewer = %viewer.username, code, "org refused");
+            Reply::error(status, code, message)
+        })?;
+        match registry.get(&org).await {
+            Ok(Some(t)) => Ok((
+                org.clone(),
+                self.store.for_org(&org),
+                self.tokens.for_identity(&t.token_identity()),
+                t.pool_size.clamp(1, 32),
+            )),
+            Ok(None) => Err(Reply::error(404, "org_unknown", "this org is not registered")),
+            Err(e) => {
+                tracing::error!(error = %e, "tenant registry read failed");
+                Err(Reply::error(502, "store_unavailable", "the store could not be read"))
+            }
+        }
+    }
+
+    async fn data(&self, query: &[(String, String)], viewer: &auth::Viewer) -> Reply {
         let get = |k: &str| query.iter().find(|(q, _)| q == k).map(|(_, v)| v.as_str());
+        let (org, store, tokens, pool_size) = match self.org_views(viewer, get("org")).await {
+            Ok(v) => v,
+            Err(refused) => return refused,
+        };
         let number = |k: &str| -> Result<Option<i64>, ()> {
             get(k).map(|v| v.parse::<i64>().map_err(|_| ())).transpose()
         };
@@ -329,18 +391,11 @@ impl DashboardApi {
             Some(f) if va_events::is_uuid(f) => Scope::Flow(f.to_ascii_lowercase()),
             Some(_) => return Reply::error(400, "flow_invalid", "`flow` must be a flow id"),
         };
-        match snapshot(
-            &self.store,
-            &self.tokens,
-            self.pool_size,
-            &scope,
-            from,
-            to,
-            now,
-        )
-        .await
-        {
-            Ok(s) => match serde_json::to_string(&s) {
+        match snapshot(&store, &tokens, pool_size, &scope, from, to, now).await {
+            Ok(mut s) => match serde_json::to_string({
+                s.org = org;
+                &s
+            }) {
                 Ok(body) => Reply::json(200, body),
                 Err(e) => {
                     tracing::error!(error = %e, "dashboard answer could not be written");
@@ -368,6 +423,8 @@ pub struct DashboardConfig {
     pub pool_size: usize,
     /// The sign-in.
     pub auth: AuthConfig,
+    /// Many orgs: the tenant registry's table (`TENANTS_TABLE`).
+    pub tenants_table: Option<String>,
 }
 
 /// Variable: the Cognito user pool's issuer URL.
@@ -393,10 +450,16 @@ impl DashboardConfig {
         let analytics_table =
             env.required(crate::ANALYTICS_TABLE, "the DynamoDB table of aggregates");
         let token_table = env.required("TOKEN_TABLE", "the DynamoDB table of token items");
-        let secret_id = env.required(
-            "GENESYS_SECRET_ID",
-            "the secret's name or ARN (only to find the token items)",
-        );
+        let tenants_table = env.optional(token_store::tenants::TENANTS_TABLE);
+        // Many orgs: each org's token items are found through its registry item.
+        let secret_id = if tenants_table.is_none() {
+            env.required(
+                "GENESYS_SECRET_ID",
+                "the secret's name or ARN (only to find the token items)",
+            )
+        } else {
+            String::new()
+        };
         let pool_size = env.number("TOKEN_POOL_SIZE", 1, 1..=32) as usize;
         let issuer = env.required(AUTH_ISSUER, "the Cognito user pool's issuer URL");
         let client_id = env.required(AUTH_CLIENT_ID, "the Cognito app client id");
@@ -430,6 +493,7 @@ impl DashboardConfig {
             secret_id,
             pool_size,
             auth,
+            tenants_table,
         })
     }
 }

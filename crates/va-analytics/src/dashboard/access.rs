@@ -1,0 +1,108 @@
+//! Which org a viewer may read. In a multi-org deployment a viewer's Cognito
+//! groups name their orgs (`org-<orgId>`, one group per org); a request for
+//! any other org is refused before a key is built, so the store is never
+//! asked for another tenant's items.
+
+/// Prefix of the Cognito groups that grant an org.
+pub const ORG_GROUP_PREFIX: &str = "org-";
+
+/// The orgs `groups` grant, lowercased, sorted, without duplicates.
+pub fn orgs_of(groups: &[String]) -> Vec<String> {
+    let mut orgs: Vec<String> = groups
+        .iter()
+        .filter_map(|g| g.strip_prefix(ORG_GROUP_PREFIX))
+        .filter(|o| va_events::is_uuid(o))
+        .map(str::to_ascii_lowercase)
+        .collect();
+    orgs.sort();
+    orgs.dedup();
+    orgs
+}
+
+/// Why a viewer gets no org.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `org` is not an org id.
+    Invalid,
+    /// The viewer's groups do not grant that org (or any org).
+    Forbidden,
+    /// The viewer may see several orgs and named none.
+    Required,
+}
+
+impl Refusal {
+    /// HTTP status, stable code and a fixed sentence.
+    pub fn answer(self) -> (u16, &'static str, &'static str) {
+        match self {
+            Refusal::Invalid => (400, "org_invalid", "`org` must be an org id"),
+            Refusal::Forbidden => (
+                403,
+                "org_forbidden",
+                "your sign-in does not grant this org",
+            ),
+            Refusal::Required => (400, "org_required", "name the org to show (`org`)"),
+        }
+    }
+}
+
+/// The org a viewer with `groups` reads when asking for `requested`: the
+/// one named, if their groups grant it; their only org, if they named none.
+pub fn org_for(groups: &[String], requested: Option<&str>) -> Result<String, Refusal> {
+    let allowed = orgs_of(groups);
+    match requested.filter(|r| !r.is_empty()) {
+        Some(r) if !va_events::is_uuid(r) => Err(Refusal::Invalid),
+        Some(r) => {
+            let r = r.to_ascii_lowercase();
+            if allowed.contains(&r) {
+                Ok(r)
+            } else {
+                Err(Refusal::Forbidden)
+            }
+        }
+        None => match allowed.as_slice() {
+            [only] => Ok(only.clone()),
+            [] => Err(Refusal::Forbidden),
+            _ => Err(Refusal::Required),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "0a000000-0000-4000-8000-00000000000a";
+    const B: &str = "0b000000-0000-4000-8000-00000000000b";
+
+    fn groups(g: &[&str]) -> Vec<String> {
+        g.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_viewer_reads_only_the_orgs_their_groups_grant() {
+        let a_only = groups(&[&format!("org-{A}"), "viewers"]);
+        assert_eq!(org_for(&a_only, None), Ok(A.to_string()));
+        assert_eq!(org_for(&a_only, Some(A)), Ok(A.to_string()));
+        assert_eq!(
+            org_for(&a_only, Some(&A.to_uppercase())),
+            Ok(A.to_string())
+        );
+        assert_eq!(org_for(&a_only, Some(B)), Err(Refusal::Forbidden));
+        assert_eq!(org_for(&a_only, Some("../agg")), Err(Refusal::Invalid));
+        let both = groups(&[&format!("org-{B}"), &format!("org-{A}")]);
+        assert_eq!(org_for(&both, None), Err(Refusal::Required));
+        assert_eq!(org_for(&both, Some(B)), Ok(B.to_string()));
+        assert_eq!(orgs_of(&both), vec![A.to_string(), B.to_string()]);
+        // No grant, or a look-alike group: nothing.
+        for g in [
+            groups(&[]),
+            groups(&["viewers"]),
+            groups(&[&format!("xorg-{A}")]),
+            groups(&["org-*"]),
+            groups(&[&format!("org-{A}x")]),
+        ] {
+            assert_eq!(org_for(&g, Some(A)), Err(Refusal::Forbidden), "{g:?}");
+            assert_eq!(org_for(&g, None), Err(Refusal::Forbidden), "{g:?}");
+        }
+    }
+}
