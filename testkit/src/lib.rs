@@ -8,6 +8,7 @@ pub mod browser;
 pub mod fixtures;
 pub mod genesys_sdk;
 pub mod metering;
+pub mod orgs;
 pub mod product;
 pub mod replay;
 pub mod sign_in;

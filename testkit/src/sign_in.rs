@@ -19,6 +19,8 @@ pub struct LocalSignIn {
     pub password: String,
     /// moto's endpoint.
     pub endpoint: String,
+    /// The user pool.
+    pub pool_id: String,
 }
 
 impl std::fmt::Debug for LocalSignIn {
@@ -114,10 +116,49 @@ impl LocalSignIn {
             username,
             password,
             endpoint,
+            pool_id,
         })
     }
 
     /// Signs the viewer in as the page does; returns the access token.
+    /// Another viewer of the same pool, in `groups` (created as needed):
+    /// `org-<orgId>` grants an org in a multi-org deployment.
+    pub async fn add_viewer(&self, username: &str, groups: &[&str]) -> Result<Self, HarnessError> {
+        let password = format!("Va-{}-1!", uuid::Uuid::new_v4().simple());
+        call(
+            &self.endpoint,
+            "AdminCreateUser",
+            json!({"UserPoolId": self.pool_id, "Username": username, "MessageAction": "SUPPRESS"}),
+        )
+        .await?;
+        call(
+            &self.endpoint,
+            "AdminSetUserPassword",
+            json!({"UserPoolId": self.pool_id, "Username": username, "Password": password, "Permanent": true}),
+        )
+        .await?;
+        for g in groups {
+            // The group may exist already (another viewer of the org).
+            let _ = call(
+                &self.endpoint,
+                "CreateGroup",
+                json!({"UserPoolId": self.pool_id, "GroupName": g}),
+            )
+            .await;
+            call(
+                &self.endpoint,
+                "AdminAddUserToGroup",
+                json!({"UserPoolId": self.pool_id, "Username": username, "GroupName": g}),
+            )
+            .await?;
+        }
+        Ok(Self {
+            username: username.to_string(),
+            password,
+            ..self.clone()
+        })
+    }
+
     pub async fn access_token(&self) -> Result<String, HarnessError> {
         let r = call(
             &self.endpoint,

@@ -339,3 +339,159 @@ async fn a_new_org_is_checked_before_it_is_enabled_and_each_problem_is_named() {
     assert!(e.problem.contains("https://"), "{e}");
     res.delete().await.expect("cleanup");
 }
+
+/// Issue 13's end-to-end check: three orgs in one deployment (one with a
+/// wrong secret, one revoked every 10 minutes), events routed by their
+/// `source`, tokens, enrichment and counts per org; each org compared with
+/// a run of the same org and traffic alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_orgs_count_exactly_once_each_and_match_their_single_org_runs() {
+    use testkit::orgs::{self, OrgRunOptions, OrgSpec};
+    let opts = OrgRunOptions {
+        sessions_per_minute: 8,
+        minutes: 30,
+        ..OrgRunOptions::default()
+    };
+    let specs: Vec<OrgSpec> = (0..3).map(|n| OrgSpec::nth(n, true)).collect();
+    let res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+        .await
+        .expect("moto");
+    let together = orgs::run(&res, &specs, &opts).await.expect("three orgs");
+    println!("together:\n{}", orgs::table(&together));
+    let mut alone = Vec::new();
+    for spec in [&specs[0], &specs[2]] {
+        let solo_res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+            .await
+            .expect("moto");
+        let mut r = orgs::run(&solo_res, std::slice::from_ref(spec), &opts)
+            .await
+            .expect("alone");
+        alone.push(r.remove(0));
+        solo_res.delete().await.expect("cleanup");
+    }
+    println!("alone:\n{}", orgs::table(&alone));
+
+    let (healthy, bad, revoked) = (&together[0], &together[1], &together[2]);
+    for (with_others, solo) in [(healthy, &alone[0]), (revoked, &alone[1])] {
+        assert!(
+            with_others.exactly_once && with_others.enrichment_complete,
+            "{}: {:?}",
+            with_others.name,
+            with_others.differences
+        );
+        assert_eq!(with_others.rejected + with_others.dead_lettered, 0);
+        assert_eq!(
+            (with_others.token_requests, with_others.unauthorized),
+            (solo.token_requests, solo.unauthorized),
+            "{}: token requests and 401s as when alone",
+            with_others.name
+        );
+        assert_eq!(
+            (with_others.exactly_once, with_others.events),
+            (solo.exactly_once, solo.events)
+        );
+    }
+    assert_eq!(healthy.token_requests, 1);
+    assert_eq!(healthy.unauthorized, 0);
+    assert!(revoked.revocations >= 2, "revoked every 10 minutes");
+    // The bad org: its events are still counted exactly once (counting needs
+    // no token), its failure is reported on every tick, and its token
+    // requests stay within one per longest backoff.
+    assert!(bad.counts_exact, "{:?}", bad.differences);
+    assert_eq!(bad.rejected + bad.dead_lettered, 0);
+    assert!(bad.failed_ticks >= 1);
+    let failure = bad.last_failure.clone().unwrap_or_default();
+    assert!(
+        failure.contains("rejected") || failure.contains("invalid_client"),
+        "{failure}"
+    );
+    assert!(!failure.contains("not-the-secret"), "no secret in reports");
+    let minutes = (opts.minutes + 60) as u64;
+    let most = minutes * 60 / BrokerConfig::default().backoff_max.as_secs() + 2;
+    assert!(
+        bad.token_requests <= most,
+        "no storm: {} requests, at most {most}",
+        bad.token_requests
+    );
+    res.delete().await.expect("cleanup");
+}
+
+/// An event from an org the registry does not have, or has disabled, is
+/// rejected with the reason and counted nowhere.
+#[tokio::test]
+async fn events_of_unknown_or_disabled_orgs_are_rejected_and_counted_nowhere() {
+    use va_handler::{EventHandler, HandleError, OrgDirectory, Tenancy};
+    let res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+        .await
+        .expect("moto");
+    let clock = Arc::new(SimClock::frozen_at(START));
+    let registry = TenantRegistry::new(res.dynamodb.clone(), res.token_table.clone());
+    let known = Tenant {
+        org_id: org(1),
+        region: "us-east-1".into(),
+        secret_arn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:x".into(),
+        pool_size: 1,
+        enabled: false,
+        display_name: "Org 1".into(),
+        base_url: None,
+    };
+    registry.put(&known).await.expect("register");
+    let handler = EventHandler::new(
+        testkit::product::store(&res),
+        Default::default(),
+        clock.clone(),
+    )
+    .with_tenancy(Tenancy::Registry(Arc::new(OrgDirectory::new(
+        registry.clone(),
+        clock.clone(),
+    ))));
+    let event = |org: &str| {
+        let mut e = testkit::fixtures::all()
+            .into_iter()
+            .find(|(n, _)| n == "flow-end-contained.json")
+            .map(|(_, v)| v)
+            .expect("fixture");
+        e["source"] = serde_json::json!(format!("aws.partner/genesys.com/cloud/{org}/va"));
+        e
+    };
+    let deadline = || tokio::time::Instant::now() + Duration::from_secs(10);
+    for (org_id, why) in [(org(1), "disabled"), (org(2), "not in the tenant registry")] {
+        match handler.handle(&event(&org_id), deadline()).await {
+            Err(HandleError::Rejected(r)) => {
+                assert_eq!(r.field, "source");
+                assert!(r.problem.contains(why), "{}", r.problem);
+            }
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+    }
+    // Not a partner source at all.
+    let mut bad = event(&org(1));
+    bad["source"] = serde_json::json!("my.app");
+    assert!(matches!(
+        handler.handle(&bad, deadline()).await,
+        Err(HandleError::Rejected(_))
+    ));
+    // Enabled (after the cache's minute), it counts under its own keys only.
+    registry.set_enabled(&org(1), true).await.expect("enable");
+    clock.advance(Duration::from_millis(
+        va_handler::tenancy::REGISTRY_CACHE_MS as u64,
+    ));
+    let handled = handler
+        .handle(&event(&org(1)), deadline())
+        .await
+        .expect("counted");
+    assert_eq!(handled.org_id, org(1));
+    let items = res
+        .dynamodb
+        .scan()
+        .table_name(&res.analytics_table)
+        .send()
+        .await
+        .expect("scan");
+    assert!(!items.items().is_empty());
+    for item in items.items() {
+        let pk = item["pk"].as_s().expect("pk");
+        assert!(pk.starts_with(&format!("org#{}#", org(1))), "{pk}");
+    }
+    res.delete().await.expect("cleanup");
+}

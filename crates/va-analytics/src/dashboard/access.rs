@@ -35,11 +35,7 @@ impl Refusal {
     pub fn answer(self) -> (u16, &'static str, &'static str) {
         match self {
             Refusal::Invalid => (400, "org_invalid", "`org` must be an org id"),
-            Refusal::Forbidden => (
-                403,
-                "org_forbidden",
-                "your sign-in does not grant this org",
-            ),
+            Refusal::Forbidden => (403, "org_forbidden", "your sign-in does not grant this org"),
             Refusal::Required => (400, "org_required", "name the org to show (`org`)"),
         }
     }
@@ -83,10 +79,7 @@ mod tests {
         let a_only = groups(&[&format!("org-{A}"), "viewers"]);
         assert_eq!(org_for(&a_only, None), Ok(A.to_string()));
         assert_eq!(org_for(&a_only, Some(A)), Ok(A.to_string()));
-        assert_eq!(
-            org_for(&a_only, Some(&A.to_uppercase())),
-            Ok(A.to_string())
-        );
+        assert_eq!(org_for(&a_only, Some(&A.to_uppercase())), Ok(A.to_string()));
         assert_eq!(org_for(&a_only, Some(B)), Err(Refusal::Forbidden));
         assert_eq!(org_for(&a_only, Some("../agg")), Err(Refusal::Invalid));
         let both = groups(&[&format!("org-{B}"), &format!("org-{A}")]);

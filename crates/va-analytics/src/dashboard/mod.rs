@@ -318,12 +318,17 @@ impl DashboardApi {
     /// The orgs the viewer may pick: `{"multi_org", "orgs": [{"org_id", "name"}]}`.
     async fn orgs(&self, viewer: &auth::Viewer) -> Reply {
         let Some(registry) = &self.tenants else {
-            return Reply::json(200, serde_json::json!({"multi_org": false, "orgs": []}).to_string());
+            return Reply::json(
+                200,
+                serde_json::json!({"multi_org": false, "orgs": []}).to_string(),
+            );
         };
         let mut orgs = Vec::new();
         for org in access::orgs_of(&viewer.groups) {
             match registry.get(&org).await {
-                Ok(Some(t)) => orgs.push(serde_json::json!({"org_id": org, "name": t.display_name})),
+                Ok(Some(t)) => {
+                    orgs.push(serde_json::json!({"org_id": org, "name": t.display_name}))
+                }
                 Ok(None) => {}
                 Err(e) => {
                     tracing::error!(error = %e, "tenant registry read failed");
@@ -331,7 +336,10 @@ impl DashboardApi {
                 }
             }
         }
-        Reply::json(200, serde_json::json!({"multi_org": true, "orgs": orgs}).to_string())
+        Reply::json(
+            200,
+            serde_json::json!({"multi_org": true, "orgs": orgs}).to_string(),
+        )
     }
 
     /// The org the request reads and its views of the two tables; a refusal
@@ -342,7 +350,12 @@ impl DashboardApi {
         requested: Option<&str>,
     ) -> Result<(String, AnalyticsStore, TokenStore, usize), Reply> {
         let Some(registry) = &self.tenants else {
-            return Ok((String::new(), self.store.clone(), self.tokens.clone(), self.pool_size));
+            return Ok((
+                String::new(),
+                self.store.clone(),
+                self.tokens.clone(),
+                self.pool_size,
+            ));
         };
         let org = access::org_for(&viewer.groups, requested).map_err(|r| {
             let (status, code, message) = r.answer();
@@ -356,10 +369,18 @@ impl DashboardApi {
                 self.tokens.for_identity(&t.token_identity()),
                 t.pool_size.clamp(1, 32),
             )),
-            Ok(None) => Err(Reply::error(404, "org_unknown", "this org is not registered")),
+            Ok(None) => Err(Reply::error(
+                404,
+                "org_unknown",
+                "this org is not registered",
+            )),
             Err(e) => {
                 tracing::error!(error = %e, "tenant registry read failed");
-                Err(Reply::error(502, "store_unavailable", "the store could not be read"))
+                Err(Reply::error(
+                    502,
+                    "store_unavailable",
+                    "the store could not be read",
+                ))
             }
         }
     }
