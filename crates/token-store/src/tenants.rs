@@ -12,6 +12,20 @@ use crate::{StoreError, conditional_check_failed, dynamo_err};
 /// one implicit org with the keys of the first version.
 pub const TENANTS_TABLE: &str = "TENANTS_TABLE";
 
+/// Every attribute of a tenant item: reads name them (a
+/// `ProjectionExpression`), so a role may be limited to them with
+/// `dynamodb:Attributes` (the dashboard's and the handler's are).
+pub const ATTRIBUTES: [&str; 8] = [
+    "pk",
+    "org_id",
+    "region",
+    "secret_arn",
+    "pool_size",
+    "enabled",
+    "display_name",
+    "base_url",
+];
+
 /// Key prefix of tenant items.
 pub const TENANT_PREFIX: &str = "tenant#";
 
@@ -134,6 +148,19 @@ impl TenantRegistry {
             .get_item()
             .table_name(&self.table)
             .key("pk", s(format!("{TENANT_PREFIX}{org_id}")))
+            .projection_expression(
+                (0..ATTRIBUTES.len())
+                    .map(|i| format!("#a{i}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+            .set_expression_attribute_names(Some(
+                ATTRIBUTES
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| (format!("#a{i}"), a.to_string()))
+                    .collect(),
+            ))
             .consistent_read(true)
             .send()
             .await
@@ -216,6 +243,9 @@ mod tests {
             base_url: None,
         };
         let item = t.item();
+        let mut with_url = t.clone();
+        with_url.base_url = Some("https://example.test".into());
+        assert!(with_url.item().keys().all(|k| ATTRIBUTES.contains(&k.as_str())));
         assert_eq!(
             item["pk"].as_s().ok().map(String::as_str),
             Some("tenant#7f3c1a52-0d4e-4f1b-9a63-2b8e5c9d0a11")

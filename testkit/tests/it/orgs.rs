@@ -495,3 +495,119 @@ async fn events_of_unknown_or_disabled_orgs_are_rejected_and_counted_nowhere() {
     }
     res.delete().await.expect("cleanup");
 }
+
+/// Tenant isolation at the dashboard: a viewer signed in for org A (Cognito
+/// group `org-<A>`) reads A's figures, equal to A's store, and is refused
+/// org B's, over HTTP with real (moto) Cognito tokens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_viewer_of_one_org_is_refused_another_orgs_figures() {
+    use testkit::orgs::{self, OrgRunOptions, OrgSpec};
+    use va_analytics::dashboard::{DashboardApi, auth::Verifier};
+    let opts = OrgRunOptions {
+        sessions_per_minute: 5,
+        minutes: 3,
+        ..OrgRunOptions::default()
+    };
+    let specs: Vec<OrgSpec> = (0..2).map(|n| OrgSpec::nth(n, false)).collect();
+    let (a, b) = (specs[0].org_id.clone(), specs[1].org_id.clone());
+    let res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+        .await
+        .expect("moto");
+    let reports = orgs::run(&res, &specs, &opts).await.expect("two orgs");
+    assert!(reports.iter().all(|r| r.exactly_once), "{reports:?}");
+
+    let sign_in = testkit::sign_in::LocalSignIn::create()
+        .await
+        .expect("cognito");
+    let viewer_a = sign_in
+        .add_viewer("viewer-a", &[&format!("org-{a}")])
+        .await
+        .expect("viewer a");
+    let nobody = sign_in.add_viewer("no-org", &[]).await.expect("viewer");
+    let store = testkit::product::store(&res);
+    let api = Arc::new(DashboardApi {
+        store: store.clone(),
+        tokens: token_broker::TokenStore::new(
+            res.dynamodb.clone(),
+            res.token_table.clone(),
+            "unused",
+        ),
+        pool_size: 1,
+        clock: Arc::new(SimClock::frozen_at(opts.start_ms + 3_600_000)),
+        auth: Verifier::new(sign_in.auth.clone()),
+        tenants: Some(TenantRegistry::new(
+            res.dynamodb.clone(),
+            res.token_table.clone(),
+        )),
+    });
+    let (addr, _server) = testkit::stack::serve_api(api, "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("serve");
+    let http = reqwest::Client::new();
+    let range = format!("from={}&to={}", opts.start_ms, opts.start_ms + 3_600_000);
+    let get = |token: String, query: String| {
+        let http = http.clone();
+        async move {
+            let r = http
+                .get(format!("http://{addr}/api/dashboard?{query}"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("request");
+            let status = r.status().as_u16();
+            (status, r.json::<serde_json::Value>().await.expect("json"))
+        }
+    };
+    let token_a = viewer_a.access_token().await.expect("sign in a");
+    // Org A: its own figures, equal to its store.
+    let (status, own) = get(token_a.clone(), format!("{range}&org={a}")).await;
+    assert_eq!(status, 200, "{own}");
+    assert_eq!(own["org"], a.as_str());
+    let stored = store
+        .for_org(&a)
+        .query(
+            &va_analytics::Scope::Org,
+            opts.start_ms,
+            opts.start_ms + 3_600_000,
+        )
+        .await
+        .expect("query");
+    let started: i64 = stored
+        .iter()
+        .map(|b| b.counters.get("started").copied().unwrap_or(0))
+        .sum();
+    assert!(started > 0);
+    assert_eq!(own["totals"]["started"], started);
+    // Named alone: the only org granted.
+    let (status, implicit) = get(token_a.clone(), range.clone()).await;
+    assert_eq!((status, &implicit["org"]), (200, &serde_json::json!(a)));
+    // Org B: refused, whatever the spelling.
+    for org in [b.clone(), b.to_uppercase()] {
+        let (status, refused) = get(token_a.clone(), format!("{range}&org={org}")).await;
+        assert_eq!(status, 403, "{refused}");
+        assert_eq!(refused["error"], "org_forbidden");
+        assert!(refused.get("totals").is_none());
+    }
+    // A key-shaped org id is not an org.
+    let (status, bad) = get(token_a.clone(), format!("{range}&org=agg%23s00")).await;
+    assert_eq!((status, bad["error"].as_str()), (400, Some("org_invalid")));
+    // A viewer with no org group sees nothing.
+    let token_none = nobody.access_token().await.expect("sign in");
+    let (status, none) = get(token_none, format!("{range}&org={a}")).await;
+    assert_eq!((status, none["error"].as_str()), (403, Some("org_forbidden")));
+    // The picker lists A only.
+    let orgs_listed: serde_json::Value = http
+        .get(format!("http://{addr}/api/orgs"))
+        .bearer_auth(&token_a)
+        .send()
+        .await
+        .expect("orgs")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        orgs_listed,
+        serde_json::json!({"multi_org": true, "orgs": [{"org_id": a, "name": "Org 1"}]})
+    );
+    res.delete().await.expect("cleanup");
+}
