@@ -43,6 +43,9 @@ pub struct OrgTick {
     pub elapsed_ms: u64,
 }
 
+/// An org's broker and API client, and the registry item they were built from.
+type Built = (Tenant, Arc<OrgBroker>, GenesysClient);
+
 /// Brokers for the orgs of one deployment; build once per container.
 pub struct OrgFleet {
     ddb: aws_sdk_dynamodb::Client,
@@ -53,7 +56,7 @@ pub struct OrgFleet {
     retry: RetryPolicy,
     credentials_max_age: Duration,
     allow_loopback_http: bool,
-    brokers: std::sync::Mutex<HashMap<String, (Tenant, Arc<OrgBroker>, GenesysClient)>>,
+    brokers: std::sync::Mutex<HashMap<String, Built>>,
 }
 
 impl OrgFleet {

@@ -245,7 +245,12 @@ mod tests {
         let item = t.item();
         let mut with_url = t.clone();
         with_url.base_url = Some("https://example.test".into());
-        assert!(with_url.item().keys().all(|k| ATTRIBUTES.contains(&k.as_str())));
+        assert!(
+            with_url
+                .item()
+                .keys()
+                .all(|k| ATTRIBUTES.contains(&k.as_str()))
+        );
         assert_eq!(
             item["pk"].as_s().ok().map(String::as_str),
             Some("tenant#7f3c1a52-0d4e-4f1b-9a63-2b8e5c9d0a11")

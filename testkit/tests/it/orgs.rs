@@ -594,7 +594,10 @@ async fn a_viewer_of_one_org_is_refused_another_orgs_figures() {
     // A viewer with no org group sees nothing.
     let token_none = nobody.access_token().await.expect("sign in");
     let (status, none) = get(token_none, format!("{range}&org={a}")).await;
-    assert_eq!((status, none["error"].as_str()), (403, Some("org_forbidden")));
+    assert_eq!(
+        (status, none["error"].as_str()),
+        (403, Some("org_forbidden"))
+    );
     // The picker lists A only.
     let orgs_listed: serde_json::Value = http
         .get(format!("http://{addr}/api/orgs"))

@@ -135,6 +135,21 @@ fn every_dynamodb_statement_is_scoped_by_leading_keys() {
         .iter()
         .filter(|s| s.actions.iter().any(|a| a.starts_with("dynamodb:")))
     {
+        // Listing the registry: a Scan cannot be bound by leading keys, and
+        // the tenant table holds tenant items only. Only the two functions
+        // that serve every org list it.
+        if s.resources[0].1.starts_with("TenantTable")
+            && s.actions.contains(&"dynamodb:Scan".into())
+        {
+            assert_eq!(s.actions, vec!["dynamodb:Scan", "dynamodb:GetItem"]);
+            assert!(
+                ["TokenRefresherFunction", "EnrichmentSweeperFunction"]
+                    .contains(&s.function.as_str()),
+                "{} lists the tenants",
+                s.function
+            );
+            continue;
+        }
         let keys = leading_keys(&s.condition);
         assert!(
             !keys.is_empty(),
@@ -144,6 +159,9 @@ fn every_dynamodb_statement_is_scoped_by_leading_keys() {
         let table = &s.resources[0].1;
         if table.starts_with("TokenTable") {
             assert_eq!(keys, vec!["token#*"], "{}", s.function);
+        }
+        if table.starts_with("TenantTable") {
+            assert_eq!(keys, vec!["tenant#*"], "{}", s.function);
         }
     }
 }
@@ -184,11 +202,18 @@ fn only_the_functions_that_fetch_tokens_may_read_the_one_secret() {
                 "{}",
                 s.function
             );
-            assert_eq!(
-                s.resources,
-                vec![("Ref".to_string(), "GenesysSecretArn".to_string())],
+            // The one secret, or with many orgs those named <stack>/org/*.
+            let either = secret_resource(&t, &s.function);
+            assert_eq!(either.len(), 3, "{}: !If [MultiOrg, ...]", s.function);
+            assert_eq!(either[0].as_str(), Some("MultiOrg"));
+            assert!(
+                sub(&either[1]).ends_with(":secret:${AWS::StackName}/org/*"),
                 "{}",
                 s.function
+            );
+            assert_eq!(
+                reference(&either[2]),
+                ("Ref".to_string(), "GenesysSecretArn".to_string())
             );
             readers.push(s.function.clone());
         }
@@ -199,7 +224,25 @@ fn only_the_functions_that_fetch_tokens_may_read_the_one_secret() {
         vec!["EnrichmentSweeperFunction", "TokenRefresherFunction"]
     );
     // The secret is a parameter: never a plain value in the template.
-    assert!(t["Parameters"]["GenesysSecretArn"]["Default"].is_null());
+    assert_eq!(
+        t["Parameters"]["GenesysSecretArn"]["Default"].as_str(),
+        Some("")
+    );
+}
+
+/// The `Resource` of `function`'s Secrets Manager statement, as a sequence.
+fn secret_resource(t: &Value, function: &str) -> Vec<Value> {
+    t["Resources"][function]["Properties"]["Policies"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["Statement"].as_sequence().cloned().unwrap_or_default())
+        .find(|s| s["Action"].as_str() == Some("secretsmanager:GetSecretValue"))
+        .and_then(|s| match &s["Resource"] {
+            Value::Tagged(tagged) if tagged.tag == "If" => tagged.value.as_sequence().cloned(),
+            _ => None,
+        })
+        .unwrap_or_default()
 }
 
 #[test]
@@ -269,11 +312,12 @@ fn batch_delivery_reports_item_failures_and_redrives_to_the_encrypted_dead_lette
             "{q}"
         );
     }
-    // Exactly one of the two rules exists for a deployment.
-    assert_eq!(r["BatchRule"]["Condition"].as_str(), Some("BatchDelivery"));
+    // A single-org deployment has exactly one of the two rules (many orgs:
+    // one per org, from infra/org.yaml).
+    assert_eq!(r["BatchRule"]["Condition"].as_str(), Some("SingleOrgBatch"));
     assert_eq!(
         r["PerEventRule"]["Condition"].as_str(),
-        Some("PerEventDelivery")
+        Some("SingleOrgPerEvent")
     );
 }
 
@@ -301,10 +345,18 @@ fn the_queue_key_admits_only_this_stacks_rules_and_the_handlers_role_through_sqs
         strings(&events["Action"]),
         vec!["kms:GenerateDataKey", "kms:Decrypt"]
     );
-    let source = sub(&events["Condition"]["ArnLike"]["aws:SourceArn"]);
+    // !If [MultiOrg, <stack>-* rules on Genesys buses, <stack>-* rules on the one bus].
+    let either = match &events["Condition"]["ArnLike"]["aws:SourceArn"] {
+        Value::Tagged(t) if t.tag == "If" => t.value.as_sequence().cloned().unwrap_or_default(),
+        other => panic!("expected !If, got {other:?}"),
+    };
     assert!(
-        source.contains(":rule/${GenesysEventSourceName}/${AWS::StackName}-"),
-        "conditioned on this stack's rules: {source}"
+        sub(&either[1]).contains(":rule/aws.partner/genesys.com/cloud/*/${AWS::StackName}-"),
+        "with many orgs, this stack's rules on Genesys buses"
+    );
+    assert!(
+        sub(&either[2]).contains(":rule/${GenesysEventSourceName}/${AWS::StackName}-"),
+        "conditioned on this stack's rules"
     );
     assert!(!events["Condition"]["StringEquals"]["aws:SourceAccount"].is_null());
     let roles = statements
@@ -589,7 +641,7 @@ fn the_dashboard_is_behind_a_sign_in_with_no_open_auth() {
             "{name:?} {path}: only the page and the sign-in route are public"
         );
         assert!(
-            ["/", "/api/sign-in", "/api/dashboard"].contains(&path),
+            ["/", "/api/sign-in", "/api/dashboard", "/api/orgs"].contains(&path),
             "{path}: a route the test does not know"
         );
     }
@@ -611,4 +663,134 @@ fn keys_the_analytics_table_and_the_dead_letters_outlive_the_stack() {
         assert_eq!(r["DeletionPolicy"].as_str(), Some("Retain"), "{name}");
         assert_eq!(r["UpdateReplacePolicy"].as_str(), Some("Retain"), "{name}");
     }
+}
+
+/// Tenant isolation in the access layer: the dashboard can reach org data
+/// only by `Query` on bucket partitions (`agg#*`, `org#<id>#agg#*`), which
+/// it builds only for an org the viewer's groups grant (see
+/// `va_analytics::dashboard::access` and `orgs::a_viewer_of_one_org_...`):
+/// no Scan, no GetItem, no other partition of the analytics table, tenant
+/// items' fields only, and both org routes behind the sign-in.
+#[test]
+fn the_dashboard_reaches_org_data_only_through_per_org_bucket_queries() {
+    let t = template();
+    let all = statements(&t);
+    let dashboard: Vec<&Statement> = all
+        .iter()
+        .filter(|s| s.function == "DashboardApiFunction")
+        .collect();
+    let analytics: Vec<&&Statement> = dashboard
+        .iter()
+        .filter(|s| {
+            s.resources
+                .iter()
+                .any(|(_, r)| r.starts_with("AnalyticsTable"))
+        })
+        .collect();
+    assert_eq!(analytics.len(), 1);
+    assert_eq!(analytics[0].actions, vec!["dynamodb:Query"]);
+    assert_eq!(
+        leading_keys(&analytics[0].condition),
+        vec!["agg#*", "org#*#agg#*"]
+    );
+    for s in all.iter().filter(|s| {
+        s.resources
+            .iter()
+            .any(|(_, r)| r.starts_with("AnalyticsTable"))
+    }) {
+        assert!(
+            !s.actions.iter().any(|a| a == "dynamodb:Scan"),
+            "{}: no Scan of every org's items",
+            s.function
+        );
+    }
+    let tenant: Vec<&&Statement> = dashboard
+        .iter()
+        .filter(|s| {
+            s.resources
+                .iter()
+                .any(|(_, r)| r.starts_with("TenantTable"))
+        })
+        .collect();
+    assert_eq!(tenant.len(), 1);
+    assert_eq!(tenant[0].actions, vec!["dynamodb:GetItem"]);
+    let mut allowed =
+        strings(&tenant[0].condition["ForAllValues:StringEquals"]["dynamodb:Attributes"]);
+    allowed.sort();
+    let mut expected: Vec<String> = token_store::tenants::ATTRIBUTES
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    expected.sort();
+    assert_eq!(
+        allowed, expected,
+        "the IAM list is the code's tenant projection"
+    );
+    // The org's key prefix is what the policies name.
+    assert_eq!(va_analytics::org_prefix(""), "");
+    assert_eq!(va_analytics::org_prefix("a"), "org#a#");
+}
+
+fn org_template() -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/org.yaml");
+    let text = std::fs::read_to_string(&path).expect("infra/org.yaml");
+    serde_norway::from_str(&text).expect("valid YAML")
+}
+
+/// Adding an org is a stack of infra/org.yaml, not a template edit: its
+/// rule takes only that org's events, is named so the main stack's queue
+/// and key policies admit it, and dead-letters like the main rule.
+#[test]
+fn an_orgs_bus_and_rule_are_a_stack_of_their_own_that_the_main_stack_admits() {
+    let org = org_template();
+    let rule = &org["Resources"]["OrgRule"]["Properties"];
+    assert_eq!(
+        reference(&rule["EventPattern"]["source"][0]),
+        ("Ref".into(), "OrgEventSourceName".into()),
+        "only the org's own events"
+    );
+    assert_eq!(
+        reference(&rule["EventBusName"]),
+        ("Ref".into(), "OrgEventSourceName".into())
+    );
+    assert!(sub(&rule["Name"]).starts_with("${MainStackName}-"));
+    let target = &rule["Targets"][0];
+    assert!(!target["DeadLetterConfig"]["Arn"].is_null());
+    assert_eq!(
+        target["RetryPolicy"]["MaximumRetryAttempts"].as_u64(),
+        Some(185)
+    );
+    let t = template();
+    let detail_types = |r: &Value| strings(&r["EventPattern"]["detail-type"]);
+    assert_eq!(
+        detail_types(rule),
+        detail_types(&t["Resources"]["PerEventRule"]["Properties"]),
+        "the same topics as the single-org rule"
+    );
+    // The main stack admits <stack>-* rules on any Genesys bus with many orgs.
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/template.yaml"),
+    )
+    .expect("template");
+    assert_eq!(
+        text.matches("rule/aws.partner/genesys.com/cloud/*/${AWS::StackName}-*")
+            .count(),
+        3,
+        "the dead-letter queue, the event queue and the queue key"
+    );
+    for export in [
+        "ConversationEventsFunctionArn",
+        "DeadLetterQueueArn",
+        "EventQueueArn",
+    ] {
+        assert!(
+            sub(&t["Outputs"][export]["Export"]["Name"]).ends_with(export),
+            "{export}"
+        );
+    }
+    // With many orgs the functions find the registry.
+    assert_eq!(
+        reference(&t["Globals"]["Function"]["Environment"]["Variables"]["TENANTS_TABLE"]).0,
+        "If"
+    );
 }

@@ -8,7 +8,7 @@
 //! prints a JSON report of what is left and why. Safe to run twice: the event
 //! markers make a second count a no-op.
 //!
-//! `va-admin org add|list|disable|remove --table TOKEN_TABLE ...` keeps the
+//! `va-admin org add|list|disable|remove --table TENANT_TABLE ...` keeps the
 //! tenant registry (one item per Genesys Cloud org: region, secret ARN, pool
 //! size, enabled; never a secret). `add` checks the org before enabling it:
 //! it reads the secret, obtains a token through the same broker and checks
@@ -72,9 +72,13 @@ enum OrgCommand {
 enum Command {
     /// The tenant registry.
     Org {
-        /// The token table (the stack's `TokenTableName` output).
-        #[arg(long, env = "TOKEN_TABLE")]
+        /// The tenant table (the stack's `TenantTableName` output).
+        #[arg(long, env = "TENANTS_TABLE")]
         table: String,
+        /// The token table (the stack's `TokenTableName` output), where
+        /// `add`'s check leaves the org's first token.
+        #[arg(long, env = "TOKEN_TABLE")]
+        token_table: String,
         #[command(subcommand)]
         command: OrgCommand,
     },
@@ -111,7 +115,11 @@ async fn main() -> ExitCode {
     telemetry::init();
     let Cli { command } = Cli::parse();
     match command {
-        Command::Org { table, command } => org(table, command).await,
+        Command::Org {
+            table,
+            token_table,
+            command,
+        } => org(table, token_table, command).await,
         Command::Redrive {
             queue_url,
             table,
@@ -173,7 +181,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn org(table: String, command: OrgCommand) -> ExitCode {
+async fn org(table: String, token_table: String, command: OrgCommand) -> ExitCode {
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let registry = TenantRegistry::new(aws_sdk_dynamodb::Client::new(&aws), table.clone());
     let done = |r: Result<bool, token_broker::StoreError>, what: &str| match r {
@@ -246,7 +254,7 @@ async fn org(table: String, command: OrgCommand) -> ExitCode {
             let fleet = OrgFleet::new(
                 aws_sdk_dynamodb::Client::new(&aws),
                 aws_sdk_secretsmanager::Client::new(&aws),
-                table,
+                token_table,
                 Arc::new(SystemClock),
                 BrokerConfig::default(),
                 genesys::RetryPolicy::default(),
