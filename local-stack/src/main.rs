@@ -113,6 +113,12 @@ struct Args {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Serve N Genesys Cloud orgs from one deployment (the tenant registry):
+    /// each its own simulator, region, token lifetime and traffic; with 3 or
+    /// more, org 2 has a wrong secret and org 3 is revoked every 10 minutes.
+    /// Reports the ground-truth check per org.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=50))]
+    orgs: Option<u32>,
 }
 
 fn bar(label: &str, json: bool) -> ProgressBar {
@@ -132,7 +138,86 @@ fn bar(label: &str, json: bool) -> ProgressBar {
     pb
 }
 
+/// `--orgs N`: one deployment, N orgs, a report per org; the dashboard with
+/// one viewer per org (each sees only their org) and one who sees them all.
+async fn run_orgs(args: &Args, n: u32) -> Result<bool, String> {
+    use testkit::orgs::{self, OrgRunOptions, OrgSpec};
+    let specs: Vec<OrgSpec> = (0..n).map(|i| OrgSpec::nth(i, n >= 3)).collect();
+    let opts = OrgRunOptions {
+        sessions_per_minute: args.sessions_per_minute,
+        minutes: args.minutes,
+        repeats: testkit::replay::Repeats {
+            duplicates: args.duplicates.clamp(0.0, 1.0),
+            resends: args.resends.clamp(0.0, 1.0),
+        },
+        step: std::time::Duration::from_secs(args.step_seconds.clamp(1, 60)),
+        ..OrgRunOptions::default()
+    };
+    if !args.json {
+        eprintln!(
+            "{n} orgs, {} sessions/min each for {} simulated minutes{}",
+            opts.sessions_per_minute,
+            opts.minutes,
+            if n >= 3 {
+                " (org 2: wrong secret; org 3: revoked every 10 minutes)"
+            } else {
+                ""
+            }
+        );
+    }
+    let res = testkit::aws::TestResources::create(
+        testkit::sim::DEFAULT_CLIENT_ID,
+        testkit::sim::DEFAULT_CLIENT_SECRET,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let reports = orgs::run(&res, &specs, &opts).await?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&reports).map_err(|e| e.to_string())?
+        );
+    } else {
+        println!("\n{}", orgs::table(&reports));
+        for r in &reports {
+            if let Some(f) = &r.last_failure {
+                println!("{}: the refresher reports: {f}", r.name);
+            }
+            for d in &r.differences {
+                println!("{}: {d}", r.name);
+            }
+        }
+    }
+    // Every org's events counted exactly once; the healthy ones (all but a
+    // wrong secret) enriched too; nothing rejected or lost.
+    let ok = reports.iter().zip(&specs).all(|(r, spec)| {
+        r.counts_exact
+            && r.rejected == 0
+            && r.dead_lettered == 0
+            && (spec.wrong_secret || (r.exactly_once && r.enrichment_complete))
+    });
+    if args.keep_serving {
+        let (addr, viewers, _server) =
+            orgs::serve_dashboard(&res, &specs, &opts, args.dashboard).await?;
+        eprintln!(
+            "dashboard at http://{addr}/?from={}&to={}",
+            opts.start_ms,
+            opts.start_ms + i64::from(opts.minutes + 60) * 60_000,
+        );
+        for v in &viewers {
+            eprintln!("  sign in as {} / {}: {}", v.username, v.password, v.sees);
+        }
+        eprintln!("serving the dashboard until Ctrl-C");
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    let _ = res.delete().await;
+    Ok(ok)
+}
+
 async fn run(args: Args) -> Result<bool, String> {
+    if let Some(n) = args.orgs {
+        return run_orgs(&args, n).await;
+    }
     let opts = StackOptions {
         containers: args.containers,
         sessions_per_minute: args.sessions_per_minute,

@@ -434,3 +434,78 @@ pub fn table(reports: &[OrgReport]) -> String {
     }
     out
 }
+
+/// A viewer the local dashboard was given.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    /// User name.
+    pub username: String,
+    /// Password (moto's Cognito, this run only).
+    pub password: String,
+    /// What they may see.
+    pub sees: String,
+}
+
+/// Serves the dashboard of a multi-org run on `addr` (port 0 picks one),
+/// with a viewer of every org and one viewer per org.
+pub async fn serve_dashboard(
+    res: &TestResources,
+    specs: &[OrgSpec],
+    opts: &OrgRunOptions,
+    addr: std::net::SocketAddr,
+) -> Result<
+    (
+        std::net::SocketAddr,
+        Vec<Viewer>,
+        tokio::task::JoinHandle<()>,
+    ),
+    String,
+> {
+    let sign_in = crate::sign_in::LocalSignIn::create()
+        .await
+        .map_err(|e| e.to_string())?;
+    let groups: Vec<String> = specs.iter().map(|s| format!("org-{}", s.org_id)).collect();
+    let all: Vec<&str> = groups.iter().map(String::as_str).collect();
+    let mut viewers = Vec::new();
+    let admin = sign_in
+        .add_viewer("all-orgs", &all)
+        .await
+        .map_err(|e| e.to_string())?;
+    viewers.push(Viewer {
+        username: admin.username,
+        password: admin.password,
+        sees: "every org (pick one at the top)".into(),
+    });
+    for (spec, group) in specs.iter().zip(&groups) {
+        let v = sign_in
+            .add_viewer(
+                &format!("viewer-{}", spec.org_id.get(..8).unwrap_or("org")),
+                &[group],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        viewers.push(Viewer {
+            username: v.username,
+            password: v.password,
+            sees: format!("{} only", spec.name),
+        });
+    }
+    let api = Arc::new(va_analytics::dashboard::DashboardApi {
+        store: AnalyticsStore::new(res.dynamodb.clone(), res.analytics_table.clone()),
+        tokens: token_broker::TokenStore::new(res.dynamodb.clone(), res.token_table.clone(), ""),
+        pool_size: 1,
+        clock: Arc::new(SimClock::frozen_at(
+            opts.start_ms + i64::from(opts.minutes) * 60_000,
+        )),
+        auth: va_analytics::dashboard::auth::Verifier::new(sign_in.auth.clone()),
+        tenants: Some(TenantRegistry::new(
+            res.dynamodb.clone(),
+            res.token_table.clone(),
+        )),
+        readers: None,
+    });
+    let (bound, server) = crate::stack::serve_api(api, addr)
+        .await
+        .map_err(|e| format!("dashboard server: {e}"))?;
+    Ok((bound, viewers, server))
+}

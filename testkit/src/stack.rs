@@ -218,6 +218,7 @@ pub async fn serve_dashboard(
         clock: run.sim.clock(),
         auth: va_analytics::dashboard::auth::Verifier::new(run.sign_in.auth.clone()),
         tenants: None,
+        readers: None,
     });
     serve_api(api, addr).await
 }

@@ -14,6 +14,7 @@ use lambda_support::{SystemClock, telemetry};
 use token_store::TokenStore;
 use token_store::tenants::TenantRegistry;
 use va_analytics::AnalyticsStore;
+use va_analytics::dashboard::access::TaggedReaders;
 use va_analytics::dashboard::auth::Verifier;
 use va_analytics::dashboard::{DashboardApi, DashboardConfig};
 
@@ -68,6 +69,13 @@ async fn main() -> Result<(), Error> {
             .tenants_table
             .as_ref()
             .map(|t| TenantRegistry::new(ddb, t.clone())),
+        readers: cfg.org_reader_role_arn.as_ref().map(|role| {
+            Arc::new(TaggedReaders::new(
+                aws.clone(),
+                role.clone(),
+                cfg.analytics_table.clone(),
+            ))
+        }),
     });
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayV2httpRequest>| {

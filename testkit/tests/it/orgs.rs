@@ -539,6 +539,16 @@ async fn a_viewer_of_one_org_is_refused_another_orgs_figures() {
             res.dynamodb.clone(),
             res.token_table.clone(),
         )),
+        // As in AWS: each org read through a session tagged with that org
+        // (moto's STS; IAM's enforcement of the tag is the template's,
+        // checked by template::the_dashboard_reaches_org_data_only_...).
+        readers: Some(Arc::new(
+            va_analytics::dashboard::access::TaggedReaders::new(
+                res.config.clone(),
+                "arn:aws:iam::123456789012:role/va-org-reader",
+                res.analytics_table.clone(),
+            ),
+        )),
     });
     let (addr, _server) = testkit::stack::serve_api(api, "127.0.0.1:0".parse().expect("addr"))
         .await

@@ -665,12 +665,14 @@ fn keys_the_analytics_table_and_the_dead_letters_outlive_the_stack() {
     }
 }
 
-/// Tenant isolation in the access layer: the dashboard can reach org data
-/// only by `Query` on bucket partitions (`agg#*`, `org#<id>#agg#*`), which
-/// it builds only for an org the viewer's groups grant (see
-/// `va_analytics::dashboard::access` and `orgs::a_viewer_of_one_org_...`):
-/// no Scan, no GetItem, no other partition of the analytics table, tenant
-/// items' fields only, and both org routes behind the sign-in.
+/// Tenant isolation in IAM: the dashboard's own role reads only the
+/// implicit org's buckets; an org's buckets only through a session of
+/// `DashboardOrgReaderRole` tagged with that org, whose policy matches the
+/// tag against the leading key (`org#${aws:PrincipalTag/org}#agg#*`). The
+/// function tags a session only with an org the viewer's groups grant
+/// (`va_analytics::dashboard::access`, and end to end in
+/// `orgs::a_viewer_of_one_org_...`). No Scan of the analytics table
+/// anywhere; tenant items' fields only.
 #[test]
 fn the_dashboard_reaches_org_data_only_through_per_org_bucket_queries() {
     let t = template();
@@ -689,9 +691,68 @@ fn the_dashboard_reaches_org_data_only_through_per_org_bucket_queries() {
         .collect();
     assert_eq!(analytics.len(), 1);
     assert_eq!(analytics[0].actions, vec!["dynamodb:Query"]);
+    assert_eq!(leading_keys(&analytics[0].condition), vec!["agg#*"]);
+    // The per-org reader: assumed by the dashboard's role only, with exactly
+    // one tag, `org`, shaped like an org id; it queries that org's buckets.
+    let role = &t["Resources"]["DashboardOrgReaderRole"];
+    assert_eq!(role["Condition"].as_str(), Some("MultiOrg"));
+    let trust = &role["Properties"]["AssumeRolePolicyDocument"]["Statement"];
+    assert_eq!(trust.as_sequence().map(Vec::len), Some(1));
     assert_eq!(
-        leading_keys(&analytics[0].condition),
-        vec!["agg#*", "org#*#agg#*"]
+        reference(&trust[0]["Principal"]["AWS"]),
+        ("GetAtt".into(), "DashboardApiFunctionRole.Arn".into())
+    );
+    assert_eq!(
+        strings(&trust[0]["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"]),
+        vec!["org"]
+    );
+    assert_eq!(
+        trust[0]["Condition"]["StringLike"]["aws:RequestTag/org"].as_str(),
+        Some("????????-????-????-????-????????????")
+    );
+    let grants: Vec<&Value> = role["Properties"]["Policies"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| {
+            p["PolicyDocument"]["Statement"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+        })
+        .filter(|s| {
+            strings(&s["Action"])
+                .iter()
+                .any(|a| a.starts_with("dynamodb:"))
+        })
+        .collect();
+    assert_eq!(grants.len(), 1);
+    assert_eq!(strings(&grants[0]["Action"]), vec!["dynamodb:Query"]);
+    assert_eq!(
+        leading_keys(&grants[0]["Condition"]),
+        vec!["org#${aws:PrincipalTag/org}#agg#*"]
+    );
+    assert_eq!(
+        va_analytics::org_prefix("${aws:PrincipalTag/org}") + "agg#*",
+        "org#${aws:PrincipalTag/org}#agg#*",
+        "the policy's pattern is the code's key"
+    );
+    let assume: Vec<&&Statement> = dashboard
+        .iter()
+        .filter(|s| s.actions.iter().any(|a| a == "sts:AssumeRole"))
+        .collect();
+    assert_eq!(assume.len(), 1);
+    assert!(
+        assume[0].resources[0]
+            .1
+            .ends_with(&format!(":role/{}", sub(&role["Properties"]["RoleName"]))),
+        "the function assumes exactly that role: {:?}",
+        assume[0].resources
+    );
+    assert!(
+        !all.iter().any(|s| s.function != "DashboardApiFunction"
+            && s.actions.iter().any(|a| a.starts_with("sts:"))),
+        "no other function assumes roles"
     );
     for s in all.iter().filter(|s| {
         s.resources

@@ -63,6 +63,63 @@ pub fn org_for(groups: &[String], requested: Option<&str>) -> Result<String, Ref
     }
 }
 
+/// The environment variable naming the role [`TaggedReaders`] assume.
+pub const ORG_READER_ROLE_ARN: &str = "ORG_READER_ROLE_ARN";
+
+/// Per-org readers of the analytics table whose credentials can read only
+/// that org's buckets: an assumed role with the session tag `org=<orgId>`,
+/// whose policy allows `dynamodb:Query` only with `dynamodb:LeadingKeys`
+/// `org#${aws:PrincipalTag/org}#agg#*`. So IAM, not only this function,
+/// keeps a request for one org away from another's items. One reader per
+/// org and container; the SDK's identity cache renews its credentials.
+pub struct TaggedReaders {
+    role_arn: String,
+    sdk: aws_config::SdkConfig,
+    table: String,
+    readers: tokio::sync::Mutex<std::collections::HashMap<String, crate::AnalyticsStore>>,
+}
+
+impl TaggedReaders {
+    /// Readers of `table` through `role_arn`, assumed with `sdk`'s credentials.
+    pub fn new(
+        sdk: aws_config::SdkConfig,
+        role_arn: impl Into<String>,
+        table: impl Into<String>,
+    ) -> Self {
+        Self {
+            role_arn: role_arn.into(),
+            sdk,
+            table: table.into(),
+            readers: tokio::sync::Mutex::default(),
+        }
+    }
+
+    /// The org's store, read with that org's tagged session.
+    pub async fn store(&self, org_id: &str) -> crate::AnalyticsStore {
+        let mut readers = self.readers.lock().await;
+        if let Some(s) = readers.get(org_id) {
+            return s.clone();
+        }
+        let provider = aws_config::sts::AssumeRoleProvider::builder(&self.role_arn)
+            .session_name("dashboard-org-reader")
+            .tags([("org", org_id)])
+            .configure(&self.sdk)
+            .build()
+            .await;
+        let conf = aws_sdk_dynamodb::config::Builder::from(&self.sdk)
+            .credentials_provider(provider)
+            .build();
+        let store =
+            crate::AnalyticsStore::new(aws_sdk_dynamodb::Client::from_conf(conf), &self.table)
+                .for_org(org_id);
+        if readers.len() >= 10_000 {
+            readers.clear();
+        }
+        readers.insert(org_id.to_string(), store.clone());
+        store
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

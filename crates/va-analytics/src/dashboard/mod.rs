@@ -267,6 +267,9 @@ pub struct DashboardApi {
     /// Many orgs: the tenant registry. Each request reads one org, the one
     /// the viewer's groups grant ([`access::org_for`]).
     pub tenants: Option<TenantRegistry>,
+    /// Many orgs in AWS: read each org with credentials limited to it.
+    /// `None`: with `store`'s own (local runs, tests of the routes).
+    pub readers: Option<Arc<access::TaggedReaders>>,
 }
 
 /// How far back the page looks when the request names no range.
@@ -365,7 +368,10 @@ impl DashboardApi {
         match registry.get(&org).await {
             Ok(Some(t)) => Ok((
                 org.clone(),
-                self.store.for_org(&org),
+                match &self.readers {
+                    Some(r) => r.store(&org).await,
+                    None => self.store.for_org(&org),
+                },
                 self.tokens.for_identity(&t.token_identity()),
                 t.pool_size.clamp(1, 32),
             )),
@@ -446,6 +452,9 @@ pub struct DashboardConfig {
     pub auth: AuthConfig,
     /// Many orgs: the tenant registry's table (`TENANTS_TABLE`).
     pub tenants_table: Option<String>,
+    /// Many orgs: the role whose tagged sessions read one org each
+    /// ([`access::ORG_READER_ROLE_ARN`]).
+    pub org_reader_role_arn: Option<String>,
 }
 
 /// Variable: the Cognito user pool's issuer URL.
@@ -472,6 +481,7 @@ impl DashboardConfig {
             env.required(crate::ANALYTICS_TABLE, "the DynamoDB table of aggregates");
         let token_table = env.required("TOKEN_TABLE", "the DynamoDB table of token items");
         let tenants_table = env.optional(token_store::tenants::TENANTS_TABLE);
+        let org_reader_role_arn = env.optional(access::ORG_READER_ROLE_ARN);
         // Many orgs: each org's token items are found through its registry item.
         let secret_id = if tenants_table.is_none() {
             env.required(
@@ -515,6 +525,7 @@ impl DashboardConfig {
             pool_size,
             auth,
             tenants_table,
+            org_reader_role_arn,
         })
     }
 }
