@@ -25,6 +25,13 @@ pub fn document(
     };
     let mut dims: Vec<&str> = vec!["Function"];
     dims.extend(dimensions.iter().map(|(k, _)| *k));
+    // Per-org (or other) values also roll up to the function alone, so an
+    // alarm on `[Function]` sees them whatever the extra dimensions.
+    let sets: Vec<Vec<&str>> = if dimensions.is_empty() {
+        vec![dims]
+    } else {
+        vec![vec!["Function"], dims]
+    };
     let mut doc = Map::new();
     doc.insert(
         "_aws".into(),
@@ -32,7 +39,7 @@ pub fn document(
             "Timestamp": timestamp_ms,
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
-                "Dimensions": [dims],
+                "Dimensions": sets,
                 "Metrics": metrics.iter().map(|(n, _)| json!({"Name": n, "Unit": unit(n)})).collect::<Vec<_>>(),
             }]
         }),
@@ -59,6 +66,26 @@ pub fn emit(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn extra_dimensions_also_roll_up_to_the_function() {
+        let d = super::document(
+            "token-refresher",
+            1,
+            &[("Org", "o-1")],
+            &[("TokenRefreshFailed", 1.0)],
+        );
+        assert_eq!(
+            d["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            serde_json::json!([["Function"], ["Function", "Org"]])
+        );
+        assert_eq!(d["Org"], "o-1");
+        let plain = super::document("f", 1, &[], &[("X", 1.0)]);
+        assert_eq!(
+            plain["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            serde_json::json!([["Function"]])
+        );
+    }
+
     use super::*;
 
     #[test]
@@ -72,7 +99,7 @@ mod tests {
         let spec = &d["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(spec["Namespace"], NAMESPACE);
         assert_eq!(
-            spec["Dimensions"][0],
+            spec["Dimensions"][1],
             serde_json::json!(["Function", "Slot"])
         );
         assert_eq!(

@@ -123,13 +123,22 @@ impl OrgFleet {
             org_id: tenant.org_id.clone(),
             problem,
         };
+        // The hosts decide where the org's client secret goes: in
+        // production only its region's Genesys Cloud hosts. A base URL (the
+        // simulator) is a test switch, so whoever can write the tenant table
+        // cannot send secrets elsewhere.
         let hosts = match &tenant.base_url {
-            Some(url) if is_https_or_allowed_loopback(url, self.allow_loopback_http) => {
+            Some(url) if self.allow_loopback_http && is_https_or_allowed_loopback(url, true) => {
                 Hosts::single(url)
+            }
+            Some(_) if self.allow_loopback_http => {
+                return Err(bad(
+                    "its base URL must be https:// (or loopback http:// in tests)".into(),
+                ));
             }
             Some(_) => {
                 return Err(bad(
-                    "its base URL must be https:// (or loopback http:// in tests)".into(),
+                    "it names a base URL, which only tests may (GENESYS_ALLOW_LOOPBACK_HTTP=1): an org's hosts come from its region".into(),
                 ));
             }
             None => Hosts::for_region(&tenant.region).map_err(|e| bad(e.to_string()))?,
@@ -211,27 +220,38 @@ impl OrgFleet {
         concurrency: usize,
         per_org: Duration,
     ) -> Vec<OrgTick> {
-        let runs = tenants.iter().filter(|t| t.enabled).map(|t| async move {
-            let started = tokio::time::Instant::now();
-            let result = match self.broker(t) {
-                Err(e) => Err(e.to_string()),
-                Ok(b) => match tokio::time::timeout(per_org, b.tick()).await {
-                    Ok(report) => Ok(report),
-                    Err(_) => Err(format!(
-                        "the tick did not finish within {} s",
-                        per_org.as_secs()
-                    )),
-                },
-            };
-            OrgTick {
-                org_id: t.org_id.clone(),
-                result,
-                elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            }
-        });
-        futures::stream::iter(runs)
-            .buffered(concurrency.max(1))
+        let runs = tenants
+            .iter()
+            .filter(|t| t.enabled)
+            .enumerate()
+            .map(|(i, t)| async move {
+                let started = tokio::time::Instant::now();
+                let result = match self.broker(t) {
+                    Err(e) => Err(e.to_string()),
+                    Ok(b) => match tokio::time::timeout(per_org, b.tick()).await {
+                        Ok(report) => Ok(report),
+                        Err(_) => Err(format!(
+                            "the tick did not finish within {} s",
+                            per_org.as_secs()
+                        )),
+                    },
+                };
+                (
+                    i,
+                    OrgTick {
+                        org_id: t.org_id.clone(),
+                        result,
+                        elapsed_ms: u64::try_from(started.elapsed().as_millis())
+                            .unwrap_or(u64::MAX),
+                    },
+                )
+            });
+        // Unordered: a slow org holds one place, never the ones behind it.
+        let mut done: Vec<(usize, OrgTick)> = futures::stream::iter(runs)
+            .buffer_unordered(concurrency.max(1))
             .collect()
-            .await
+            .await;
+        done.sort_by_key(|(i, _)| *i);
+        done.into_iter().map(|(_, t)| t).collect()
     }
 }

@@ -342,6 +342,31 @@ impl AnalyticsStore {
         &self.prefix
     }
 
+    /// One partition key of each kind this store writes or reads, by kind
+    /// (`buckets`, `state`, `pending`, `names`, `markers`): what an IAM
+    /// policy's `dynamodb:LeadingKeys` must admit (tests hold the template
+    /// to it).
+    pub fn partition_kinds(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("buckets", self.shard_pk(0)),
+            ("buckets", self.shard_pk(BUCKET_SHARDS - 1)),
+            (
+                "state",
+                self.state_pk("5e0b8a3c-9f12-4c67-8d21-3a4b5c6d7e8f"),
+            ),
+            ("pending", self.pending_pk()),
+            (
+                "names",
+                self.names_key("c2a1f0e4-7b3d-4e59-a8c6-1d2e3f4a5b6c", 0).0,
+            ),
+            ("markers", self.marker_pk("flow.end#c#p#1#f")),
+        ]
+    }
+
+    fn marker_pk(&self, marker: &str) -> String {
+        format!("{}event#{marker}", self.prefix)
+    }
+
     fn shard_pk(&self, shard: u32) -> String {
         format!("{}agg#s{shard:02}", self.prefix)
     }
@@ -796,10 +821,7 @@ impl AnalyticsStore {
     fn marker_put(&self, plan: &Plan, now_ms: i64, ttl: i64) -> Result<Put, String> {
         Put::builder()
             .table_name(&self.table)
-            .item(
-                key::PK,
-                AttributeValue::S(format!("{}event#{}", self.prefix, plan.marker)),
-            )
+            .item(key::PK, AttributeValue::S(self.marker_pk(&plan.marker)))
             .item(key::SK, AttributeValue::S("event".into()))
             .item(
                 key::EVENTBRIDGE_ID,

@@ -75,27 +75,42 @@ impl OrgSweeps {
     }
 
     /// One sweep of every enabled org in `tenants`, `concurrency` at a time,
-    /// all stopping by `deadline`. Results in the order of `tenants`.
+    /// all stopping by `deadline`. Results in the order of `tenants`' enabled orgs.
     pub async fn sweep_all(
         &self,
         tenants: &[Tenant],
         concurrency: usize,
         deadline: Instant,
     ) -> Vec<OrgSweep> {
-        let runs = tenants.iter().filter(|t| t.enabled).map(|t| async move {
-            let result = match self.sweeper(t) {
-                Err(e) => Err(e.to_string()),
-                Ok(s) => s.sweep(deadline).await.map_err(|e| e.to_string()),
-            };
-            OrgSweep {
-                org_id: t.org_id.clone(),
-                result,
+        let enabled: Vec<&Tenant> = tenants.iter().filter(|t| t.enabled).collect();
+        // Each run starts at another org, so when time runs short it is not
+        // always the same orgs that wait.
+        let start = usize::try_from(self.clock.now_ms().div_euclid(60_000)).unwrap_or(0)
+            % enabled.len().max(1);
+        let runs = (0..enabled.len()).map(|k| {
+            let i = (start + k) % enabled.len();
+            let t = enabled[i];
+            async move {
+                let result = match self.sweeper(t) {
+                    Err(e) => Err(e.to_string()),
+                    Ok(s) => s.sweep(deadline).await.map_err(|e| e.to_string()),
+                };
+                (
+                    i,
+                    OrgSweep {
+                        org_id: t.org_id.clone(),
+                        result,
+                    },
+                )
             }
         });
-        futures::stream::iter(runs)
-            .buffered(concurrency.max(1))
+        // Unordered: an org waiting out a Retry-After holds one place only.
+        let mut done: Vec<(usize, OrgSweep)> = futures::stream::iter(runs)
+            .buffer_unordered(concurrency.max(1))
             .collect()
-            .await
+            .await;
+        done.sort_by_key(|(i, _)| *i);
+        done.into_iter().map(|(_, s)| s).collect()
     }
 
     /// Whether any enabled org in `tenants` still has sessions waiting.

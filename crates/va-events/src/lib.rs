@@ -334,8 +334,9 @@ pub const PARTNER_SOURCE_PREFIX: &str = "aws.partner/genesys.com/cloud/";
 /// (`aws.partner/genesys.com/cloud/<orgId>/<suffix>`), which EventBridge
 /// sets from the partner event source the event arrived on (a partner
 /// cannot put another's name there). The org must be a UUID and the suffix
-/// non-empty; anything else is a [`Rejection`] of field `source`.
-pub fn org_of(raw: &Value) -> Result<&str, Rejection> {
+/// non-empty; anything else is a [`Rejection`] of field `source`. The id
+/// comes back lowercase, the one form keys, the registry and groups use.
+pub fn org_of(raw: &Value) -> Result<String, Rejection> {
     let id = raw
         .get("id")
         .and_then(Value::as_str)
@@ -350,7 +351,7 @@ pub fn org_of(raw: &Value) -> Result<&str, Rejection> {
         .strip_prefix(PARTNER_SOURCE_PREFIX)
         .and_then(|rest| rest.split_once('/'))
         .filter(|(org, suffix)| is_uuid(org) && !suffix.is_empty() && suffix.len() <= 256)
-        .map(|(org, _)| org)
+        .map(|(org, _)| org.to_ascii_lowercase())
         .ok_or_else(|| {
             reject(
                 id,
@@ -668,6 +669,11 @@ mod tests {
         let mut v = envelope("user.end", json!({}));
         v["source"] = json!(format!("aws.partner/genesys.com/cloud/{org}/va-analytics"));
         assert_eq!(org_of(&v).expect("org"), org);
+        v["source"] = json!(format!(
+            "aws.partner/genesys.com/cloud/{}/va-analytics",
+            org.to_uppercase()
+        ));
+        assert_eq!(org_of(&v).expect("org"), org, "one form: lowercase");
         for bad in [
             json!("aws.partner/genesys.com/cloud/org/suffix"),
             json!(format!("aws.partner/genesys.com/cloud/{org}/")),

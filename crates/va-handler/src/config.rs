@@ -109,6 +109,17 @@ mod tests {
         })
         .expect("valid");
         assert!(c.kpi.is_bot("VOICEBOT"));
+        assert_eq!(
+            c.tenants_table, None,
+            "one implicit org unless TENANTS_TABLE is set"
+        );
+        let many = HandlerConfig::from_lookup(|k| match k {
+            ANALYTICS_TABLE => Some("analytics".into()),
+            token_store::tenants::TENANTS_TABLE => Some("tenants".into()),
+            _ => None,
+        })
+        .expect("valid");
+        assert_eq!(many.tenants_table.as_deref(), Some("tenants"));
         assert_eq!(c.kpi.bot_flow_types.len(), 3);
         let bad = HandlerConfig::from_lookup(|k| match k {
             ANALYTICS_TABLE => Some("analytics".into()),

@@ -106,8 +106,8 @@ impl Tenancy {
             field: "source".into(),
             problem,
         };
-        match directory.get(org).await? {
-            Some(t) if t.enabled => Ok(org.to_string()),
+        match directory.get(&org).await? {
+            Some(t) if t.enabled => Ok(org),
             Some(_) => Err(reject(format!(
                 "names org {org}, which is disabled in the tenant registry"
             ))

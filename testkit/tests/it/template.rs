@@ -58,6 +58,11 @@ fn statements(t: &Value) -> Vec<Statement> {
                 "{function}: only inline policy documents, no managed policies"
             );
             for s in policy["Statement"].as_sequence().into_iter().flatten() {
+                // `!If [condition, statement, !Ref AWS::NoValue]`: the statement.
+                let s = match s {
+                    Value::Tagged(t) if t.tag == "If" => &t.value[1],
+                    s => s,
+                };
                 let resources = match &s["Resource"] {
                     Value::Sequence(items) => items.iter().map(reference).collect(),
                     other => vec![reference(other)],
@@ -742,11 +747,17 @@ fn the_dashboard_reaches_org_data_only_through_per_org_bucket_queries() {
         .filter(|s| s.actions.iter().any(|a| a == "sts:AssumeRole"))
         .collect();
     assert_eq!(assume.len(), 1);
+    // The role lives under this stack's path, and only that path is assumable.
+    assert_eq!(sub(&role["Properties"]["Path"]), "/${AWS::StackName}/");
+    assert!(
+        role["Properties"]["RoleName"].is_null(),
+        "a generated name fits any stack name"
+    );
     assert!(
         assume[0].resources[0]
             .1
-            .ends_with(&format!(":role/{}", sub(&role["Properties"]["RoleName"]))),
-        "the function assumes exactly that role: {:?}",
+            .ends_with(":role/${AWS::StackName}/*"),
+        "the function assumes only this stack's roles: {:?}",
         assume[0].resources
     );
     assert!(
@@ -815,6 +826,26 @@ fn an_orgs_bus_and_rule_are_a_stack_of_their_own_that_the_main_stack_admits() {
         ("Ref".into(), "OrgEventSourceName".into())
     );
     assert!(sub(&rule["Name"]).starts_with("${MainStackName}-"));
+    // The alarms name the rule by its name: `!Ref` of a rule on a partner
+    // bus is `<bus>|<rule>`, which no metric carries.
+    for alarm in [
+        "OrgRuleFailedInvocationsAlarm",
+        "OrgRuleDeadLetterFailuresAlarm",
+    ] {
+        let dims = &org["Resources"][alarm]["Properties"]["Dimensions"];
+        let rule_name = dims
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .find(|d| d["Name"].as_str() == Some("RuleName"))
+            .map(|d| reference(&d["Value"]))
+            .expect("a RuleName dimension");
+        assert_eq!(
+            rule_name,
+            ("Sub".to_string(), sub(&rule["Name"])),
+            "{alarm}"
+        );
+    }
     let target = &rule["Targets"][0];
     assert!(!target["DeadLetterConfig"]["Arn"].is_null());
     assert_eq!(
@@ -854,4 +885,98 @@ fn an_orgs_bus_and_rule_are_a_stack_of_their_own_that_the_main_stack_admits() {
         reference(&t["Globals"]["Function"]["Environment"]["Variables"]["TENANTS_TABLE"]).0,
         "If"
     );
+}
+
+/// IAM `StringLike`: `*` any run of characters, `?` one character.
+fn like(pattern: &str, text: &str) -> bool {
+    fn go(p: &[u8], t: &[u8]) -> bool {
+        match p.split_first() {
+            None => t.is_empty(),
+            Some((b'*', rest)) => (0..=t.len()).any(|i| go(rest, &t[i..])),
+            Some((b'?', rest)) => !t.is_empty() && go(rest, &t[1..]),
+            Some((c, rest)) => t.first() == Some(c) && go(rest, &t[1..]),
+        }
+    }
+    go(pattern.as_bytes(), text.as_bytes())
+}
+
+/// The `dynamodb:LeadingKeys` patterns of `function`'s statement `sid`.
+fn patterns(t: &Value, function: &str, sid: &str) -> Vec<String> {
+    t["Resources"][function]["Properties"]["Policies"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["Statement"].as_sequence().cloned().unwrap_or_default())
+        .map(|s| match s {
+            Value::Tagged(t) if t.tag == "If" => t.value[1].clone(),
+            s => s,
+        })
+        .find(|s| s["Sid"].as_str() == Some(sid))
+        .map(|s| leading_keys(&s["Condition"]))
+        .unwrap_or_else(|| panic!("{function} has no statement {sid}"))
+}
+
+/// The policies admit exactly the partitions the code builds, for the
+/// implicit org and for an org: every key `AnalyticsStore` writes or reads
+/// matches its function's patterns, and the dashboard's reader session for
+/// one org matches that org's buckets and no other org's.
+#[test]
+fn leading_key_patterns_match_the_keys_the_store_builds() {
+    let t = template();
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .build(),
+    );
+    let implicit = va_analytics::AnalyticsStore::new(client, "t");
+    let (a, b) = (
+        "0a000000-0000-4000-8000-00000000000a",
+        "0b000000-0000-4000-8000-00000000000b",
+    );
+    let admitted = |patterns: &[String], key: &str| patterns.iter().any(|p| like(p, key));
+    let writes = patterns(&t, "ConversationEventsFunction", "AnalyticsWrites");
+    let state = patterns(&t, "ConversationEventsFunction", "ConversationStateRead");
+    let pending = patterns(&t, "EnrichmentSweeperFunction", "PendingSessions");
+    let enrich = patterns(&t, "EnrichmentSweeperFunction", "EnrichmentWrites");
+    let dashboard = patterns(&t, "DashboardApiFunction", "AggregatesRead");
+    for store in [implicit.clone(), implicit.for_org(a)] {
+        for (kind, key) in store.partition_kinds() {
+            assert!(admitted(&writes, &key), "handler writes {kind} {key}");
+            match kind {
+                "state" => {
+                    assert!(admitted(&state, &key), "handler reads {key}");
+                    assert!(admitted(&enrich, &key), "sweeper {key}");
+                }
+                "pending" => assert!(admitted(&pending, &key), "sweeper lists {key}"),
+                _ => assert!(admitted(&enrich, &key), "sweeper writes {kind} {key}"),
+            }
+            // The dashboard's own role: the implicit org's buckets only.
+            assert_eq!(
+                admitted(&dashboard, &key),
+                kind == "buckets" && store.prefix().is_empty(),
+                "dashboard role and {key}"
+            );
+        }
+    }
+    // The reader role, its tag set to org A.
+    let role = &t["Resources"]["DashboardOrgReaderRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+        ["Statement"][0];
+    let tagged: Vec<String> = leading_keys(&role["Condition"])
+        .iter()
+        .map(|p| p.replace("${aws:PrincipalTag/org}", a))
+        .collect();
+    for (kind, key) in implicit.for_org(a).partition_kinds() {
+        assert_eq!(admitted(&tagged, &key), kind == "buckets", "org A's {kind}");
+    }
+    for (_, key) in implicit
+        .for_org(b)
+        .partition_kinds()
+        .into_iter()
+        .chain(implicit.partition_kinds())
+    {
+        assert!(
+            !admitted(&tagged, &key),
+            "org A's session never reads {key}"
+        );
+    }
 }

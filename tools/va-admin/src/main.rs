@@ -93,10 +93,20 @@ enum Command {
         /// Extra bot flow types, as the function's `BOT_FLOW_TYPES`.
         #[arg(long, env = "BOT_FLOW_TYPES", value_delimiter = ',')]
         bot_flow_types: Vec<String>,
-        /// The tenant registry's table, as the function's `TENANTS_TABLE`
-        /// (multi-org deployments: events are counted for their source's org).
-        #[arg(long, env = "TENANTS_TABLE")]
+        /// The tenant table, as the function's `TENANTS_TABLE`: a MultiOrg
+        /// deployment counts each event for its source's org. One of this
+        /// and `--single-org` is required, so a redrive never counts a
+        /// multi-org deployment's events under single-org keys.
+        #[arg(
+            long,
+            env = "TENANTS_TABLE",
+            required_unless_present = "single_org",
+            conflicts_with = "single_org"
+        )]
         tenants_table: Option<String>,
+        /// The deployment serves one org (`Tenancy=SingleOrg`).
+        #[arg(long)]
+        single_org: bool,
         /// Stop after this many messages.
         #[arg(long)]
         max_messages: Option<u64>,
@@ -125,6 +135,7 @@ async fn main() -> ExitCode {
             table,
             bot_flow_types,
             tenants_table,
+            single_org: _,
             max_messages,
             drop_rejected,
             wait_seconds,
@@ -219,10 +230,16 @@ async fn org(table: String, token_table: String, command: OrgCommand) -> ExitCod
                 ExitCode::FAILURE
             }
         },
-        OrgCommand::Disable { org_id } => {
-            done(registry.set_enabled(&org_id, false).await, "disabled")
-        }
-        OrgCommand::Remove { org_id } => done(registry.remove(&org_id).await, "removed"),
+        OrgCommand::Disable { org_id } => done(
+            registry
+                .set_enabled(&org_id.to_ascii_lowercase(), false)
+                .await,
+            "disabled",
+        ),
+        OrgCommand::Remove { org_id } => done(
+            registry.remove(&org_id.to_ascii_lowercase()).await,
+            "removed",
+        ),
         OrgCommand::Add {
             org_id,
             region,
@@ -239,7 +256,8 @@ async fn org(table: String, token_table: String, command: OrgCommand) -> ExitCod
                 return ExitCode::from(2);
             }
             let mut tenant = Tenant {
-                org_id,
+                // Keys and groups use the lowercase form.
+                org_id: org_id.to_ascii_lowercase(),
                 region,
                 secret_arn,
                 pool_size: usize::from(pool_size),
@@ -247,10 +265,15 @@ async fn org(table: String, token_table: String, command: OrgCommand) -> ExitCod
                 display_name: name,
                 base_url: None,
             };
-            if let Err(e) = registry.put(&tenant).await {
-                eprintln!("{e}");
-                return ExitCode::FAILURE;
-            }
+            // Checked before anything is written: re-adding a live org (a new
+            // secret, another pool size) never switches it off meanwhile.
+            let known = match registry.get(&tenant.org_id).await {
+                Ok(k) => k,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
             let fleet = OrgFleet::new(
                 aws_sdk_dynamodb::Client::new(&aws),
                 aws_sdk_secretsmanager::Client::new(&aws),
@@ -278,10 +301,20 @@ async fn org(table: String, token_table: String, command: OrgCommand) -> ExitCod
                         }
                     }
                 }
-                Err(e) => {
-                    eprintln!("registered but left disabled: {e}");
+                Err(e) if known.is_some() => {
+                    eprintln!("not changed (the registered org is as it was): {e}");
                     ExitCode::from(4)
                 }
+                Err(e) => match registry.put(&tenant).await {
+                    Ok(()) => {
+                        eprintln!("registered but left disabled: {e}");
+                        ExitCode::from(4)
+                    }
+                    Err(put) => {
+                        eprintln!("{e}; and it could not be registered: {put}");
+                        ExitCode::FAILURE
+                    }
+                },
             }
         }
     }
