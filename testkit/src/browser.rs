@@ -85,6 +85,79 @@ pub struct Visit {
     pub dashboard_hidden_after_wrong_password: Option<bool>,
 }
 
+/// A CSV the page let a person download.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Download {
+    /// The file name the page suggested.
+    pub name: String,
+    /// Its text.
+    pub text: String,
+}
+
+/// What the everyday path showed ([`explore`]).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Exploration {
+    /// The first view's DOM.
+    pub dom: String,
+    /// The per-flow table, exported.
+    pub flows_csv: Download,
+    /// The time series, exported.
+    pub series_csv: Download,
+    /// The first view's bucket.
+    pub bucket: String,
+    /// Flow ids in table order, first view (most sessions first).
+    pub table_ids: Vec<String>,
+    /// After a click on "Containment %": the sort, and the flow ids in order.
+    pub sorted_by: String,
+    #[allow(missing_docs)]
+    pub sorted_ids: Vec<String>,
+    /// That column's definition (its tooltip).
+    pub definition: Option<String>,
+    /// Per-point tooltips on the sessions chart.
+    pub tooltips: u64,
+    /// After picking a flow by name: its id, its sessions, the status line.
+    pub picked_flow: String,
+    #[allow(missing_docs)]
+    pub picked_started: i64,
+    #[allow(missing_docs)]
+    pub picked_scope: String,
+    /// After "7 days": the range, its bucket, its sessions.
+    pub range: String,
+    #[allow(missing_docs)]
+    pub range_bucket: String,
+    #[allow(missing_docs)]
+    pub range_started: i64,
+    /// The page's address at the end (its state is in the query).
+    pub url: String,
+}
+
+/// Signs in at `url` (`width` px wide), takes `screenshots` (the first view
+/// and the last), then exports both CSVs, sorts the table by containment,
+/// picks the flow named `flow_name` and switches to the 7-day preset.
+pub fn explore(
+    url: &str,
+    user: &str,
+    password: &str,
+    width: u32,
+    screenshots: (&Path, &Path),
+    flow_name: &str,
+) -> Result<Exploration, String> {
+    let out = run_driver(
+        url,
+        user,
+        password,
+        false,
+        width,
+        Some(screenshots.0),
+        &[
+            ("EXPLORE", "1"),
+            ("FLOW_NAME", flow_name),
+            ("SCREENSHOT_AFTER", &screenshots.1.display().to_string()),
+        ],
+    )?;
+    serde_json::from_slice(&out).map_err(|e| format!("driver output: {e}"))
+}
+
 /// Opens `url`, signs in as `user`, and returns the page once it shows data.
 pub fn visit(
     url: &str,
@@ -94,6 +167,19 @@ pub fn visit(
     width: u32,
     screenshot: Option<&Path>,
 ) -> Result<Visit, String> {
+    let out = run_driver(url, user, password, wrong_first, width, screenshot, &[])?;
+    serde_json::from_slice(&out).map_err(|e| format!("driver output: {e}"))
+}
+
+fn run_driver(
+    url: &str,
+    user: &str,
+    password: &str,
+    wrong_first: bool,
+    width: u32,
+    screenshot: Option<&Path>,
+    extra: &[(&str, &str)],
+) -> Result<Vec<u8>, String> {
     let bin = chromium().ok_or("chromium is not installed")?;
     let pw = ensure_playwright()?;
     let script =
@@ -114,6 +200,7 @@ pub fn visit(
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
         )
+        .envs(extra.iter().copied())
         .output()
         .map_err(|e| format!("node: {e}"));
     let _ = std::fs::remove_file(&script);
@@ -124,5 +211,5 @@ pub fn visit(
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    serde_json::from_slice(&out.stdout).map_err(|e| format!("driver output: {e}"))
+    Ok(out.stdout)
 }

@@ -5,6 +5,7 @@
 pub mod aws;
 pub mod baselines;
 pub mod browser;
+pub mod cells;
 pub mod fixtures;
 pub mod genesys_sdk;
 pub mod metering;

@@ -13,6 +13,6 @@ pub use kpi::{
 };
 pub use kpi::{ExitClass, classify, duration_bucket, minute_of, needs_state};
 pub use store::{
-    ANALYTICS_TABLE, AnalyticsError, AnalyticsStore, Applied, Bucket, MARKER_TTL_S, StateRead,
-    batch_items, org_prefix,
+    ANALYTICS_TABLE, AnalyticsError, AnalyticsStore, Applied, Breakdown, Bucket, MARKER_TTL_S,
+    ReadStats, StateRead, batch_items, org_prefix,
 };

@@ -35,6 +35,8 @@ pub mod key {
     pub const TTL: &str = "ttl";
     /// When a marker was written (epoch ms).
     pub const AT: &str = "at";
+    /// A flow's name (flow-name items).
+    pub const NAME: &str = "name";
     /// The EventBridge id of the delivery that wrote a marker.
     pub const EVENTBRIDGE_ID: &str = "eventbridge_id";
     /// A conversation's state (JSON).
@@ -360,7 +362,12 @@ impl AnalyticsStore {
                 self.names_key("c2a1f0e4-7b3d-4e59-a8c6-1d2e3f4a5b6c", 0).0,
             ),
             ("markers", self.marker_pk("flow.end#c#p#1#f")),
+            ("flow names", self.flows_pk()),
         ]
+    }
+
+    fn flows_pk(&self) -> String {
+        format!("{}flows", self.prefix)
     }
 
     fn marker_pk(&self, marker: &str) -> String {
@@ -553,8 +560,9 @@ impl AnalyticsStore {
         values: &[(&str, String)],
         page: Option<usize>,
         mut keep: impl FnMut(&HashMap<String, AttributeValue>) -> bool,
-    ) -> Result<(), AnalyticsError> {
+    ) -> Result<ReadStats, AnalyticsError> {
         let mut start = None;
+        let mut stats = ReadStats::default();
         loop {
             let query = values.iter().fold(
                 self.client
@@ -574,14 +582,15 @@ impl AnalyticsStore {
                 .send()
                 .await
                 .map_err(|e| self.dynamodb(op, DisplayErrorContext(e)))?;
+            stats.add_page(resp.items());
             for item in resp.items() {
                 if !keep(item) {
-                    return Ok(());
+                    return Ok(stats);
                 }
             }
             match resp.last_evaluated_key() {
                 Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => return Ok(()),
+                _ => return Ok(stats),
             }
         }
     }
@@ -882,12 +891,19 @@ impl AnalyticsStore {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<Bucket>, AnalyticsError> {
+        Ok(self.query_breakdown(scope, from_ms, to_ms).await?.buckets)
+    }
+
+    /// [`Self::query`], and from the same reads each flow's totals over the
+    /// range and what the reads cost.
+    pub async fn query_breakdown(
+        &self,
+        scope: &Scope,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Breakdown, AnalyticsError> {
         let (from, to) = (minute_of(from_ms), minute_of(to_ms));
         let read_to = to.saturating_add((MAX_ACTIVE_MINUTES - 1) * 60_000);
-        let flow = match scope {
-            Scope::Org => None,
-            Scope::Flow(f) => Some(f.as_str()),
-        };
         let reads = (0..BUCKET_SHARDS).map(|shard| async move {
             let mut cells = Vec::new();
             self.each_item(
@@ -909,27 +925,40 @@ impl AnalyticsStore {
                 },
             )
             .await
-            .map(|()| cells)
+            .map(|stats| (cells, stats))
         });
-        let mut merged: BTreeMap<i64, BTreeMap<String, i64>> = BTreeMap::new();
+        let mut cells = Vec::new();
+        let mut stats = ReadStats::default();
         for shard in futures::future::join_all(reads).await {
-            for ((minute, cell_flow), item) in shard? {
-                if flow.is_some() && cell_flow.as_deref() != flow {
-                    continue;
-                }
-                let counters = merged.entry(minute).or_default();
-                for (k, v) in &item {
-                    if k == key::PK
-                        || k == key::SK
-                        || (flow.is_some() && ORG_ONLY.contains(&k.as_str()))
-                    {
-                        continue;
-                    }
-                    if let Some(n) = v.as_n().ok().and_then(|n| n.parse::<i64>().ok()) {
-                        let e: &mut i64 = counters.entry(k.clone()).or_default();
+            let (c, s) = shard?;
+            cells.extend(c);
+            stats.merge(&s);
+        }
+        let flow = match scope {
+            Scope::Org => None,
+            Scope::Flow(f) => Some(f.as_str()),
+        };
+        let mut merged: BTreeMap<i64, BTreeMap<String, i64>> = BTreeMap::new();
+        let mut flows: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
+        for ((minute, cell_flow), item) in &cells {
+            if let Some(f) = cell_flow
+                && (from..=to).contains(minute)
+            {
+                let totals = flows.entry(f.clone()).or_default();
+                for (k, n) in numbers(item, true) {
+                    if !k.starts_with(attr::SPAN_PREFIX) {
+                        let e: &mut i64 = totals.entry(k.clone()).or_default();
                         *e = e.saturating_add(n);
                     }
                 }
+            }
+            if flow.is_some() && cell_flow.as_deref() != flow {
+                continue;
+            }
+            let counters = merged.entry(*minute).or_default();
+            for (k, n) in numbers(item, flow.is_some()) {
+                let e: &mut i64 = counters.entry(k.clone()).or_default();
+                *e = e.saturating_add(n);
             }
         }
         let active = active_from_spans(&merged);
@@ -944,14 +973,135 @@ impl AnalyticsStore {
         for (m, n) in active.range(from..=to) {
             out.entry(*m).or_default().insert(attr::ACTIVE.into(), *n);
         }
-        Ok(out
-            .into_iter()
-            .map(|(minute_ms, counters)| Bucket {
-                minute_ms,
-                counters,
-            })
-            .collect())
+        Ok(Breakdown {
+            buckets: out
+                .into_iter()
+                .map(|(minute_ms, counters)| Bucket {
+                    minute_ms,
+                    counters,
+                })
+                .collect(),
+            flows,
+            reads: stats,
+        })
     }
+
+    /// Flow names the sweeper resolved, by flow id: one `Query`.
+    pub async fn flow_names(
+        &self,
+    ) -> Result<(BTreeMap<String, String>, ReadStats), AnalyticsError> {
+        let mut names = BTreeMap::new();
+        let pk = self.flows_pk();
+        let stats = self
+            .each_item(
+                "Query (flow names)",
+                &pk,
+                "#sk >= :from",
+                &[(":from", "0".to_string())],
+                None,
+                |item| {
+                    if let (Some(id), Some(name)) = (
+                        item.get(key::SK).and_then(|v| v.as_s().ok()),
+                        item.get(key::NAME).and_then(|v| v.as_s().ok()),
+                    ) {
+                        names.insert(id.clone(), name.clone());
+                    }
+                    true
+                },
+            )
+            .await?;
+        Ok((names, stats))
+    }
+
+    /// Records a flow's name (from `GET /api/v2/flows/{flowId}`).
+    pub async fn put_flow_name(
+        &self,
+        flow_id: &str,
+        name: &str,
+        now_ms: i64,
+    ) -> Result<(), AnalyticsError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(key::PK, AttributeValue::S(self.flows_pk()))
+            .item(key::SK, AttributeValue::S(flow_id.to_string()))
+            .item(key::NAME, AttributeValue::S(name.to_string()))
+            .item(key::AT, AttributeValue::N(now_ms.to_string()))
+            .send()
+            .await
+            .map_err(|e| self.dynamodb("PutItem (flow name)", DisplayErrorContext(e)))?;
+        Ok(())
+    }
+}
+
+/// One range's buckets, each flow's totals, and the cost of reading them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Breakdown {
+    /// The scope's buckets, per minute.
+    pub buckets: Vec<Bucket>,
+    /// Per flow id: its counters summed over the range.
+    pub flows: BTreeMap<String, BTreeMap<String, i64>>,
+    /// What the reads cost.
+    pub reads: ReadStats,
+}
+
+/// What reads cost, as DynamoDB charges a `Query`: per page, the size of the
+/// items read, rounded up to 4 KB, half a unit per 4 KB (eventually
+/// consistent).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct ReadStats {
+    /// Requests (query pages).
+    pub queries: u64,
+    /// Items read.
+    pub items: u64,
+    /// Read capacity units.
+    pub read_units: f64,
+}
+
+impl ReadStats {
+    fn add_page(&mut self, items: &[HashMap<String, AttributeValue>]) {
+        let bytes: usize = items.iter().map(item_bytes).sum();
+        self.queries += 1;
+        self.items += items.len() as u64;
+        self.read_units += (bytes.div_ceil(4096).max(1)) as f64 * 0.5;
+    }
+
+    /// Adds another read's cost.
+    pub fn merge(&mut self, other: &ReadStats) {
+        self.queries += other.queries;
+        self.items += other.items;
+        self.read_units += other.read_units;
+    }
+}
+
+/// A bucket item's counters (a flow's view leaves out the org's own).
+fn numbers(
+    item: &HashMap<String, AttributeValue>,
+    flow_view: bool,
+) -> impl Iterator<Item = (&String, i64)> {
+    item.iter()
+        .filter(move |(k, _)| {
+            k.as_str() != key::PK
+                && k.as_str() != key::SK
+                && !(flow_view && ORG_ONLY.contains(&k.as_str()))
+        })
+        .filter_map(|(k, v)| Some((k, v.as_n().ok()?.parse::<i64>().ok()?)))
+}
+
+/// An item's size as DynamoDB counts it: names and values.
+fn item_bytes(item: &HashMap<String, AttributeValue>) -> usize {
+    item.iter()
+        .map(|(k, v)| {
+            k.len()
+                + match v {
+                    AttributeValue::S(s) => s.len(),
+                    AttributeValue::N(n) => n.len().div_ceil(2) + 1,
+                    AttributeValue::Ss(v) => v.iter().map(String::len).sum(),
+                    AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+                    _ => 8,
+                }
+        })
+        .sum()
 }
 
 #[cfg(test)]

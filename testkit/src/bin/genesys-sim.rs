@@ -46,6 +46,10 @@ struct Args {
     /// after it completed (real platform: seconds to minutes).
     #[arg(long, default_value_t = 0)]
     analytics_lag: u64,
+    /// ASSUMPTION (body code): the OAuth client lacks `architect:flow:view`,
+    /// so `GET /api/v2/flows/{flowId}` answers 403.
+    #[arg(long)]
+    flows_forbidden: bool,
     /// Simulated seconds per real second.
     #[arg(long, default_value_t = 1.0)]
     speed: f64,
@@ -73,6 +77,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             app_rate_limit_per_min: args.app_rate_limit,
             analytics_lag_s: args.analytics_lag,
             invented_session_intents: false,
+            flows_forbidden: args.flows_forbidden,
         },
         clock: clock.clone(),
         ..SimConfig::default()

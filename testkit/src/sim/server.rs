@@ -382,6 +382,36 @@ fn route_api(
                 "reportingturns",
             ],
         ) => answer(reporting_turns(sim, flow_id, query)),
+        // `Flow` (SDK model): the fields read here and a few around them.
+        (Method::GET, ["flows", id]) => {
+            let st = sim.lock();
+            if st.policies.flows_forbidden {
+                return platform_error(
+                    StatusCode::FORBIDDEN,
+                    "missing.permissions",
+                    "You are missing the following permission(s): architect:flow:view",
+                );
+            }
+            match st.conversations.values().find(|c| c.flow_id == *id) {
+                Some(c) => json_response(
+                    StatusCode::OK,
+                    json!({
+                        "id": c.flow_id,
+                        "name": c.flow_name,
+                        "type": c.flow_type,
+                        "active": true,
+                        "system": false,
+                        "deleted": false,
+                        "selfUri": format!("/api/v2/flows/{}", c.flow_id),
+                    }),
+                ),
+                None => platform_error(
+                    StatusCode::NOT_FOUND,
+                    "not.found",
+                    &format!("Unable to find flow with id {id}."),
+                ),
+            }
+        }
         (Method::GET, ["conversations", id]) => match sim.lock().conversations.get(*id) {
             Some(c) => json_response(StatusCode::OK, conversation(c)),
             None => not_found(id),

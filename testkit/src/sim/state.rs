@@ -38,6 +38,11 @@ pub struct Policies {
     /// an `intents` array, which the SDK model `BotFlowSession` does not
     /// have. Only for the conformance test's negative case. Default off.
     pub invented_session_intents: bool,
+    /// ASSUMPTION (the status is the platform's for a missing permission; the
+    /// body's code is not documented): the OAuth client lacks
+    /// `architect:flow:view`, so `GET /api/v2/flows/{flowId}` answers 403.
+    /// Default off.
+    pub flows_forbidden: bool,
 }
 
 impl Default for Policies {
@@ -51,6 +56,7 @@ impl Default for Policies {
             app_rate_limit_per_min: None,
             analytics_lag_s: 0,
             invented_session_intents: false,
+            flows_forbidden: false,
         }
     }
 }

@@ -11,6 +11,7 @@ mod hostile;
 mod hygiene;
 mod moto;
 mod orgs;
+mod reads;
 mod redrive;
 mod simulator;
 mod template;

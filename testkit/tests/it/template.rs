@@ -696,7 +696,10 @@ fn the_dashboard_reaches_org_data_only_through_per_org_bucket_queries() {
         .collect();
     assert_eq!(analytics.len(), 1);
     assert_eq!(analytics[0].actions, vec!["dynamodb:Query"]);
-    assert_eq!(leading_keys(&analytics[0].condition), vec!["agg#*"]);
+    assert_eq!(
+        leading_keys(&analytics[0].condition),
+        vec!["agg#*", "flows"]
+    );
     // The per-org reader: assumed by the dashboard's role only, with exactly
     // one tag, `org`, shaped like an org id; it queries that org's buckets.
     let role = &t["Resources"]["DashboardOrgReaderRole"];
@@ -735,7 +738,10 @@ fn the_dashboard_reaches_org_data_only_through_per_org_bucket_queries() {
     assert_eq!(strings(&grants[0]["Action"]), vec!["dynamodb:Query"]);
     assert_eq!(
         leading_keys(&grants[0]["Condition"]),
-        vec!["org#${aws:PrincipalTag/org}#agg#*"]
+        vec![
+            "org#${aws:PrincipalTag/org}#agg#*",
+            "org#${aws:PrincipalTag/org}#flows"
+        ]
     );
     assert_eq!(
         va_analytics::org_prefix("${aws:PrincipalTag/org}") + "agg#*",
@@ -941,7 +947,12 @@ fn leading_key_patterns_match_the_keys_the_store_builds() {
     let dashboard = patterns(&t, "DashboardApiFunction", "AggregatesRead");
     for store in [implicit.clone(), implicit.for_org(a)] {
         for (kind, key) in store.partition_kinds() {
-            assert!(admitted(&writes, &key), "handler writes {kind} {key}");
+            // Flow names: the sweeper writes them, the dashboard reads them.
+            assert_eq!(
+                admitted(&writes, &key),
+                kind != "flow names",
+                "handler writes {kind} {key}"
+            );
             match kind {
                 "state" => {
                     assert!(admitted(&state, &key), "handler reads {key}");
@@ -950,10 +961,10 @@ fn leading_key_patterns_match_the_keys_the_store_builds() {
                 "pending" => assert!(admitted(&pending, &key), "sweeper lists {key}"),
                 _ => assert!(admitted(&enrich, &key), "sweeper writes {kind} {key}"),
             }
-            // The dashboard's own role: the implicit org's buckets only.
+            // The dashboard's own role: the implicit org's buckets and names only.
             assert_eq!(
                 admitted(&dashboard, &key),
-                kind == "buckets" && store.prefix().is_empty(),
+                (kind == "buckets" || kind == "flow names") && store.prefix().is_empty(),
                 "dashboard role and {key}"
             );
         }
@@ -966,7 +977,11 @@ fn leading_key_patterns_match_the_keys_the_store_builds() {
         .map(|p| p.replace("${aws:PrincipalTag/org}", a))
         .collect();
     for (kind, key) in implicit.for_org(a).partition_kinds() {
-        assert_eq!(admitted(&tagged, &key), kind == "buckets", "org A's {kind}");
+        assert_eq!(
+            admitted(&tagged, &key),
+            kind == "buckets" || kind == "flow names",
+            "org A's {kind}"
+        );
     }
     for (_, key) in implicit
         .for_org(b)

@@ -50,12 +50,97 @@ pub struct TokenHealth {
     pub last_error_code: Option<String>,
 }
 
-/// One minute's counters.
+/// One point of the time series: a bucket's counters (sums; `active` is
+/// the bucket's peak).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[allow(missing_docs)]
-pub struct Minute {
-    pub minute_ms: i64,
+pub struct Point {
+    /// Bucket start, epoch ms (UTC minute, hour or day).
+    pub start_ms: i64,
+    /// Counters.
     pub counters: BTreeMap<String, i64>,
+}
+
+/// One flow of the per-flow table: its sums over the range.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FlowRow {
+    /// The flow id.
+    pub flow_id: String,
+    /// Its name, as the sweeper resolved it; the id when unknown.
+    pub name: String,
+    /// Bot sessions started.
+    pub sessions: i64,
+    /// Bot sessions ended.
+    pub ended: i64,
+    /// Ended contained, escalated, abandoned.
+    pub contained: i64,
+    #[allow(missing_docs)]
+    pub escalated: i64,
+    #[allow(missing_docs)]
+    pub abandoned: i64,
+    /// Recognition failures.
+    pub recognition_failures: i64,
+    /// Shares of ended sessions (0..1).
+    pub containment_rate: Option<f64>,
+    #[allow(missing_docs)]
+    pub escalation_rate: Option<f64>,
+    #[allow(missing_docs)]
+    pub abandonment_rate: Option<f64>,
+    /// Median duration (histogram bucket bound), seconds.
+    pub median_duration_s: Option<u64>,
+}
+
+/// The bucket that fits a range of `span_ms`: minutes up to 6 hours, hours
+/// up to 8 days, days beyond (at most 31 of them): no chart has more than
+/// 360 points, and the choice is the API's, not the page's.
+pub fn bucket_for(span_ms: i64) -> (&'static str, i64) {
+    if span_ms <= 6 * 3_600_000 {
+        ("minute", 60_000)
+    } else if span_ms <= 8 * 86_400_000 {
+        ("hour", 3_600_000)
+    } else {
+        ("day", 86_400_000)
+    }
+}
+
+/// Minute buckets summed into `bucket_ms` buckets (UTC-aligned); `active`,
+/// a level, takes the bucket's peak.
+pub fn rebucket(buckets: &[Bucket], bucket_ms: i64) -> Vec<Point> {
+    let mut out: BTreeMap<i64, BTreeMap<String, i64>> = BTreeMap::new();
+    for b in buckets {
+        let start = b.minute_ms - b.minute_ms.rem_euclid(bucket_ms.max(1));
+        let point = out.entry(start).or_default();
+        for (k, v) in &b.counters {
+            let e: &mut i64 = point.entry(k.clone()).or_default();
+            *e = if k == attr::ACTIVE {
+                (*e).max(*v)
+            } else {
+                e.saturating_add(*v)
+            };
+        }
+    }
+    out.into_iter()
+        .map(|(start_ms, counters)| Point { start_ms, counters })
+        .collect()
+}
+
+fn flow_row(flow_id: &str, name: Option<&String>, t: &BTreeMap<String, i64>) -> FlowRow {
+    let get = |k: &str| t.get(k).copied().unwrap_or(0);
+    let ended = get(attr::ENDED);
+    let rate = |k: &str| (ended > 0).then(|| get(k) as f64 / ended as f64);
+    FlowRow {
+        flow_id: flow_id.to_string(),
+        name: name.cloned().unwrap_or_else(|| flow_id.to_string()),
+        sessions: get(attr::STARTED),
+        ended,
+        contained: get(attr::CONTAINED),
+        escalated: get(attr::ESCALATED),
+        abandoned: get(attr::ABANDONED),
+        recognition_failures: get(attr::RECOGNITION_FAILURES),
+        containment_rate: rate(attr::CONTAINED),
+        escalation_rate: rate(attr::ESCALATED),
+        abandonment_rate: rate(attr::ABANDONED),
+        median_duration_s: duration_percentile(t, 50.0),
+    }
 }
 
 /// Everything the page shows for one scope and range.
@@ -67,10 +152,20 @@ pub struct Snapshot {
     pub to_ms: i64,
     /// The org shown (`""`: the one org of a single-org deployment).
     pub org: String,
-    /// The scope's partition key.
+    /// What is shown: all flows, or one flow by name.
     pub scope: String,
-    /// Per-minute counters.
-    pub minutes: Vec<Minute>,
+    /// The flow shown, if one.
+    pub flow_id: Option<String>,
+    /// `minute`, `hour` or `day` ([`bucket_for`]).
+    pub bucket: &'static str,
+    /// The bucket's length, ms.
+    pub bucket_ms: i64,
+    /// Counters per bucket.
+    pub series: Vec<Point>,
+    /// Every flow with sessions (or ends) in the range, most sessions first.
+    pub flows: Vec<FlowRow>,
+    /// What reading the range cost (queries, items, read units).
+    pub reads: crate::store::ReadStats,
     /// Sums over the range.
     pub totals: BTreeMap<String, i64>,
     /// Contained, escalated, abandoned shares of ended sessions (0..1).
@@ -118,7 +213,19 @@ pub async fn snapshot(
     to_ms: i64,
     now_ms: i64,
 ) -> Result<Snapshot, DashboardError> {
-    let buckets = store.query(scope, from_ms, to_ms).await?;
+    let breakdown = store.query_breakdown(scope, from_ms, to_ms).await?;
+    let (names, name_reads) = store.flow_names().await?;
+    let mut reads = breakdown.reads;
+    reads.merge(&name_reads);
+    let buckets = breakdown.buckets;
+    let mut flows: Vec<FlowRow> = breakdown
+        .flows
+        .iter()
+        .map(|(id, t)| flow_row(id, names.get(id), t))
+        .filter(|r| r.sessions > 0 || r.ended > 0)
+        .collect();
+    flows.sort_by(|a, b| b.sessions.cmp(&a.sessions).then(a.name.cmp(&b.name)));
+    let (bucket, bucket_ms) = bucket_for(to_ms.saturating_sub(from_ms));
     let totals = totals(&buckets);
     let get = |k: &str| totals.get(k).copied().unwrap_or(0);
     let ended = get(attr::ENDED);
@@ -162,15 +269,17 @@ pub async fn snapshot(
         org: String::new(),
         scope: match scope {
             Scope::Org => "all flows".to_string(),
-            Scope::Flow(id) => format!("flow {id}"),
+            Scope::Flow(id) => names.get(id).cloned().unwrap_or_else(|| id.clone()),
         },
-        minutes: buckets
-            .into_iter()
-            .map(|b| Minute {
-                minute_ms: b.minute_ms,
-                counters: b.counters,
-            })
-            .collect(),
+        flow_id: match scope {
+            Scope::Org => None,
+            Scope::Flow(id) => Some(id.clone()),
+        },
+        bucket,
+        bucket_ms,
+        series: rebucket(&buckets, bucket_ms),
+        flows,
+        reads,
         containment_rate: rate(attr::CONTAINED),
         escalation_rate: rate(attr::ESCALATED),
         abandonment_rate: rate(attr::ABANDONED),
@@ -249,6 +358,19 @@ pub fn range(
         Some(span) if (0..=MAX_RANGE_MS).contains(&span) => Ok((from, to)),
         _ => Err("the range must be ordered and at most 31 days"),
     }
+}
+
+/// The presets the page offers, ending now: `last_hour`, `today` (since
+/// 00:00 UTC), `7d`, `31d`.
+pub fn preset_range(preset: &str, now_ms: i64) -> Result<(i64, i64), &'static str> {
+    let from = match preset {
+        "last_hour" => now_ms.saturating_sub(3_600_000),
+        "today" => now_ms - now_ms.rem_euclid(86_400_000),
+        "7d" => now_ms.saturating_sub(7 * 86_400_000),
+        "31d" => now_ms.saturating_sub(MAX_RANGE_MS),
+        _ => return Err("`range` must be last_hour, today, 7d or 31d"),
+    };
+    range(Some(from), Some(now_ms), None, now_ms)
 }
 
 /// The dashboard's two routes, shared by `dashboard-api` and the local stack:
@@ -409,7 +531,11 @@ impl DashboardApi {
                 "`from`, `to` and `minutes` must be whole numbers",
             );
         };
-        let (from, to) = match range(from, to, minutes, now) {
+        let chosen = match get("range") {
+            Some(preset) if !preset.is_empty() => preset_range(preset, now),
+            _ => range(from, to, minutes, now),
+        };
+        let (from, to) = match chosen {
             Ok(r) => r,
             Err(message) => return Reply::error(400, "range_invalid", message),
         };
@@ -535,6 +661,51 @@ mod tests {
     use super::*;
 
     const NOW: i64 = 1_795_187_012_345;
+
+    #[test]
+    fn the_api_picks_the_bucket_and_sums_into_it_keeping_peaks() {
+        assert_eq!(bucket_for(3_600_000).0, "minute");
+        assert_eq!(bucket_for(6 * 3_600_000).0, "minute");
+        assert_eq!(bucket_for(86_400_000).0, "hour");
+        assert_eq!(bucket_for(7 * 86_400_000).0, "hour");
+        assert_eq!(bucket_for(MAX_RANGE_MS).0, "day");
+        for span in [3_600_000, 86_400_000, 7 * 86_400_000, MAX_RANGE_MS] {
+            let (_, ms) = bucket_for(span);
+            assert!(span / ms <= 360, "{span}: at most 360 points");
+        }
+        let minute = |m: i64, started: i64, active: i64| Bucket {
+            minute_ms: m,
+            counters: BTreeMap::from([
+                (attr::STARTED.to_string(), started),
+                (attr::ACTIVE.to_string(), active),
+            ]),
+        };
+        let hour = 3_600_000;
+        let points = rebucket(
+            &[
+                minute(10 * hour, 2, 5),
+                minute(10 * hour + 60_000, 3, 9),
+                minute(11 * hour, 4, 1),
+            ],
+            hour,
+        );
+        assert_eq!(points.len(), 2);
+        assert_eq!(points[0].start_ms, 10 * hour);
+        assert_eq!(points[0].counters[attr::STARTED], 5, "sums");
+        assert_eq!(points[0].counters[attr::ACTIVE], 9, "the peak, not a sum");
+        assert_eq!(points[1].counters[attr::STARTED], 4);
+    }
+
+    #[test]
+    fn presets_end_now_and_today_starts_at_utc_midnight() {
+        let day = 86_400_000;
+        let now = 20_000 * day + 5 * 3_600_000;
+        assert_eq!(preset_range("last_hour", now), Ok((now - 3_600_000, now)));
+        assert_eq!(preset_range("today", now), Ok((20_000 * day, now)));
+        assert_eq!(preset_range("7d", now), Ok((now - 7 * day, now)));
+        assert_eq!(preset_range("31d", now), Ok((now - 31 * day, now)));
+        assert!(preset_range("forever", now).is_err());
+    }
 
     #[test]
     fn ranges_are_checked_not_wrapped() {
