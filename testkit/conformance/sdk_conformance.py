@@ -422,6 +422,24 @@ def main(argv):
     except Exception as e:  # noqa: BLE001
         R.fail("GET /api/v2/tokens/me: %s" % str(e)[:400])
 
+    # ---- b2. the flow's name: GET /api/v2/flows/{flowId} -> Flow
+    architect = sdk.ArchitectApi(client)
+    try:
+        flow = architect.get_flow(flow_id)
+        R.check(isinstance(flow, sdk_models.Flow), "GET /api/v2/flows/{flowId} -> Flow")
+        content_type_check("GET /api/v2/flows/{flowId}", cap.last_response.getheaders())
+        strict_report("Flow", cap.last_response.data, "Flow")
+        R.check(flow.id == flow_id and bool(flow.name), "Flow.id is the flow asked for and Flow.name is set")
+    except Exception as e:  # noqa: BLE001
+        R.fail("GET /api/v2/flows/{flowId}: %s" % str(e)[:400])
+    try:
+        architect.get_flow("00000000-0000-4000-8000-000000000000")
+        R.fail("GET /api/v2/flows/{unknown id} was answered (must be 404)")
+    except ApiException as e:
+        error_body_check("GET /api/v2/flows/{unknown id}", e, (404,))
+    except Exception as e:  # noqa: BLE001
+        R.fail("GET /api/v2/flows/{unknown id} raised %s: %s" % (type(e).__name__, e))
+
     # ---- c. bot flow sessions, cursor paging
     sessions_path = "/api/v2/analytics/botflows/%s/sessions" % flow_id
     sent = {"interval": interval, "pageSize": page_size}

@@ -857,3 +857,50 @@ async fn app_limit_across_the_orgs_tokens_is_an_assumption_off_by_default() {
     sim.clock().advance(Duration::from_secs(60));
     assert_eq!(api_get(&sim, &a, ME).await.status(), 200);
 }
+
+/// `GET /api/v2/flows/{flowId}`: the flow's `Flow` (its name), 404 for a
+/// flow it does not know, 401 without a token, and 403 when the client
+/// lacks `architect:flow:view` (the switch).
+#[tokio::test]
+async fn flows_answer_their_names_and_refuse_without_the_permission() {
+    let (sim, t, token) = sim_with_traffic(Policies::default()).await;
+    let name = t
+        .conversations
+        .iter()
+        .find(|c| c.detail.flow_id == FLOW)
+        .map(|c| c.detail.flow_name.clone())
+        .expect("the flow is in the traffic");
+    let flow: Value = api_get(&sim, &token, &format!("/api/v2/flows/{FLOW}"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        (flow["id"].as_str(), flow["name"].as_str()),
+        (Some(FLOW), Some(name.as_str()))
+    );
+    let (status, body) = error_of(
+        api_get(
+            &sim,
+            &token,
+            "/api/v2/flows/00000000-0000-4000-8000-000000000000",
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("not.found")));
+    let (status, _) = error_of(api_get(&sim, "", &format!("/api/v2/flows/{FLOW}")).await).await;
+    assert_eq!(status, 401);
+    sim.set_policies(Policies {
+        flows_forbidden: true,
+        ..Policies::default()
+    });
+    let (status, body) =
+        error_of(api_get(&sim, &token, &format!("/api/v2/flows/{FLOW}")).await).await;
+    assert_eq!(status, 403);
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("architect:flow:view"))
+    );
+}
