@@ -23,16 +23,24 @@ fn shown(dom: &str, id: &str) -> Option<i64> {
     v.parse().ok()
 }
 
+/// Chromium is here; without it the test is skipped, except in CI.
+fn chromium_here() -> bool {
+    if testkit::browser::chromium().is_some() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must install Debian's chromium"
+    );
+    eprintln!("chromium not installed; skipping the browser test");
+    false
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_dashboard_in_headless_chromium_signs_in_and_shows_the_numbers_in_the_store() {
-    let Some(_) = testkit::browser::chromium() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install Debian's chromium"
-        );
-        eprintln!("chromium not installed; skipping the browser test");
+    if !chromium_here() {
         return;
-    };
+    }
     crate::common::capture_logs();
     let opts = StackOptions {
         containers: 5,
@@ -201,14 +209,9 @@ async fn the_dashboard_in_headless_chromium_signs_in_and_shows_the_numbers_in_th
 /// screenshots are saved beside the test binary's temporary folder.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_person_picks_a_flow_by_name_switches_ranges_sorts_and_exports() {
-    let Some(_) = testkit::browser::chromium() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install Debian's chromium"
-        );
-        eprintln!("chromium not installed; skipping the browser test");
+    if !chromium_here() {
         return;
-    };
+    }
     let opts = StackOptions {
         containers: 4,
         minutes: 5,

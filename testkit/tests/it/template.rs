@@ -79,6 +79,15 @@ fn statements(t: &Value) -> Vec<Statement> {
     out
 }
 
+/// The statements of `statements` on the table `table` (a logical id).
+fn on_table<'a>(statements: &[&'a Statement], table: &str) -> Vec<&'a Statement> {
+    statements
+        .iter()
+        .copied()
+        .filter(|s| s.resources.iter().any(|(_, r)| r.starts_with(table)))
+        .collect()
+}
+
 fn leading_keys(condition: &Value) -> Vec<String> {
     strings(&condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"])
 }
@@ -686,14 +695,7 @@ fn the_dashboard_reaches_org_data_only_through_per_org_bucket_queries() {
         .iter()
         .filter(|s| s.function == "DashboardApiFunction")
         .collect();
-    let analytics: Vec<&&Statement> = dashboard
-        .iter()
-        .filter(|s| {
-            s.resources
-                .iter()
-                .any(|(_, r)| r.starts_with("AnalyticsTable"))
-        })
-        .collect();
+    let analytics = on_table(&dashboard, "AnalyticsTable");
     assert_eq!(analytics.len(), 1);
     assert_eq!(analytics[0].actions, vec!["dynamodb:Query"]);
     assert_eq!(
@@ -782,14 +784,7 @@ fn the_dashboard_reaches_org_data_only_through_per_org_bucket_queries() {
             s.function
         );
     }
-    let tenant: Vec<&&Statement> = dashboard
-        .iter()
-        .filter(|s| {
-            s.resources
-                .iter()
-                .any(|(_, r)| r.starts_with("TenantTable"))
-        })
-        .collect();
+    let tenant = on_table(&dashboard, "TenantTable");
     assert_eq!(tenant.len(), 1);
     assert_eq!(tenant[0].actions, vec!["dynamodb:GetItem"]);
     let mut allowed =
