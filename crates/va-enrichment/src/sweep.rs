@@ -106,8 +106,11 @@ pub struct Sweeper<A> {
     names: std::sync::Mutex<HashMap<String, Option<i64>>>,
 }
 
-/// How long a flow whose name could not be read waits before another try.
+/// How long a flow whose name is forbidden or unknown waits before another try.
 const NAME_RETRY_MS: i64 = 3_600_000;
+/// Name lookups per sweep at most: a deployment with many new flows spreads
+/// them over sweeps instead of spending one sweep's time on them.
+const NAMES_PER_SWEEP: usize = 10;
 
 /// The widest span of end times one sessions query covers.
 const MAX_WINDOW: Duration = Duration::from_secs(30 * 60);
@@ -173,7 +176,7 @@ impl<A: ApiAccess> Sweeper<A> {
             by_flow.entry(p.flow_id.clone()).or_default().push(p);
         }
         let flow_ids: Vec<String> = by_flow.keys().cloned().collect();
-        report.names_resolved = self.resolve_names(&flow_ids, now, deadline).await?;
+        report.names_resolved = self.resolve_names(&flow_ids, now, deadline).await;
         let skew = ms(self.cfg.skew);
         let mut groups: Vec<Vec<PendingEnrichment>> = Vec::new();
         for (_, mut items) in by_flow {
@@ -244,16 +247,17 @@ impl<A: ApiAccess> Sweeper<A> {
     /// Reads the name of each flow in `flow_ids` not known yet
     /// (`GET /api/v2/flows/{flowId}`, permission `architect:flow:view`) and
     /// stores it beside the aggregates, so the dashboard never calls Genesys
-    /// Cloud. One call per flow and container; a 403 or 404 waits an hour
-    /// (the dashboard shows the id meanwhile). Returns how many were stored.
-    async fn resolve_names(
-        &self,
-        flow_ids: &[String],
-        now: i64,
-        deadline: Instant,
-    ) -> Result<usize, AnalyticsError> {
+    /// Cloud. One call per flow and container, at most
+    /// [`NAMES_PER_SWEEP`] a sweep; a 403 or 404 waits an hour (the
+    /// dashboard shows the id meanwhile), any other failure the next sweep.
+    /// Never fails the sweep. Returns how many were stored.
+    async fn resolve_names(&self, flow_ids: &[String], now: i64, deadline: Instant) -> usize {
         let mut stored = 0;
+        let mut asked = 0;
         for id in flow_ids {
+            if asked >= NAMES_PER_SWEEP {
+                break;
+            }
             let due = match self.names.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
                 Some(None) => false,
                 Some(Some(retry_at)) => now >= *retry_at,
@@ -262,6 +266,7 @@ impl<A: ApiAccess> Sweeper<A> {
             if !due || Instant::now() >= deadline {
                 continue;
             }
+            asked += 1;
             let path = format!("/api/v2/flows/{}", encode_component(id));
             let known = match get_retrying(&self.access, &self.stats.api, id, &path, deadline, 2)
                 .await
@@ -269,20 +274,36 @@ impl<A: ApiAccess> Sweeper<A> {
                 Ok(flow) => match flow["name"].as_str().filter(|n| !n.is_empty()) {
                     Some(name) => {
                         let name: String = name.chars().take(200).collect();
-                        self.store.put_flow_name(id, &name, now).await?;
-                        stored += 1;
-                        None
+                        match self.store.put_flow_name(id, &name, now).await {
+                            Ok(()) => {
+                                stored += 1;
+                                None
+                            }
+                            Err(e) => {
+                                tracing::warn!(flow_id = %id, error = %e, "flow name not stored; next sweep");
+                                continue;
+                            }
+                        }
                     }
                     None => Some(now.saturating_add(NAME_RETRY_MS)),
                 },
+                // Missing permission or no such flow: an hour.
+                Err(GetError::Api(
+                    e @ genesys::ApiError::Status {
+                        status: 403 | 404, ..
+                    },
+                )) => {
+                    tracing::warn!(flow_id = %id, error = %e, "flow name not readable; the dashboard shows the id (grant architect:flow:view)");
+                    Some(now.saturating_add(NAME_RETRY_MS))
+                }
                 Err(e) => {
                     let e = match e {
                         GetError::Token(e) => e.to_string(),
                         GetError::Api(e) => e.to_string(),
                         GetError::GaveUp(last) => last,
                     };
-                    tracing::warn!(flow_id = %id, error = %e, "flow name not read; the dashboard shows the id (grant architect:flow:view)");
-                    Some(now.saturating_add(NAME_RETRY_MS))
+                    tracing::warn!(flow_id = %id, error = %e, "flow name not read; next sweep");
+                    continue;
                 }
             };
             let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
@@ -291,7 +312,7 @@ impl<A: ApiAccess> Sweeper<A> {
             }
             names.insert(id.clone(), known);
         }
-        Ok(stored)
+        stored
     }
 
     /// The sessions of one group of one flow, matched one to one: each

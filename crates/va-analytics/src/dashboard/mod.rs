@@ -102,12 +102,25 @@ pub fn bucket_for(span_ms: i64) -> (&'static str, i64) {
     }
 }
 
-/// Minute buckets summed into `bucket_ms` buckets (UTC-aligned); `active`,
-/// a level, takes the bucket's peak.
-pub fn rebucket(buckets: &[Bucket], bucket_ms: i64) -> Vec<Point> {
+/// Minute buckets summed into `bucket_ms` buckets (UTC-aligned) from the
+/// bucket of `from_ms` to that of `to_ms`, every bucket present (empty ones
+/// without counters: charts keep time's spacing); `active`, a level, takes
+/// the bucket's peak.
+pub fn rebucket(buckets: &[Bucket], bucket_ms: i64, from_ms: i64, to_ms: i64) -> Vec<Point> {
+    let bucket_ms = bucket_ms.max(60_000);
+    let align = |t: i64| t - t.rem_euclid(bucket_ms);
     let mut out: BTreeMap<i64, BTreeMap<String, i64>> = BTreeMap::new();
+    let (first, last) = (align(from_ms), align(to_ms));
+    // At most 31 days of minutes: bounded.
+    if last >= first && (last - first) / bucket_ms <= MAX_RANGE_MS / 60_000 {
+        let mut t = first;
+        while t <= last {
+            out.insert(t, BTreeMap::new());
+            t += bucket_ms;
+        }
+    }
     for b in buckets {
-        let start = b.minute_ms - b.minute_ms.rem_euclid(bucket_ms.max(1));
+        let start = align(b.minute_ms);
         let point = out.entry(start).or_default();
         for (k, v) in &b.counters {
             let e: &mut i64 = point.entry(k.clone()).or_default();
@@ -214,7 +227,14 @@ pub async fn snapshot(
     now_ms: i64,
 ) -> Result<Snapshot, DashboardError> {
     let breakdown = store.query_breakdown(scope, from_ms, to_ms).await?;
-    let (names, name_reads) = store.flow_names().await?;
+    // Without names the table still has ids: a failed read is not an outage.
+    let (names, name_reads) = match store.flow_names().await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "flow names not read; showing ids");
+            Default::default()
+        }
+    };
     let mut reads = breakdown.reads;
     reads.merge(&name_reads);
     let buckets = breakdown.buckets;
@@ -277,7 +297,7 @@ pub async fn snapshot(
         },
         bucket,
         bucket_ms,
-        series: rebucket(&buckets, bucket_ms),
+        series: rebucket(&buckets, bucket_ms, from_ms, to_ms),
         flows,
         reads,
         containment_rate: rate(attr::CONTAINED),
@@ -363,11 +383,14 @@ pub fn range(
 /// The presets the page offers, ending now: `last_hour`, `today` (since
 /// 00:00 UTC), `7d`, `31d`.
 pub fn preset_range(preset: &str, now_ms: i64) -> Result<(i64, i64), &'static str> {
+    // Whole buckets: 60 minutes to this one, 7 days of whole hours, 31 of
+    // whole days (the last one running), so no point is a partial one.
+    let (hour, day) = (3_600_000, 86_400_000);
     let from = match preset {
-        "last_hour" => now_ms.saturating_sub(3_600_000),
-        "today" => now_ms - now_ms.rem_euclid(86_400_000),
-        "7d" => now_ms.saturating_sub(7 * 86_400_000),
-        "31d" => now_ms.saturating_sub(MAX_RANGE_MS),
+        "last_hour" => (now_ms - now_ms.rem_euclid(60_000)).saturating_sub(59 * 60_000),
+        "today" => now_ms - now_ms.rem_euclid(day),
+        "7d" => (now_ms - now_ms.rem_euclid(hour)).saturating_sub(7 * 24 * hour - hour),
+        "31d" => (now_ms - now_ms.rem_euclid(day)).saturating_sub(30 * day),
         _ => return Err("`range` must be last_hour, today, 7d or 31d"),
     };
     range(Some(from), Some(now_ms), None, now_ms)
@@ -688,8 +711,15 @@ mod tests {
                 minute(11 * hour, 4, 1),
             ],
             hour,
+            10 * hour,
+            13 * hour - 1,
         );
-        assert_eq!(points.len(), 2);
+        assert_eq!(
+            points.len(),
+            3,
+            "every hour of the range, the empty one too"
+        );
+        assert!(points[2].counters.is_empty());
         assert_eq!(points[0].start_ms, 10 * hour);
         assert_eq!(points[0].counters[attr::STARTED], 5, "sums");
         assert_eq!(points[0].counters[attr::ACTIVE], 9, "the peak, not a sum");
@@ -700,10 +730,27 @@ mod tests {
     fn presets_end_now_and_today_starts_at_utc_midnight() {
         let day = 86_400_000;
         let now = 20_000 * day + 5 * 3_600_000;
-        assert_eq!(preset_range("last_hour", now), Ok((now - 3_600_000, now)));
+        let now = now + 90_500; // mid-minute
+        let hour = 3_600_000;
+        let minute_now = now - now % 60_000;
+        assert_eq!(
+            preset_range("last_hour", now),
+            Ok((minute_now - 59 * 60_000, now))
+        );
         assert_eq!(preset_range("today", now), Ok((20_000 * day, now)));
-        assert_eq!(preset_range("7d", now), Ok((now - 7 * day, now)));
-        assert_eq!(preset_range("31d", now), Ok((now - 31 * day, now)));
+        let this_hour = now - now % hour;
+        assert_eq!(preset_range("7d", now), Ok((this_hour - 167 * hour, now)));
+        assert_eq!(preset_range("31d", now), Ok((20_000 * day - 30 * day, now)));
+        // Whole buckets only: 60 minutes, 168 hours, 31 days of points.
+        let points = |p: &str| {
+            let (f, t) = preset_range(p, now).expect("preset");
+            let (_, ms) = bucket_for(t - f);
+            rebucket(&[], ms, f, t).len()
+        };
+        assert_eq!(
+            (points("last_hour"), points("7d"), points("31d")),
+            (60, 168, 31)
+        );
         assert!(preset_range("forever", now).is_err());
     }
 
