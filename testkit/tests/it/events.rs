@@ -414,3 +414,78 @@ async fn a_30_minute_platform_api_outage_dead_letters_nothing_and_intents_comple
     );
     res.delete().await.expect("cleanup");
 }
+
+/// Flow names: without `architect:flow:view` the sweeper still enriches
+/// every session and stores no name (the dashboard shows ids); once the
+/// permission is there, an hour later, the next sweep with sessions of
+/// those flows stores their names, as Genesys Cloud has them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flow_names_wait_for_the_permission_and_never_block_enrichment() {
+    let t = testkit::traffic::generate(&testkit::traffic::TrafficConfig {
+        minutes: 4,
+        sessions_per_minute: 10,
+        start_ms: 1_795_187_000_000,
+        ..testkit::traffic::TrafficConfig::default()
+    });
+    let start = t.events[0].at_ms;
+    let (sim, res) = crate::common::setup(
+        Policies {
+            flows_forbidden: true,
+            ..Policies::default()
+        },
+        start,
+    )
+    .await;
+    sim.register_conversations(t.sim_conversations());
+    let handler = product::handler(&res, &sim);
+    let sweeper = product::sweeper(
+        &res,
+        &sim,
+        BrokerConfig::default(),
+        SweepConfig {
+            delay: Duration::ZERO,
+            ..SweepConfig::default()
+        },
+    );
+    let deadline = || tokio::time::Instant::now() + Duration::from_secs(30);
+    // Half the traffic, then a sweep without the permission.
+    let half = t.events.len() / 2;
+    let cut = t.events[half].at_ms;
+    for e in t.events.iter().filter(|e| e.at_ms < cut) {
+        handler.handle(&e.envelope, deadline()).await.expect("counted");
+    }
+    sim.clock().advance_to(cut);
+    let first = sweeper.sweep(deadline()).await.expect("sweep");
+    assert_eq!(first.names_resolved, 0);
+    assert!(first.enriched > 0, "names never block enrichment: {first:?}");
+    let store = product::store(&res);
+    assert!(store.flow_names().await.expect("names").0.is_empty());
+    // Granted; an hour later the rest of the traffic's sessions come in.
+    sim.set_policies(Policies::default());
+    let later = t
+        .events
+        .iter()
+        .filter(|e| e.at_ms >= cut)
+        .map(|e| e.at_ms)
+        .max()
+        .unwrap_or(cut)
+        + 3_600_000;
+    for e in t.events.iter().filter(|e| e.at_ms >= cut) {
+        handler.handle(&e.envelope, deadline()).await.expect("counted");
+    }
+    sim.clock().advance_to(later);
+    let second = sweeper.sweep(deadline()).await.expect("sweep");
+    let (names, _) = store.flow_names().await.expect("names");
+    let expected: std::collections::BTreeMap<String, String> = t
+        .conversations
+        .iter()
+        .filter(|c| c.is_bot)
+        .map(|c| (c.detail.flow_id.clone(), c.detail.flow_name.clone()))
+        .collect();
+    assert_eq!(second.names_resolved, expected.len(), "{second:?}");
+    assert_eq!(names, expected);
+    // Known now: another sweep asks nothing more.
+    let third = sweeper.sweep(deadline()).await.expect("sweep");
+    assert_eq!(third.names_resolved, 0);
+    res.delete().await.expect("cleanup");
+}
