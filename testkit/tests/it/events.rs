@@ -452,12 +452,18 @@ async fn flow_names_wait_for_the_permission_and_never_block_enrichment() {
     let half = t.events.len() / 2;
     let cut = t.events[half].at_ms;
     for e in t.events.iter().filter(|e| e.at_ms < cut) {
-        handler.handle(&e.envelope, deadline()).await.expect("counted");
+        handler
+            .handle(&e.envelope, deadline())
+            .await
+            .expect("counted");
     }
     sim.clock().advance_to(cut);
     let first = sweeper.sweep(deadline()).await.expect("sweep");
     assert_eq!(first.names_resolved, 0);
-    assert!(first.enriched > 0, "names never block enrichment: {first:?}");
+    assert!(
+        first.enriched > 0,
+        "names never block enrichment: {first:?}"
+    );
     let store = product::store(&res);
     assert!(store.flow_names().await.expect("names").0.is_empty());
     // Granted; an hour later the rest of the traffic's sessions come in.
@@ -470,8 +476,12 @@ async fn flow_names_wait_for_the_permission_and_never_block_enrichment() {
         .max()
         .unwrap_or(cut)
         + 3_600_000;
+    sim.clock().advance_to(later - 3_600_000);
     for e in t.events.iter().filter(|e| e.at_ms >= cut) {
-        handler.handle(&e.envelope, deadline()).await.expect("counted");
+        handler
+            .handle(&e.envelope, deadline())
+            .await
+            .expect("counted");
     }
     sim.clock().advance_to(later);
     let second = sweeper.sweep(deadline()).await.expect("sweep");
