@@ -1,5 +1,5 @@
 //! The tenant registry: one item per Genesys Cloud org this deployment
-//! serves (`tenant#<orgId>` in the token table). It names the org's region
+//! serves (`tenant#<orgId>` in the tenant table). It names the org's region
 //! and the ARN of its client-credentials secret, never a secret.
 
 use aws_sdk_dynamodb::Client;
@@ -8,8 +8,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use crate::{StoreError, conditional_check_failed, dynamo_err};
 
 /// The environment variable that turns a deployment multi-org: the table
-/// holding the tenant registry (the token table). Unset, a deployment serves
-/// one implicit org with the keys of the first version.
+/// holding the tenant registry (the template's `TenantTable`). Unset, a
+/// deployment serves one implicit org with the keys of the first version.
 pub const TENANTS_TABLE: &str = "TENANTS_TABLE";
 
 /// Every attribute of a tenant item: reads name them (a
@@ -53,6 +53,11 @@ fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
+/// The key of an org's item.
+fn key(org_id: &str) -> AttributeValue {
+    s(format!("{TENANT_PREFIX}{org_id}"))
+}
+
 impl Tenant {
     /// What names this org's token items (see [`crate::TokenStore::new`]):
     /// the org and its secret, so two orgs never share a slot and a new
@@ -63,10 +68,7 @@ impl Tenant {
 
     fn item(&self) -> std::collections::HashMap<String, AttributeValue> {
         let mut m = std::collections::HashMap::from([
-            (
-                "pk".to_string(),
-                s(format!("{TENANT_PREFIX}{}", self.org_id)),
-            ),
+            ("pk".to_string(), key(&self.org_id)),
             ("org_id".to_string(), s(&self.org_id)),
             ("region".to_string(), s(&self.region)),
             ("secret_arn".to_string(), s(&self.secret_arn)),
@@ -105,7 +107,7 @@ impl Tenant {
     }
 }
 
-/// The registry in the token table.
+/// The registry in its table.
 #[derive(Debug, Clone)]
 pub struct TenantRegistry {
     client: Client,
@@ -147,7 +149,7 @@ impl TenantRegistry {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(format!("{TENANT_PREFIX}{org_id}")))
+            .key("pk", key(org_id))
             .projection_expression(
                 (0..ATTRIBUTES.len())
                     .map(|i| format!("#a{i}"))
@@ -199,7 +201,7 @@ impl TenantRegistry {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(format!("{TENANT_PREFIX}{org_id}")))
+            .key("pk", key(org_id))
             .update_expression("SET enabled = :e")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":e", AttributeValue::Bool(enabled))
@@ -218,7 +220,7 @@ impl TenantRegistry {
             .client
             .delete_item()
             .table_name(&self.table)
-            .key("pk", s(format!("{TENANT_PREFIX}{org_id}")))
+            .key("pk", key(org_id))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
             .send()
             .await

@@ -919,7 +919,10 @@ impl AnalyticsStore {
                     if let Some(sk) = item.get(key::SK).and_then(|v| v.as_s().ok())
                         && let Some(cell) = parse_cell_sk(sk)
                     {
-                        cells.push((cell, item.clone()));
+                        // Only the numbers: a long range holds many cells.
+                        let counters: Vec<(String, i64)> =
+                            numbers(item).map(|(k, n)| (k.clone(), n)).collect();
+                        cells.push((cell, counters));
                     }
                     true
                 },
@@ -940,25 +943,28 @@ impl AnalyticsStore {
         };
         let mut merged: BTreeMap<i64, BTreeMap<String, i64>> = BTreeMap::new();
         let mut flows: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
-        for ((minute, cell_flow), item) in &cells {
+        let org_only = |k: &str| ORG_ONLY.contains(&k);
+        for ((minute, cell_flow), counters) in &cells {
             if let Some(f) = cell_flow
                 && (from..=to).contains(minute)
             {
                 let totals = flows.entry(f.clone()).or_default();
-                for (k, n) in numbers(item, true) {
-                    if !k.starts_with(attr::SPAN_PREFIX) {
+                for (k, n) in counters {
+                    if !k.starts_with(attr::SPAN_PREFIX) && !org_only(k) {
                         let e: &mut i64 = totals.entry(k.clone()).or_default();
-                        *e = e.saturating_add(n);
+                        *e = e.saturating_add(*n);
                     }
                 }
             }
             if flow.is_some() && cell_flow.as_deref() != flow {
                 continue;
             }
-            let counters = merged.entry(*minute).or_default();
-            for (k, n) in numbers(item, flow.is_some()) {
-                let e: &mut i64 = counters.entry(k.clone()).or_default();
-                *e = e.saturating_add(n);
+            let into = merged.entry(*minute).or_default();
+            for (k, n) in counters {
+                if flow.is_none() || !org_only(k) {
+                    let e: &mut i64 = into.entry(k.clone()).or_default();
+                    *e = e.saturating_add(*n);
+                }
             }
         }
         let active = active_from_spans(&merged);
@@ -1074,17 +1080,10 @@ impl ReadStats {
     }
 }
 
-/// A bucket item's counters (a flow's view leaves out the org's own).
-fn numbers(
-    item: &HashMap<String, AttributeValue>,
-    flow_view: bool,
-) -> impl Iterator<Item = (&String, i64)> {
+/// A bucket item's counters.
+fn numbers(item: &HashMap<String, AttributeValue>) -> impl Iterator<Item = (&String, i64)> {
     item.iter()
-        .filter(move |(k, _)| {
-            k.as_str() != key::PK
-                && k.as_str() != key::SK
-                && !(flow_view && ORG_ONLY.contains(&k.as_str()))
-        })
+        .filter(|(k, _)| k.as_str() != key::PK && k.as_str() != key::SK)
         .filter_map(|(k, v)| Some((k, v.as_n().ok()?.parse::<i64>().ok()?)))
 }
 

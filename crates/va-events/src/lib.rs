@@ -326,6 +326,16 @@ pub fn is_uuid(s: &str) -> bool {
         })
 }
 
+/// An envelope's EventBridge id for logs and rejections, whatever the
+/// envelope: `<none>` when it is missing, not a string, or longer than
+/// [`MAX_EVENT_ID_BYTES`] (so a hostile id never fills a log line).
+pub fn event_id_of(raw: &Value) -> &str {
+    raw.get("id")
+        .and_then(Value::as_str)
+        .filter(|s| s.len() <= MAX_EVENT_ID_BYTES)
+        .unwrap_or("<none>")
+}
+
 /// What every Genesys Cloud partner event source is named: the org id and a
 /// suffix the admin chose follow it.
 pub const PARTNER_SOURCE_PREFIX: &str = "aws.partner/genesys.com/cloud/";
@@ -337,11 +347,7 @@ pub const PARTNER_SOURCE_PREFIX: &str = "aws.partner/genesys.com/cloud/";
 /// non-empty; anything else is a [`Rejection`] of field `source`. The id
 /// comes back lowercase, the one form keys, the registry and groups use.
 pub fn org_of(raw: &Value) -> Result<String, Rejection> {
-    let id = raw
-        .get("id")
-        .and_then(Value::as_str)
-        .filter(|s| s.len() <= MAX_EVENT_ID_BYTES)
-        .unwrap_or("<none>");
+    let id = event_id_of(raw);
     let source = match raw.get("source") {
         Some(Value::String(s)) => s.as_str(),
         Some(_) => return Err(reject(id, "source", "must be a string")),

@@ -128,10 +128,7 @@ impl ConversationEvents {
             }
             Err(HandleError::Rejected(r)) => Ok(rejected_answer(&r)),
             Err(e) => {
-                let event_id = payload
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .unwrap_or("<none>");
+                let event_id = va_events::event_id_of(payload);
                 tracing::error!(event_id, error = %e, error_type = e.error_type(), "event not counted; failing the invocation for a retry");
                 Err(e.into())
             }

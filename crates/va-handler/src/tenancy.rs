@@ -97,12 +97,7 @@ impl Tenancy {
         };
         let org = va_events::org_of(raw)?;
         let reject = |problem: String| Rejection {
-            event_id: raw
-                .get("id")
-                .and_then(Value::as_str)
-                .filter(|s| s.len() <= va_events::MAX_EVENT_ID_BYTES)
-                .unwrap_or("<none>")
-                .to_string(),
+            event_id: va_events::event_id_of(raw).to_string(),
             field: "source".into(),
             problem,
         };

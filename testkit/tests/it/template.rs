@@ -88,6 +88,17 @@ fn on_table<'a>(statements: &[&'a Statement], table: &str) -> Vec<&'a Statement>
         .collect()
 }
 
+/// Asserts a statement's `dynamodb:Attributes` list is the code's list
+/// `code` (in any order); returns it.
+fn attributes_equal(condition: &Value, code: &[&str], what: &str) -> Vec<String> {
+    let mut allowed = strings(&condition["ForAllValues:StringEquals"]["dynamodb:Attributes"]);
+    allowed.sort();
+    let mut expected: Vec<String> = code.iter().map(|a| a.to_string()).collect();
+    expected.sort();
+    assert_eq!(allowed, expected, "{what}");
+    allowed
+}
+
 fn leading_keys(condition: &Value) -> Vec<String> {
     strings(&condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"])
 }
@@ -560,16 +571,10 @@ fn the_dashboard_reads_token_health_attributes_only_under_their_own_key() {
     assert_eq!(health.len(), 1);
     let s = health[0];
     assert_eq!(s.actions, vec!["dynamodb:GetItem"]);
-    let mut allowed = strings(&s.condition["ForAllValues:StringEquals"]["dynamodb:Attributes"]);
-    allowed.sort();
-    let mut expected: Vec<String> = token_store::attr::HEALTH
-        .iter()
-        .map(|a| a.to_string())
-        .collect();
-    expected.sort();
-    assert_eq!(
-        allowed, expected,
-        "the IAM list is the code's health projection"
+    let allowed = attributes_equal(
+        &s.condition,
+        &token_store::attr::HEALTH,
+        "the IAM list is the code's health projection",
     );
     for secret in [
         token_store::attr::ACCESS_TOKEN,
@@ -787,17 +792,10 @@ fn the_dashboard_reaches_org_data_only_through_per_org_bucket_queries() {
     let tenant = on_table(&dashboard, "TenantTable");
     assert_eq!(tenant.len(), 1);
     assert_eq!(tenant[0].actions, vec!["dynamodb:GetItem"]);
-    let mut allowed =
-        strings(&tenant[0].condition["ForAllValues:StringEquals"]["dynamodb:Attributes"]);
-    allowed.sort();
-    let mut expected: Vec<String> = token_store::tenants::ATTRIBUTES
-        .iter()
-        .map(|a| a.to_string())
-        .collect();
-    expected.sort();
-    assert_eq!(
-        allowed, expected,
-        "the IAM list is the code's tenant projection"
+    attributes_equal(
+        &tenant[0].condition,
+        &token_store::tenants::ATTRIBUTES,
+        "the IAM list is the code's tenant projection",
     );
     // The org's key prefix is what the policies name.
     assert_eq!(va_analytics::org_prefix(""), "");

@@ -567,11 +567,11 @@ impl DashboardApi {
             Some(f) if va_events::is_uuid(f) => Scope::Flow(f.to_ascii_lowercase()),
             Some(_) => return Reply::error(400, "flow_invalid", "`flow` must be a flow id"),
         };
-        match snapshot(&store, &tokens, pool_size, &scope, from, to, now).await {
-            Ok(mut s) => match serde_json::to_string({
-                s.org = org;
-                &s
-            }) {
+        let answer = snapshot(&store, &tokens, pool_size, &scope, from, to, now)
+            .await
+            .map(|s| Snapshot { org, ..s });
+        match answer {
+            Ok(s) => match serde_json::to_string(&s) {
                 Ok(body) => Reply::json(200, body),
                 Err(e) => {
                     tracing::error!(error = %e, "dashboard answer could not be written");
