@@ -77,6 +77,45 @@ fn pending_sk(p: &PendingEnrichment) -> String {
     )
 }
 
+/// An hour is rolled up (its minute cells summed into hour cells) this long
+/// after it starts: its last minute is then an hour old, and every session
+/// that could still add to its `active` (at most 45 minutes long) has ended.
+pub const SEAL_AFTER_MS: i64 = 2 * 3_600_000;
+/// A write to a minute older than this (including the minutes a session's
+/// span reaches back to) may land in a rolled hour: it marks the hour dirty,
+/// in the same transaction, and the sweeper rolls it again. Ten minutes
+/// under the youngest minute a roll-up reads, for clock skew.
+pub const LATE_AFTER_MS: i64 = 50 * 60_000;
+const HOUR_MS: i64 = 3_600_000;
+
+fn hour_of(minute_ms: i64) -> i64 {
+    minute_ms - minute_ms.rem_euclid(HOUR_MS)
+}
+
+/// The hours a plan writes to that may already be rolled up.
+pub fn late_hours(plan: &Plan, now_ms: i64) -> std::collections::BTreeSet<i64> {
+    let mut hours = std::collections::BTreeSet::new();
+    for ((_, minute), counters) in &plan.buckets {
+        let reach = counters
+            .keys()
+            .filter_map(|k| k.strip_prefix(attr::SPAN_PREFIX)?.parse::<i64>().ok())
+            .max()
+            .unwrap_or(1)
+            .clamp(1, MAX_ACTIVE_MINUTES);
+        let first = minute.saturating_sub((reach - 1) * 60_000);
+        let mut h = hour_of(first);
+        while h <= *minute {
+            // The youngest minute of this hour the write touches.
+            let touched = (*minute).min(h + HOUR_MS - 60_000);
+            if now_ms.saturating_sub(touched) > LATE_AFTER_MS {
+                hours.insert(h);
+            }
+            h += HOUR_MS;
+        }
+    }
+    hours
+}
+
 /// Shards of the bucket items. 16 keeps a flow at 2,000 events/s under
 /// DynamoDB's 1,000 write units a second per partition and its conflict odds
 /// per item low, while a read stays 16 parallel queries.
@@ -169,11 +208,14 @@ pub fn cells(plan: &Plan) -> BTreeMap<(i64, Option<String>), BTreeMap<String, i6
 pub fn batch_items<'a>(plans: impl IntoIterator<Item = &'a Plan>) -> usize {
     let mut per_plan = 0;
     let mut merged = std::collections::BTreeSet::new();
+    let mut hours = std::collections::BTreeSet::new();
     for p in plans {
         per_plan += 1 + usize::from(p.pending.is_some());
         merged.extend(cells(p).into_keys());
+        // Every hour it touches might be late: the bound holds whenever it runs.
+        hours.extend(late_hours(p, i64::MAX));
     }
-    per_plan + merged.len()
+    per_plan + merged.len() + hours.len()
 }
 
 /// A transaction DynamoDB refused for now, not for good: a conflict with
@@ -363,11 +405,29 @@ impl AnalyticsStore {
             ),
             ("markers", self.marker_pk("flow.end#c#p#1#f")),
             ("flow names", self.flows_pk()),
+            ("hours", self.hours_pk()),
         ]
     }
 
     fn flows_pk(&self) -> String {
         format!("{}flows", self.prefix)
+    }
+
+    /// Hour cells, the roll-up's state and dirty marks share this partition.
+    fn hours_pk(&self) -> String {
+        format!("{}hours", self.prefix)
+    }
+
+    fn dirty_update(&self, hour: i64) -> Result<Update, String> {
+        Update::builder()
+            .table_name(&self.table)
+            .key(key::PK, AttributeValue::S(self.hours_pk()))
+            .key(key::SK, AttributeValue::S(format!("dirty#{hour:013}")))
+            .update_expression("ADD #n :one")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .build()
+            .map_err(|e| e.to_string())
     }
 
     fn marker_pk(&self, marker: &str) -> String {
@@ -684,6 +744,14 @@ impl AnalyticsStore {
             items.push(Slot::Other);
             tx = tx.transact_items(TransactWriteItem::builder().update(update).build());
         }
+        for hour in late_hours(plan, now_ms) {
+            items.push(Slot::Other);
+            tx = tx.transact_items(
+                TransactWriteItem::builder()
+                    .update(self.dirty_update(hour).map_err(err)?)
+                    .build(),
+            );
+        }
         if items.len() > 100 {
             return Err(AnalyticsError::TooLarge {
                 event_id: plan.event_id.clone(),
@@ -785,6 +853,18 @@ impl AnalyticsStore {
                     .map_err(&err)?;
                 count += 1;
                 tx = tx.transact_items(TransactWriteItem::builder().update(update).build());
+            }
+            let late: std::collections::BTreeSet<i64> = live
+                .iter()
+                .flat_map(|&i| late_hours(&plans[i], now_ms))
+                .collect();
+            for hour in late {
+                count += 1;
+                tx = tx.transact_items(
+                    TransactWriteItem::builder()
+                        .update(self.dirty_update(hour).map_err(&err)?)
+                        .build(),
+                );
             }
             if count > 100 {
                 return Err(AnalyticsError::TooLarge {
@@ -1039,6 +1119,403 @@ impl AnalyticsStore {
         Ok(())
     }
 }
+
+/// What a roll-up did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RollReport {
+    /// Hours rolled up for the first time.
+    pub sealed: usize,
+    /// Dirty hours rolled again.
+    pub rerolled: usize,
+    /// The last hour rolled up, epoch ms.
+    pub rolled_to: Option<i64>,
+}
+
+impl AnalyticsStore {
+    /// Rolls up every sealed hour not rolled yet (at most `max_hours`; the
+    /// first run goes back 48 hours) and rolls again every dirty one: each
+    /// hour's minute cells, read strongly consistent, summed over shards into
+    /// one cell per flow and one for the rest, `active` as the peak minute.
+    /// Idempotent: a roll-up overwrites the hour's cells.
+    pub async fn roll_up(
+        &self,
+        now_ms: i64,
+        max_hours: usize,
+    ) -> Result<RollReport, AnalyticsError> {
+        let mut report = RollReport::default();
+        let pk = self.hours_pk();
+        let state = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(key::PK, AttributeValue::S(pk.clone()))
+            .key(key::SK, AttributeValue::S("state".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.dynamodb("GetItem (roll-up state)", DisplayErrorContext(e)))?;
+        let number = |k: &str| {
+            state
+                .item()
+                .and_then(|i| i.get(k))
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<i64>().ok())
+        };
+        let rolled_to = number("rolled_to");
+        let last_sealed = hour_of(now_ms.saturating_sub(SEAL_AFTER_MS));
+        // Hours before the first one rolled are read from minute cells.
+        let rolled_from = number("rolled_from").unwrap_or(last_sealed - 47 * HOUR_MS);
+        let mut hour = rolled_to.map_or(rolled_from, |r| r + HOUR_MS);
+        let mut last = rolled_to;
+        while hour <= last_sealed && report.sealed < max_hours {
+            self.roll_hour(hour).await?;
+            report.sealed += 1;
+            last = Some(hour);
+            hour += HOUR_MS;
+        }
+        if last != rolled_to
+            && let Some(l) = last
+        {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item(key::PK, AttributeValue::S(pk.clone()))
+                .item(key::SK, AttributeValue::S("state".into()))
+                .item("rolled_to", AttributeValue::N(l.to_string()))
+                .item("rolled_from", AttributeValue::N(rolled_from.to_string()))
+                .send()
+                .await
+                .map_err(|e| self.dynamodb("PutItem (roll-up state)", DisplayErrorContext(e)))?;
+        }
+        report.rolled_to = last;
+        for (dirty, n) in self.dirty_hours(true).await? {
+            if report.rerolled >= max_hours {
+                break;
+            }
+            self.roll_hour(dirty).await?;
+            report.rerolled += 1;
+            // Gone only if no write marked it again meanwhile.
+            let r = self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .key(key::PK, AttributeValue::S(pk.clone()))
+                .key(key::SK, AttributeValue::S(format!("dirty#{dirty:013}")))
+                .condition_expression("#n = :n")
+                .expression_attribute_names("#n", "n")
+                .expression_attribute_values(":n", AttributeValue::N(n.to_string()))
+                .send()
+                .await;
+            if let Err(e) = r
+                && !matches!(
+                    e.as_service_error(),
+                    Some(aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(_))
+                )
+            {
+                return Err(self.dynamodb("DeleteItem (dirty hour)", DisplayErrorContext(e)));
+            }
+        }
+        Ok(report)
+    }
+
+    /// Dirty hours and their marks.
+    async fn dirty_hours(&self, consistent: bool) -> Result<Vec<(i64, i64)>, AnalyticsError> {
+        let mut out = Vec::new();
+        let _ = consistent;
+        self.each_item(
+            "Query (dirty hours)",
+            &self.hours_pk(),
+            "begins_with(#sk, :p)",
+            &[(":p", "dirty#".to_string())],
+            None,
+            |item| {
+                if let (Some(h), Some(n)) = (
+                    item.get(key::SK)
+                        .and_then(|v| v.as_s().ok())
+                        .and_then(|s| s.strip_prefix("dirty#")?.parse::<i64>().ok()),
+                    item.get("n")
+                        .and_then(|v| v.as_n().ok())
+                        .and_then(|n| n.parse().ok()),
+                ) {
+                    out.push((h, n));
+                }
+                true
+            },
+        )
+        .await?;
+        Ok(out)
+    }
+
+    /// One hour's roll-up cells, from its minute cells (and the 44 minutes
+    /// after it, for `active`).
+    async fn roll_hour(&self, hour: i64) -> Result<(), AnalyticsError> {
+        let last_minute = hour + HOUR_MS - 60_000;
+        let read_to = last_minute + (MAX_ACTIVE_MINUTES - 1) * 60_000;
+        let mut per_flow: BTreeMap<Option<String>, BTreeMap<i64, BTreeMap<String, i64>>> =
+            BTreeMap::new();
+        for shard in 0..BUCKET_SHARDS {
+            self.each_item(
+                "Query (roll-up)",
+                &self.shard_pk(shard),
+                "#sk BETWEEN :from AND :to",
+                &[
+                    (":from", minute_sk(hour)),
+                    (":to", format!("{}#~", minute_sk(read_to))),
+                ],
+                None,
+                |item| {
+                    if let Some((minute, flow)) = item
+                        .get(key::SK)
+                        .and_then(|v| v.as_s().ok())
+                        .and_then(|sk| parse_cell_sk(sk))
+                    {
+                        let m = per_flow.entry(flow).or_default().entry(minute).or_default();
+                        for (k, n) in numbers(item, false) {
+                            let e: &mut i64 = m.entry(k.clone()).or_default();
+                            *e = e.saturating_add(n);
+                        }
+                    }
+                    true
+                },
+            )
+            .await?;
+        }
+        let mut org: BTreeMap<i64, BTreeMap<String, i64>> = BTreeMap::new();
+        let mut cells: Vec<(Option<String>, BTreeMap<String, i64>)> = Vec::new();
+        for (flow, minutes) in &per_flow {
+            for (m, c) in minutes {
+                let into = org.entry(*m).or_default();
+                for (k, n) in c {
+                    let e: &mut i64 = into.entry(k.clone()).or_default();
+                    *e = e.saturating_add(*n);
+                }
+            }
+            let mut sums: BTreeMap<String, i64> = BTreeMap::new();
+            for (_, c) in minutes.range(hour..=last_minute) {
+                for (k, n) in c {
+                    if !k.starts_with(attr::SPAN_PREFIX) {
+                        let e: &mut i64 = sums.entry(k.clone()).or_default();
+                        *e = e.saturating_add(*n);
+                    }
+                }
+            }
+            if flow.is_some() {
+                let peak = active_from_spans(minutes)
+                    .range(hour..=last_minute)
+                    .map(|(_, n)| *n)
+                    .max()
+                    .unwrap_or(0);
+                if peak > 0 {
+                    sums.insert(attr::ACTIVE.into(), peak);
+                }
+            }
+            cells.push((flow.clone(), sums));
+        }
+        let org_peak = active_from_spans(&org)
+            .range(hour..=last_minute)
+            .map(|(_, n)| *n)
+            .max()
+            .unwrap_or(0);
+        match cells.iter_mut().find(|(f, _)| f.is_none()) {
+            Some((_, c)) => {
+                c.insert(ORG_ACTIVE.into(), org_peak);
+            }
+            None => cells.push((None, BTreeMap::from([(ORG_ACTIVE.to_string(), org_peak)]))),
+        }
+        for (flow, counters) in cells {
+            let sk = match &flow {
+                Some(f) => format!("h#{hour:013}#f#{f}"),
+                None => format!("h#{hour:013}#-"),
+            };
+            let mut item: HashMap<String, AttributeValue> = counters
+                .into_iter()
+                .map(|(k, n)| (k, AttributeValue::N(n.to_string())))
+                .collect();
+            item.insert(key::PK.into(), AttributeValue::S(self.hours_pk()));
+            item.insert(key::SK.into(), AttributeValue::S(sk));
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .map_err(|e| self.dynamodb("PutItem (hour cell)", DisplayErrorContext(e)))?;
+        }
+        Ok(())
+    }
+}
+
+impl AnalyticsStore {
+    /// [`Self::query_breakdown`] with whole rolled-up hours read from their
+    /// hour cells (one `Query`) and only the rest (edge hours, the hours
+    /// not rolled up yet, dirty ones) from minute cells. Buckets of rolled
+    /// hours start at the hour and carry its sums (`active`: its peak).
+    pub async fn query_rolled(
+        &self,
+        scope: &Scope,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Breakdown, AnalyticsError> {
+        let (from, to) = (minute_of(from_ms), minute_of(to_ms));
+        let pk = self.hours_pk();
+        let mut reads = ReadStats::default();
+        let mut span = None;
+        reads.merge(
+            &self
+                .each_item(
+                    "Query (roll-up state)",
+                    &pk,
+                    "#sk = :s",
+                    &[(":s", "state".into())],
+                    None,
+                    |item| {
+                        let n = |k: &str| {
+                            item.get(k)
+                                .and_then(|v| v.as_n().ok())
+                                .and_then(|n| n.parse::<i64>().ok())
+                        };
+                        span = n("rolled_from").zip(n("rolled_to"));
+                        true
+                    },
+                )
+                .await?,
+        );
+        let dirty: std::collections::BTreeSet<i64> = self
+            .dirty_hours(false)
+            .await?
+            .into_iter()
+            .map(|(h, _)| h)
+            .collect();
+        let rolled: std::collections::BTreeSet<i64> = match span {
+            None => Default::default(),
+            Some((first_rolled, r)) => {
+                let mut h = hour_of(from);
+                let mut out = std::collections::BTreeSet::new();
+                while h <= to {
+                    if h >= from
+                        && h + HOUR_MS - 60_000 <= to
+                        && (first_rolled..=r).contains(&h)
+                        && !dirty.contains(&h)
+                    {
+                        out.insert(h);
+                    }
+                    h += HOUR_MS;
+                }
+                out
+            }
+        };
+        let mut buckets: BTreeMap<i64, BTreeMap<String, i64>> = BTreeMap::new();
+        let mut flows: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
+        if let (Some(first), Some(last)) = (rolled.first(), rolled.last()) {
+            let want = match scope {
+                Scope::Org => None,
+                Scope::Flow(f) => Some(f.as_str()),
+            };
+            reads.merge(
+                &self
+                    .each_item(
+                        "Query (hour cells)",
+                        &pk,
+                        "#sk BETWEEN :from AND :to",
+                        &[
+                            (":from", format!("h#{first:013}")),
+                            (":to", format!("h#{last:013}#~")),
+                        ],
+                        None,
+                        |item| {
+                            let Some((hour, flow)) = item
+                                .get(key::SK)
+                                .and_then(|v| v.as_s().ok())
+                                .and_then(|sk| sk.strip_prefix("h#"))
+                                .and_then(|rest| parse_cell_sk(&format!("m#{rest}")))
+                            else {
+                                return true;
+                            };
+                            if !rolled.contains(&hour) {
+                                return true;
+                            }
+                            if let Some(f) = &flow {
+                                let t = flows.entry(f.clone()).or_default();
+                                for (k, n) in numbers(item, true) {
+                                    if k != attr::ACTIVE {
+                                        let e: &mut i64 = t.entry(k.clone()).or_default();
+                                        *e = e.saturating_add(n);
+                                    }
+                                }
+                            }
+                            let counts = match (want, flow.as_deref()) {
+                                (None, _) => true,
+                                (Some(w), Some(f)) => w == f,
+                                (Some(_), None) => false,
+                            };
+                            if counts {
+                                let b = buckets.entry(hour).or_default();
+                                for (k, n) in numbers(item, want.is_some()) {
+                                    let name = match (want, k.as_str()) {
+                                        (None, attr::ACTIVE) => continue,
+                                        (None, ORG_ACTIVE) => attr::ACTIVE,
+                                        (Some(_), ORG_ACTIVE) => continue,
+                                        (_, other) => other,
+                                    };
+                                    let e: &mut i64 = b.entry(name.to_string()).or_default();
+                                    *e = if name == attr::ACTIVE {
+                                        (*e).max(n)
+                                    } else {
+                                        e.saturating_add(n)
+                                    };
+                                }
+                            }
+                            true
+                        },
+                    )
+                    .await?,
+            );
+        }
+        // The rest from minute cells: the stretches between rolled hours.
+        let mut stretches: Vec<(i64, i64)> = Vec::new();
+        let mut m = from;
+        while m <= to {
+            if rolled.contains(&hour_of(m)) {
+                m = hour_of(m) + HOUR_MS;
+                continue;
+            }
+            let end = rolled
+                .range(m..)
+                .next()
+                .map_or(to, |h| (h - 60_000).min(to));
+            stretches.push((m, end));
+            m = end + 60_000;
+        }
+        for (a, b) in stretches {
+            let part = self.query_breakdown(scope, a, b).await?;
+            reads.merge(&part.reads);
+            for bucket in part.buckets {
+                buckets.insert(bucket.minute_ms, bucket.counters);
+            }
+            for (f, t) in part.flows {
+                let into = flows.entry(f).or_default();
+                for (k, n) in t {
+                    let e: &mut i64 = into.entry(k).or_default();
+                    *e = e.saturating_add(n);
+                }
+            }
+        }
+        Ok(Breakdown {
+            buckets: buckets
+                .into_iter()
+                .map(|(minute_ms, counters)| Bucket {
+                    minute_ms,
+                    counters,
+                })
+                .collect(),
+            flows,
+            reads,
+        })
+    }
+}
+
+/// The org's peak `active` in an hour cell (flows' `active` are their own).
+const ORG_ACTIVE: &str = "active_org";
 
 /// One range's buckets, each flow's totals, and the cost of reading them.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -71,6 +71,8 @@ pub struct SweepReport {
     pub failures: Vec<String>,
     /// Flow names resolved and stored this time.
     pub names_resolved: usize,
+    /// Hours rolled up (sealed or dirty) this time.
+    pub hours_rolled: usize,
 }
 
 /// Counters across sweeps, for metrics and reports.
@@ -233,6 +235,14 @@ impl<A: ApiAccess> Sweeper<A> {
                 } else {
                     report.gave_up += 1;
                 }
+            }
+        }
+        // Roll up sealed and dirty hours (the dashboard's long ranges read
+        // them); a failure waits for the next sweep.
+        if Instant::now() < deadline {
+            match self.store.roll_up(now, 24).await {
+                Ok(r) => report.hours_rolled = r.sealed + r.rerolled,
+                Err(e) => tracing::warn!(error = %e, "roll-up failed; next sweep"),
             }
         }
         report.api_calls = self

@@ -705,7 +705,7 @@ fn the_dashboard_reaches_org_data_only_through_per_org_bucket_queries() {
     assert_eq!(analytics[0].actions, vec!["dynamodb:Query"]);
     assert_eq!(
         leading_keys(&analytics[0].condition),
-        vec!["agg#*", "flows"]
+        vec!["agg#*", "flows", "hours"]
     );
     // The per-org reader: assumed by the dashboard's role only, with exactly
     // one tag, `org`, shaped like an org id; it queries that org's buckets.
@@ -747,7 +747,8 @@ fn the_dashboard_reaches_org_data_only_through_per_org_bucket_queries() {
         leading_keys(&grants[0]["Condition"]),
         vec![
             "org#${aws:PrincipalTag/org}#agg#*",
-            "org#${aws:PrincipalTag/org}#flows"
+            "org#${aws:PrincipalTag/org}#flows",
+            "org#${aws:PrincipalTag/org}#hours"
         ]
     );
     assert_eq!(
@@ -952,12 +953,17 @@ fn leading_key_patterns_match_the_keys_the_store_builds() {
                     assert!(admitted(&enrich, &key), "sweeper {key}");
                 }
                 "pending" => assert!(admitted(&pending, &key), "sweeper lists {key}"),
+                "hours" => {
+                    assert!(admitted(&pending, &key), "sweeper queries {key}");
+                    assert!(admitted(&enrich, &key), "sweeper writes {key}");
+                }
                 _ => assert!(admitted(&enrich, &key), "sweeper writes {kind} {key}"),
             }
             // The dashboard's own role: the implicit org's buckets and names only.
             assert_eq!(
                 admitted(&dashboard, &key),
-                (kind == "buckets" || kind == "flow names") && store.prefix().is_empty(),
+                (kind == "buckets" || kind == "flow names" || kind == "hours")
+                    && store.prefix().is_empty(),
                 "dashboard role and {key}"
             );
         }
@@ -972,7 +978,7 @@ fn leading_key_patterns_match_the_keys_the_store_builds() {
     for (kind, key) in implicit.for_org(a).partition_kinds() {
         assert_eq!(
             admitted(&tagged, &key),
-            kind == "buckets" || kind == "flow names",
+            kind == "buckets" || kind == "flow names" || kind == "hours",
             "org A's {kind}"
         );
     }

@@ -226,7 +226,13 @@ pub async fn snapshot(
     to_ms: i64,
     now_ms: i64,
 ) -> Result<Snapshot, DashboardError> {
-    let breakdown = store.query_breakdown(scope, from_ms, to_ms).await?;
+    let (bucket, bucket_ms) = bucket_for(to_ms.saturating_sub(from_ms));
+    // Hours and days: whole hours from their roll-up cells.
+    let breakdown = if bucket == "minute" {
+        store.query_breakdown(scope, from_ms, to_ms).await?
+    } else {
+        store.query_rolled(scope, from_ms, to_ms).await?
+    };
     // Without names the table still has ids: a failed read is not an outage.
     let (names, name_reads) = match store.flow_names().await {
         Ok(n) => n,
@@ -245,7 +251,6 @@ pub async fn snapshot(
         .filter(|r| r.sessions > 0 || r.ended > 0)
         .collect();
     flows.sort_by(|a, b| b.sessions.cmp(&a.sessions).then(a.name.cmp(&b.name)));
-    let (bucket, bucket_ms) = bucket_for(to_ms.saturating_sub(from_ms));
     let totals = totals(&buckets);
     let get = |k: &str| totals.get(k).copied().unwrap_or(0);
     let ended = get(attr::ENDED);
