@@ -594,6 +594,7 @@ impl AnalyticsStore {
             "#sk <= :to",
             &[(":to", format!("{:013}~", ended_by_ms.max(0)))],
             Some(limit),
+            false,
             |item| {
                 if let Some(p) = item
                     .get(key::PENDING)
@@ -619,6 +620,7 @@ impl AnalyticsStore {
         sk_condition: &str,
         values: &[(&str, String)],
         page: Option<usize>,
+        consistent: bool,
         mut keep: impl FnMut(&HashMap<String, AttributeValue>) -> bool,
     ) -> Result<ReadStats, AnalyticsError> {
         let mut start = None;
@@ -633,6 +635,7 @@ impl AnalyticsStore {
                     .expression_attribute_names("#sk", key::SK)
                     .expression_attribute_values(":pk", AttributeValue::S(pk.to_string()))
                     .set_limit(page.map(|n| i32::try_from(n.clamp(1, 1_000)).unwrap_or(1_000)))
+                    .consistent_read(consistent)
                     .set_exclusive_start_key(start),
                 |q, (name, value)| {
                     q.expression_attribute_values(*name, AttributeValue::S(value.clone()))
@@ -995,6 +998,7 @@ impl AnalyticsStore {
                     (":to", format!("{}#~", minute_sk(read_to))),
                 ],
                 None,
+                false,
                 |item| {
                     if let Some(sk) = item.get(key::SK).and_then(|v| v.as_s().ok())
                         && let Some(cell) = parse_cell_sk(sk)
@@ -1085,6 +1089,7 @@ impl AnalyticsStore {
                 "#sk >= :from",
                 &[(":from", "0".to_string())],
                 None,
+                false,
                 |item| {
                     if let (Some(id), Some(name)) = (
                         item.get(key::SK).and_then(|v| v.as_s().ok()),
@@ -1221,13 +1226,13 @@ impl AnalyticsStore {
     /// Dirty hours and their marks.
     async fn dirty_hours(&self, consistent: bool) -> Result<Vec<(i64, i64)>, AnalyticsError> {
         let mut out = Vec::new();
-        let _ = consistent;
         self.each_item(
             "Query (dirty hours)",
             &self.hours_pk(),
             "begins_with(#sk, :p)",
             &[(":p", "dirty#".to_string())],
             None,
+            consistent,
             |item| {
                 if let (Some(h), Some(n)) = (
                     item.get(key::SK)
@@ -1263,6 +1268,7 @@ impl AnalyticsStore {
                     (":to", format!("{}#~", minute_sk(read_to))),
                 ],
                 None,
+                true,
                 |item| {
                     if let Some((minute, flow)) = item
                         .get(key::SK)
@@ -1270,7 +1276,7 @@ impl AnalyticsStore {
                         .and_then(|sk| parse_cell_sk(sk))
                     {
                         let m = per_flow.entry(flow).or_default().entry(minute).or_default();
-                        for (k, n) in numbers(item, false) {
+                        for (k, n) in numbers(item) {
                             let e: &mut i64 = m.entry(k.clone()).or_default();
                             *e = e.saturating_add(n);
                         }
@@ -1316,13 +1322,20 @@ impl AnalyticsStore {
             .map(|(_, n)| *n)
             .max()
             .unwrap_or(0);
-        match cells.iter_mut().find(|(f, _)| f.is_none()) {
-            Some((_, c)) => {
-                c.insert(ORG_ACTIVE.into(), org_peak);
+        // As minute reads do: no `active` in an hour nobody was in.
+        if org_peak > 0 {
+            match cells.iter_mut().find(|(f, _)| f.is_none()) {
+                Some((_, c)) => {
+                    c.insert(ORG_ACTIVE.into(), org_peak);
+                }
+                None => cells.push((None, BTreeMap::from([(ORG_ACTIVE.to_string(), org_peak)]))),
             }
-            None => cells.push((None, BTreeMap::from([(ORG_ACTIVE.to_string(), org_peak)]))),
         }
         for (flow, counters) in cells {
+            // A flow seen only after the hour (its `active` reach) has no cell.
+            if counters.is_empty() {
+                continue;
+            }
             let sk = match &flow {
                 Some(f) => format!("h#{hour:013}#f#{f}"),
                 None => format!("h#{hour:013}#-"),
@@ -1368,6 +1381,7 @@ impl AnalyticsStore {
                     "#sk = :s",
                     &[(":s", "state".into())],
                     None,
+                    false,
                     |item| {
                         let n = |k: &str| {
                             item.get(k)
@@ -1422,6 +1436,7 @@ impl AnalyticsStore {
                             (":to", format!("h#{last:013}#~")),
                         ],
                         None,
+                        false,
                         |item| {
                             let Some((hour, flow)) = item
                                 .get(key::SK)
@@ -1436,8 +1451,8 @@ impl AnalyticsStore {
                             }
                             if let Some(f) = &flow {
                                 let t = flows.entry(f.clone()).or_default();
-                                for (k, n) in numbers(item, true) {
-                                    if k != attr::ACTIVE {
+                                for (k, n) in numbers(item) {
+                                    if k != attr::ACTIVE && !ORG_ONLY.contains(&k.as_str()) {
                                         let e: &mut i64 = t.entry(k.clone()).or_default();
                                         *e = e.saturating_add(n);
                                     }
@@ -1450,7 +1465,10 @@ impl AnalyticsStore {
                             };
                             if counts {
                                 let b = buckets.entry(hour).or_default();
-                                for (k, n) in numbers(item, want.is_some()) {
+                                for (k, n) in numbers(item) {
+                                    if want.is_some() && ORG_ONLY.contains(&k.as_str()) {
+                                        continue;
+                                    }
                                     let name = match (want, k.as_str()) {
                                         (None, attr::ACTIVE) => continue,
                                         (None, ORG_ACTIVE) => attr::ACTIVE,

@@ -98,3 +98,115 @@ async fn rolled_up_hours_read_the_same_figures_for_a_fraction_of_the_cost() {
     }
     res.delete().await.expect("cleanup");
 }
+
+/// A conversation delivered hours late (a backlog, a redrive) lands in an
+/// hour already rolled up: its transaction marks the hour dirty, reads fall
+/// back to that hour's minute cells at once, and the next roll-up folds it
+/// in and clears the mark. No answer is ever missing the late events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_event_marks_its_rolled_hour_dirty_until_the_next_roll_up() {
+    use std::time::Duration;
+    use testkit::replay::{self, Repeats};
+    use testkit::sim::Policies;
+    use testkit::traffic::{self, TrafficConfig};
+
+    let hour = 3_600_000;
+    let t = traffic::generate(&TrafficConfig {
+        seed: 77,
+        sessions_per_minute: 2,
+        minutes: 90,
+        ..TrafficConfig::default()
+    });
+    let start = t.events.iter().map(|e| e.at_ms).min().expect("events");
+    let first_hour = start - start.rem_euclid(hour) + hour;
+    // Conversations that begin 20 to 40 minutes into the first whole hour
+    // arrive three and a half hours late.
+    let mut begins = std::collections::HashMap::new();
+    for e in &t.events {
+        let b = begins.entry(e.conversation_id.clone()).or_insert(e.at_ms);
+        *b = (*b).min(e.at_ms);
+    }
+    let late_ids: std::collections::HashSet<String> = begins
+        .into_iter()
+        .filter(|(_, b)| (first_hour + 20 * 60_000..first_hour + 40 * 60_000).contains(b))
+        .map(|(id, _)| id)
+        .collect();
+    assert!(!late_ids.is_empty(), "some conversations are held back");
+    let (late, on_time): (Vec<_>, Vec<_>) = replay::deliveries(
+        &t,
+        Repeats {
+            duplicates: 0.0,
+            resends: 0.0,
+        },
+        7,
+    )
+    .into_iter()
+    .partition(|d| {
+        d.event
+            .pointer("/detail/eventBody/conversationId")
+            .and_then(|v| v.as_str())
+            .is_some_and(|id| late_ids.contains(id))
+    });
+    assert!(!late.is_empty(), "late deliveries found by conversation id");
+    let (sim, res) = crate::common::setup(Policies::default(), start).await;
+    let handler = testkit::product::handler(&res, &sim);
+    let clock = sim.clock();
+    let deadline = || tokio::time::Instant::now() + Duration::from_secs(30);
+    for d in &on_time {
+        clock.advance_to(d.at_ms);
+        handler.handle(&d.event, deadline()).await.expect("on time");
+    }
+    let now = first_hour + 4 * hour + 30 * 60_000;
+    clock.advance_to(now);
+    let store = testkit::product::store(&res);
+    while store
+        .roll_up(clock.now_ms(), 24)
+        .await
+        .expect("roll-up")
+        .sealed
+        > 0
+    {}
+    let (from, to) = (first_hour - hour, now);
+    let read = |scope: Scope| {
+        let store = store.clone();
+        async move {
+            let minutes = store
+                .query_breakdown(&scope, from, to)
+                .await
+                .expect("minutes");
+            let rolled = store.query_rolled(&scope, from, to).await.expect("rolled");
+            let by_hour = |b: &[va_analytics::Bucket]| {
+                va_analytics::dashboard::rebucket(b, hour, from, to)
+                    .into_iter()
+                    .map(|p| (p.start_ms, p.counters))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(by_hour(&rolled.buckets), by_hour(&minutes.buckets));
+            assert_eq!(rolled.flows, minutes.flows);
+            (by_hour(&minutes.buckets), rolled.reads.items)
+        }
+    };
+    let (before, clean_items) = read(Scope::Org).await;
+
+    // The late conversations, delivered now.
+    for d in &late {
+        handler.handle(&d.event, deadline()).await.expect("late");
+    }
+    // Dirty: the answer already has them, from the hour's minute cells.
+    let (with_late, dirty_items) = read(Scope::Org).await;
+    assert_ne!(with_late, before, "the late events count");
+    assert!(
+        dirty_items > clean_items,
+        "a dirty hour is read from minute cells ({dirty_items} vs {clean_items} items)"
+    );
+    let report = store.roll_up(clock.now_ms(), 24).await.expect("re-roll");
+    assert!(report.rerolled >= 1, "{report:?}");
+    assert_eq!(report.sealed, 0, "{report:?}");
+    // Rolled again: the same figures from hour cells, and the mark is gone.
+    let (after, items) = read(Scope::Org).await;
+    assert_eq!(after, with_late);
+    assert_eq!(items, clean_items, "back to hour cells");
+    let again = store.roll_up(clock.now_ms(), 24).await.expect("idle");
+    assert_eq!((again.sealed, again.rerolled), (0, 0), "{again:?}");
+    res.delete().await.expect("cleanup");
+}
