@@ -88,6 +88,13 @@ pub const SEAL_AFTER_MS: i64 = 2 * 3_600_000;
 pub const LATE_AFTER_MS: i64 = 50 * 60_000;
 const HOUR_MS: i64 = 3_600_000;
 
+/// How a `Query` pages, and whether it reads strongly consistent.
+#[derive(Debug, Clone, Copy, Default)]
+struct Read {
+    page: Option<usize>,
+    consistent: bool,
+}
+
 fn hour_of(minute_ms: i64) -> i64 {
     minute_ms - minute_ms.rem_euclid(HOUR_MS)
 }
@@ -418,11 +425,16 @@ impl AnalyticsStore {
         format!("{}hours", self.prefix)
     }
 
-    fn dirty_update(&self, hour: i64) -> Result<Update, String> {
+    /// The mark a late write leaves on `hour`, one per shard like the cells
+    /// it writes, so a backlog of late events does not queue on one item.
+    fn dirty_update(&self, hour: i64, shard: u32) -> Result<Update, String> {
         Update::builder()
             .table_name(&self.table)
             .key(key::PK, AttributeValue::S(self.hours_pk()))
-            .key(key::SK, AttributeValue::S(format!("dirty#{hour:013}")))
+            .key(
+                key::SK,
+                AttributeValue::S(format!("dirty#{hour:013}#s{shard:02}")),
+            )
             .update_expression("ADD #n :one")
             .expression_attribute_names("#n", "n")
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
@@ -593,8 +605,10 @@ impl AnalyticsStore {
             &pk,
             "#sk <= :to",
             &[(":to", format!("{:013}~", ended_by_ms.max(0)))],
-            Some(limit),
-            false,
+            Read {
+                page: Some(limit),
+                ..Read::default()
+            },
             |item| {
                 if let Some(p) = item
                     .get(key::PENDING)
@@ -619,8 +633,7 @@ impl AnalyticsStore {
         pk: &str,
         sk_condition: &str,
         values: &[(&str, String)],
-        page: Option<usize>,
-        consistent: bool,
+        read: Read,
         mut keep: impl FnMut(&HashMap<String, AttributeValue>) -> bool,
     ) -> Result<ReadStats, AnalyticsError> {
         let mut start = None;
@@ -634,8 +647,11 @@ impl AnalyticsStore {
                     .expression_attribute_names("#pk", key::PK)
                     .expression_attribute_names("#sk", key::SK)
                     .expression_attribute_values(":pk", AttributeValue::S(pk.to_string()))
-                    .set_limit(page.map(|n| i32::try_from(n.clamp(1, 1_000)).unwrap_or(1_000)))
-                    .consistent_read(consistent)
+                    .set_limit(
+                        read.page
+                            .map(|n| i32::try_from(n.clamp(1, 1_000)).unwrap_or(1_000)),
+                    )
+                    .consistent_read(read.consistent)
                     .set_exclusive_start_key(start),
                 |q, (name, value)| {
                     q.expression_attribute_values(*name, AttributeValue::S(value.clone()))
@@ -739,7 +755,8 @@ impl AnalyticsStore {
             items.push(Slot::Resolved);
             tx = tx.transact_items(TransactWriteItem::builder().delete(delete).build());
         }
-        let shard = self.shard_pk(rand::random_range(0..BUCKET_SHARDS));
+        let shard_index = rand::random_range(0..BUCKET_SHARDS);
+        let shard = self.shard_pk(shard_index);
         for ((minute, flow), counters) in cells(plan) {
             let update = self
                 .cell_update(&shard, minute, flow.as_deref(), &counters)
@@ -751,7 +768,7 @@ impl AnalyticsStore {
             items.push(Slot::Other);
             tx = tx.transact_items(
                 TransactWriteItem::builder()
-                    .update(self.dirty_update(hour).map_err(err)?)
+                    .update(self.dirty_update(hour, shard_index).map_err(err)?)
                     .build(),
             );
         }
@@ -845,7 +862,8 @@ impl AnalyticsStore {
                     }
                 }
             }
-            let shard = self.shard_pk(rand::random_range(0..BUCKET_SHARDS));
+            let shard_index = rand::random_range(0..BUCKET_SHARDS);
+            let shard = self.shard_pk(shard_index);
             for ((minute, flow), mut counters) in merged {
                 counters.retain(|_, d| *d != 0);
                 if counters.is_empty() {
@@ -865,7 +883,7 @@ impl AnalyticsStore {
                 count += 1;
                 tx = tx.transact_items(
                     TransactWriteItem::builder()
-                        .update(self.dirty_update(hour).map_err(&err)?)
+                        .update(self.dirty_update(hour, shard_index).map_err(&err)?)
                         .build(),
                 );
             }
@@ -997,8 +1015,7 @@ impl AnalyticsStore {
                     (":from", minute_sk(from)),
                     (":to", format!("{}#~", minute_sk(read_to))),
                 ],
-                None,
-                false,
+                Read::default(),
                 |item| {
                     if let Some(sk) = item.get(key::SK).and_then(|v| v.as_s().ok())
                         && let Some(cell) = parse_cell_sk(sk)
@@ -1088,8 +1105,7 @@ impl AnalyticsStore {
                 &pk,
                 "#sk >= :from",
                 &[(":from", "0".to_string())],
-                None,
-                false,
+                Read::default(),
                 |item| {
                     if let (Some(id), Some(name)) = (
                         item.get(key::SK).and_then(|v| v.as_s().ok()),
@@ -1193,56 +1209,70 @@ impl AnalyticsStore {
                 .map_err(|e| self.dynamodb("PutItem (roll-up state)", DisplayErrorContext(e)))?;
         }
         report.rolled_to = last;
-        for (dirty, n) in self.dirty_hours(true).await? {
-            if report.rerolled >= max_hours {
-                break;
+        // Marks read after sealing: an hour sealed above and written late
+        // since is rolled again here.
+        for (dirty, marks) in self.dirty_hours(true).await? {
+            // Outside the rolled hours a mark means nothing: those hours are
+            // read from minute cells, and sealing reads them consistently.
+            let rolled = last.is_some_and(|l| (rolled_from..=l).contains(&dirty));
+            if rolled {
+                if report.rerolled >= max_hours {
+                    break;
+                }
+                self.roll_hour(dirty).await?;
+                report.rerolled += 1;
             }
-            self.roll_hour(dirty).await?;
-            report.rerolled += 1;
-            // Gone only if no write marked it again meanwhile.
-            let r = self
-                .client
-                .delete_item()
-                .table_name(&self.table)
-                .key(key::PK, AttributeValue::S(pk.clone()))
-                .key(key::SK, AttributeValue::S(format!("dirty#{dirty:013}")))
-                .condition_expression("#n = :n")
-                .expression_attribute_names("#n", "n")
-                .expression_attribute_values(":n", AttributeValue::N(n.to_string()))
-                .send()
-                .await;
-            if let Err(e) = r
-                && !matches!(
-                    e.as_service_error(),
-                    Some(aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(_))
-                )
-            {
-                return Err(self.dynamodb("DeleteItem (dirty hour)", DisplayErrorContext(e)));
+            for (sk, n) in marks {
+                // Gone only if no write marked it again meanwhile.
+                let r = self
+                    .client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .key(key::PK, AttributeValue::S(pk.clone()))
+                    .key(key::SK, AttributeValue::S(sk))
+                    .condition_expression("#n = :n")
+                    .expression_attribute_names("#n", "n")
+                    .expression_attribute_values(":n", AttributeValue::N(n.to_string()))
+                    .send()
+                    .await;
+                if let Err(e) = r
+                    && !matches!(
+                        e.as_service_error(),
+                        Some(aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(_))
+                    )
+                {
+                    return Err(self.dynamodb("DeleteItem (dirty hour)", DisplayErrorContext(e)));
+                }
             }
         }
         Ok(report)
     }
 
-    /// Dirty hours and their marks.
-    async fn dirty_hours(&self, consistent: bool) -> Result<Vec<(i64, i64)>, AnalyticsError> {
-        let mut out = Vec::new();
+    /// Dirty hours and their marks (sort key, count).
+    async fn dirty_hours(
+        &self,
+        consistent: bool,
+    ) -> Result<BTreeMap<i64, Vec<(String, i64)>>, AnalyticsError> {
+        let mut out: BTreeMap<i64, Vec<(String, i64)>> = BTreeMap::new();
         self.each_item(
             "Query (dirty hours)",
             &self.hours_pk(),
             "begins_with(#sk, :p)",
             &[(":p", "dirty#".to_string())],
-            None,
-            consistent,
+            Read {
+                consistent,
+                ..Read::default()
+            },
             |item| {
-                if let (Some(h), Some(n)) = (
-                    item.get(key::SK)
-                        .and_then(|v| v.as_s().ok())
-                        .and_then(|s| s.strip_prefix("dirty#")?.parse::<i64>().ok()),
-                    item.get("n")
-                        .and_then(|v| v.as_n().ok())
-                        .and_then(|n| n.parse().ok()),
-                ) {
-                    out.push((h, n));
+                let sk = item.get(key::SK).and_then(|v| v.as_s().ok());
+                let hour =
+                    sk.and_then(|s| s.strip_prefix("dirty#")?.split('#').next()?.parse().ok());
+                let n = item
+                    .get("n")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse().ok());
+                if let (Some(sk), Some(hour), Some(n)) = (sk, hour, n) {
+                    out.entry(hour).or_default().push((sk.clone(), n));
                 }
                 true
             },
@@ -1267,8 +1297,10 @@ impl AnalyticsStore {
                     (":from", minute_sk(hour)),
                     (":to", format!("{}#~", minute_sk(read_to))),
                 ],
-                None,
-                true,
+                Read {
+                    consistent: true,
+                    ..Read::default()
+                },
                 |item| {
                     if let Some((minute, flow)) = item
                         .get(key::SK)
@@ -1380,8 +1412,7 @@ impl AnalyticsStore {
                     &pk,
                     "#sk = :s",
                     &[(":s", "state".into())],
-                    None,
-                    false,
+                    Read::default(),
                     |item| {
                         let n = |k: &str| {
                             item.get(k)
@@ -1394,12 +1425,8 @@ impl AnalyticsStore {
                 )
                 .await?,
         );
-        let dirty: std::collections::BTreeSet<i64> = self
-            .dirty_hours(false)
-            .await?
-            .into_iter()
-            .map(|(h, _)| h)
-            .collect();
+        let dirty: std::collections::BTreeSet<i64> =
+            self.dirty_hours(false).await?.into_keys().collect();
         let rolled: std::collections::BTreeSet<i64> = match span {
             None => Default::default(),
             Some((first_rolled, r)) => {
@@ -1435,8 +1462,7 @@ impl AnalyticsStore {
                             (":from", format!("h#{first:013}")),
                             (":to", format!("h#{last:013}#~")),
                         ],
-                        None,
-                        false,
+                        Read::default(),
                         |item| {
                             let Some((hour, flow)) = item
                                 .get(key::SK)
@@ -1612,6 +1638,43 @@ mod tests {
                 .or_default() += n;
         }
         p
+    }
+
+    #[test]
+    fn a_write_is_late_once_its_minute_is_older_than_the_margin() {
+        let h = 10 * HOUR_MS;
+        let minute = h + 30 * 60_000;
+        let p = plan_with(&[(Scope::Org, minute, attr::STARTED, 1)]);
+        assert!(late_hours(&p, minute + LATE_AFTER_MS).is_empty());
+        assert_eq!(
+            late_hours(&p, minute + LATE_AFTER_MS + 1),
+            [h].into_iter().collect()
+        );
+        // Sealing reads an hour only after every minute of it is older than
+        // the margin: no write can land unseen between the two.
+        assert!(SEAL_AFTER_MS - (HOUR_MS - 60_000) > LATE_AFTER_MS);
+    }
+
+    #[test]
+    fn a_span_marks_every_hour_it_reaches_back_into() {
+        let h = 10 * HOUR_MS;
+        // Ends 5 minutes into hour h + 1 after 20 minutes: reaches into h.
+        let end = h + HOUR_MS + 5 * 60_000;
+        let p = plan_with(&[(Scope::Org, end, "span_20", 1)]);
+        // An hour later h's last minute is late, h + 1's end minute is not.
+        let now = h + HOUR_MS + 54 * 60_000;
+        assert_eq!(late_hours(&p, now), [h].into_iter().collect());
+        assert_eq!(
+            late_hours(&p, end + LATE_AFTER_MS + 1),
+            [h, h + HOUR_MS].into_iter().collect()
+        );
+        // A span never reaches back more than the longest session counted.
+        let long = plan_with(&[(Scope::Org, end, "span_9999", 1)]);
+        let first = end - (MAX_ACTIVE_MINUTES - 1) * 60_000;
+        assert_eq!(
+            late_hours(&long, i64::MAX).first().copied(),
+            Some(hour_of(first))
+        );
     }
 
     #[test]
