@@ -87,6 +87,12 @@ pub const SEAL_AFTER_MS: i64 = 2 * 3_600_000;
 /// under the youngest minute a roll-up reads, for clock skew.
 pub const LATE_AFTER_MS: i64 = 50 * 60_000;
 const HOUR_MS: i64 = 3_600_000;
+// Sealing reads an hour only once every minute of it is older than the
+// margin: no write lands in a sealed hour without marking it.
+const _: () = assert!(SEAL_AFTER_MS - (HOUR_MS - 60_000) > LATE_AFTER_MS);
+/// How far back a first roll-up goes: the longest range a dashboard reads
+/// (31 whole days), plus the day it starts in.
+const BACKFILL_MS: i64 = 32 * 24 * HOUR_MS;
 
 /// How a `Query` pages, and whether it reads strongly consistent.
 #[derive(Debug, Clone, Copy, Default)]
@@ -1144,7 +1150,7 @@ impl AnalyticsStore {
 /// What a roll-up did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RollReport {
-    /// Hours rolled up for the first time.
+    /// Hours rolled up for the first time (sealed, or backfilled).
     pub sealed: usize,
     /// Dirty hours rolled again.
     pub rerolled: usize,
@@ -1153,11 +1159,13 @@ pub struct RollReport {
 }
 
 impl AnalyticsStore {
-    /// Rolls up every sealed hour not rolled yet (at most `max_hours`; the
-    /// first run goes back 48 hours) and rolls again every dirty one: each
-    /// hour's minute cells, read strongly consistent, summed over shards into
-    /// one cell per flow and one for the rest, `active` as the peak minute.
-    /// Idempotent: a roll-up overwrites the hour's cells.
+    /// Rolls up every sealed hour not rolled yet, then works back to the
+    /// oldest cell (at most 32 days) until that is done (at most `max_hours`
+    /// in all), and rolls again every dirty one: each hour's minute cells,
+    /// read strongly consistent, summed over shards into one cell per flow
+    /// and one for the rest, `active` as the peak minute. Idempotent: a
+    /// roll-up overwrites the hour's cells. One writer at a time (the
+    /// sweeper's reserved concurrency is 1).
     pub async fn roll_up(
         &self,
         now_ms: i64,
@@ -1182,39 +1190,61 @@ impl AnalyticsStore {
                 .and_then(|v| v.as_n().ok())
                 .and_then(|n| n.parse::<i64>().ok())
         };
-        let rolled_to = number("rolled_to");
         let last_sealed = hour_of(now_ms.saturating_sub(SEAL_AFTER_MS));
-        // Hours before the first one rolled are read from minute cells.
-        let rolled_from = number("rolled_from").unwrap_or(last_sealed - 47 * HOUR_MS);
-        let mut hour = rolled_to.map_or(rolled_from, |r| r + HOUR_MS);
-        let mut last = rolled_to;
-        while hour <= last_sealed && report.sealed < max_hours {
-            self.roll_hour(hour).await?;
+        let (mut from, mut to) = match (number("rolled_from"), number("rolled_to")) {
+            (Some(f), Some(t)) => (f, t),
+            // A first run starts at the last sealed hour and works back.
+            _ => (last_sealed + HOUR_MS, last_sealed),
+        };
+        let mut backfilled = state
+            .item()
+            .and_then(|i| i.get("backfilled"))
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false);
+        let before = (from, to, backfilled);
+        // Forward: every hour sealed since the last run.
+        while to < last_sealed && report.sealed < max_hours {
+            self.roll_hour(to + HOUR_MS).await?;
+            to += HOUR_MS;
             report.sealed += 1;
-            last = Some(hour);
-            hour += HOUR_MS;
         }
-        if last != rolled_to
-            && let Some(l) = last
-        {
+        // Backward, with what is left: down to the oldest minute cell, at
+        // most as far as the longest range a dashboard reads. Until then
+        // the older hours are read from minute cells.
+        if !backfilled && report.sealed < max_hours {
+            let floor = match self.first_minute().await? {
+                Some(m) => hour_of(m).max(hour_of(now_ms - BACKFILL_MS)),
+                None => from,
+            };
+            while from > floor && report.sealed < max_hours {
+                self.roll_hour(from - HOUR_MS).await?;
+                from -= HOUR_MS;
+                report.sealed += 1;
+            }
+            backfilled = from <= floor;
+        }
+        if (from, to, backfilled) != before {
             self.client
                 .put_item()
                 .table_name(&self.table)
                 .item(key::PK, AttributeValue::S(pk.clone()))
                 .item(key::SK, AttributeValue::S("state".into()))
-                .item("rolled_to", AttributeValue::N(l.to_string()))
-                .item("rolled_from", AttributeValue::N(rolled_from.to_string()))
+                .item("rolled_to", AttributeValue::N(to.to_string()))
+                .item("rolled_from", AttributeValue::N(from.to_string()))
+                .item("backfilled", AttributeValue::Bool(backfilled))
                 .send()
                 .await
                 .map_err(|e| self.dynamodb("PutItem (roll-up state)", DisplayErrorContext(e)))?;
         }
+        let last = (from <= to).then_some(to);
         report.rolled_to = last;
         // Marks read after sealing: an hour sealed above and written late
         // since is rolled again here.
         for (dirty, marks) in self.dirty_hours(true).await? {
             // Outside the rolled hours a mark means nothing: those hours are
             // read from minute cells, and sealing reads them consistently.
-            let rolled = last.is_some_and(|l| (rolled_from..=l).contains(&dirty));
+            let rolled = (from..=to).contains(&dirty);
             if rolled {
                 if report.rerolled >= max_hours {
                     break;
@@ -1246,6 +1276,35 @@ impl AnalyticsStore {
             }
         }
         Ok(report)
+    }
+
+    /// The oldest minute any cell holds (one single-item `Query` a shard).
+    async fn first_minute(&self) -> Result<Option<i64>, AnalyticsError> {
+        let mut first: Option<i64> = None;
+        for shard in 0..BUCKET_SHARDS {
+            self.each_item(
+                "Query (oldest cell)",
+                &self.shard_pk(shard),
+                "begins_with(#sk, :m)",
+                &[(":m", "m#".to_string())],
+                Read {
+                    page: Some(1),
+                    consistent: true,
+                },
+                |item| {
+                    if let Some((m, _)) = item
+                        .get(key::SK)
+                        .and_then(|v| v.as_s().ok())
+                        .and_then(|sk| parse_cell_sk(sk))
+                    {
+                        first = Some(first.map_or(m, |f| f.min(m)));
+                    }
+                    false
+                },
+            )
+            .await?;
+        }
+        Ok(first)
     }
 
     /// Dirty hours and their marks (sort key, count).
@@ -1650,9 +1709,6 @@ mod tests {
             late_hours(&p, minute + LATE_AFTER_MS + 1),
             [h].into_iter().collect()
         );
-        // Sealing reads an hour only after every minute of it is older than
-        // the margin: no write can land unseen between the two.
-        assert!(SEAL_AFTER_MS - (HOUR_MS - 60_000) > LATE_AFTER_MS);
     }
 
     #[test]

@@ -73,6 +73,9 @@ pub struct SweepReport {
     pub names_resolved: usize,
     /// Hours rolled up (sealed or dirty) this time.
     pub hours_rolled: usize,
+    /// The roll-up failed this time (the dashboard reads minute cells
+    /// meanwhile; the next sweep tries again).
+    pub roll_up_failed: bool,
 }
 
 /// Counters across sweeps, for metrics and reports.
@@ -242,7 +245,10 @@ impl<A: ApiAccess> Sweeper<A> {
         if Instant::now() < deadline {
             match self.store.roll_up(now, 24).await {
                 Ok(r) => report.hours_rolled = r.sealed + r.rerolled,
-                Err(e) => tracing::warn!(error = %e, "roll-up failed; next sweep"),
+                Err(e) => {
+                    report.roll_up_failed = true;
+                    tracing::warn!(error = %e, "roll-up failed; next sweep");
+                }
             }
         }
         report.api_calls = self

@@ -95,6 +95,8 @@ fn log_report(r: &SweepReport, rate_limited: Option<u64>, org: Option<&str>) {
         ("SessionsPending", count(r.left)),
         ("EnrichmentCalls", r.api_calls as f64),
         ("EnrichmentFailures", count(r.failures.len())),
+        ("HoursRolled", count(r.hours_rolled)),
+        ("RollUpFailures", count(usize::from(r.roll_up_failed))),
     ];
     if let Some(n) = rate_limited {
         metrics.push(("RateLimitedTotal", n as f64));

@@ -938,6 +938,7 @@ fn leading_key_patterns_match_the_keys_the_store_builds() {
     let state = patterns(&t, "ConversationEventsFunction", "ConversationStateRead");
     let pending = patterns(&t, "EnrichmentSweeperFunction", "PendingSessions");
     let enrich = patterns(&t, "EnrichmentSweeperFunction", "EnrichmentWrites");
+    let roll_up = patterns(&t, "EnrichmentSweeperFunction", "RollUpReads");
     let dashboard = patterns(&t, "DashboardApiFunction", "AggregatesRead");
     for store in [implicit.clone(), implicit.for_org(a)] {
         for (kind, key) in store.partition_kinds() {
@@ -953,6 +954,11 @@ fn leading_key_patterns_match_the_keys_the_store_builds() {
                     assert!(admitted(&enrich, &key), "sweeper {key}");
                 }
                 "pending" => assert!(admitted(&pending, &key), "sweeper lists {key}"),
+                "buckets" => {
+                    assert!(admitted(&roll_up, &key), "sweeper rolls up {key}");
+                    assert!(admitted(&enrich, &key), "sweeper writes {key}");
+                    assert!(!admitted(&pending, &key), "sweeper never deletes {key}");
+                }
                 "hours" => {
                     assert!(admitted(&pending, &key), "sweeper queries {key}");
                     assert!(admitted(&enrich, &key), "sweeper writes {key}");
