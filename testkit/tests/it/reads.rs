@@ -53,7 +53,8 @@ async fn rolled_up_hours_read_the_same_figures_for_a_fraction_of_the_cost() {
         .expect("moto");
     let hour = 3_600_000;
     let now: i64 = 1_795_186_980_000 - 1_795_186_980_000 % hour + 30 * 60_000;
-    // Five hours of cells up to now: the first three are sealed.
+    // Five hours of cells up to now; the range read below holds three whole
+    // sealed hours.
     cells::fill(&res, now, 5 * 60).await;
     let store = AnalyticsStore::new(res.dynamodb.clone(), res.analytics_table.clone());
     // The first run rolls the last sealed hour and works back to the
@@ -66,7 +67,9 @@ async fn rolled_up_hours_read_the_same_figures_for_a_fraction_of_the_cost() {
         }
         sealed += report.sealed;
     }
-    assert_eq!(sealed, 3, "the three sealed hours, back to the oldest cell");
+    // Cells start 29 minutes into the hour 5 hours back: that partial hour
+    // and the three after it are sealed.
+    assert_eq!(sealed, 4, "the sealed hours, back to the oldest cell");
     let from = now - 5 * 60 * 60_000 + 60_000;
     for scope in [Scope::Org, Scope::Flow(cells::FLOWS[0].to_string())] {
         let minutes = store
