@@ -42,7 +42,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = std::time::Instant::now();
     let (mut sealed, mut runs) = (0, 0);
     loop {
-        let r = store.roll_up(now, 24).await?;
+        let far = tokio::time::Instant::now() + std::time::Duration::from_secs(3_600);
+        let r = store.roll_up(now, 24, far).await?;
         if r.sealed == 0 {
             break;
         }

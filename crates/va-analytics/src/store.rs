@@ -19,6 +19,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use serde::Serialize;
+use tokio::time::Instant;
 
 use crate::kpi::{
     ConversationState, MAX_ACTIVE_MINUTES, MAX_NAMES_PER_FLOW_DAY, NameKind, OTHER_NAME,
@@ -419,6 +420,8 @@ impl AnalyticsStore {
             ("markers", self.marker_pk("flow.end#c#p#1#f")),
             ("flow names", self.flows_pk()),
             ("hours", self.hours_pk()),
+            ("dirty marks", self.dirty_pk(0)),
+            ("dirty marks", self.dirty_pk(BUCKET_SHARDS - 1)),
         ]
     }
 
@@ -426,21 +429,24 @@ impl AnalyticsStore {
         format!("{}flows", self.prefix)
     }
 
-    /// Hour cells, the roll-up's state and dirty marks share this partition.
+    /// Hour cells and the roll-up's state share this partition; only the
+    /// sweeper writes it.
     fn hours_pk(&self) -> String {
         format!("{}hours", self.prefix)
     }
 
-    /// The mark a late write leaves on `hour`, one per shard like the cells
-    /// it writes, so a backlog of late events does not queue on one item.
+    /// Dirty marks, in 16 partitions like the cells: a backlog of late
+    /// events spreads over them as its cell writes do.
+    fn dirty_pk(&self, shard: u32) -> String {
+        format!("{}dirty#s{shard:02}", self.prefix)
+    }
+
+    /// The mark a late write leaves on `hour`, in the shard of its cells.
     fn dirty_update(&self, hour: i64, shard: u32) -> Result<Update, String> {
         Update::builder()
             .table_name(&self.table)
-            .key(key::PK, AttributeValue::S(self.hours_pk()))
-            .key(
-                key::SK,
-                AttributeValue::S(format!("dirty#{hour:013}#s{shard:02}")),
-            )
+            .key(key::PK, AttributeValue::S(self.dirty_pk(shard)))
+            .key(key::SK, AttributeValue::S(format!("h#{hour:013}")))
             .update_expression("ADD #n :one")
             .expression_attribute_names("#n", "n")
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
@@ -1055,9 +1061,9 @@ impl AnalyticsStore {
             if let Some(f) = cell_flow
                 && (from..=to).contains(minute)
             {
-                let totals = flows.entry(f.clone()).or_default();
                 for (k, n) in counters {
                     if !k.starts_with(attr::SPAN_PREFIX) && !org_only(k) {
+                        let totals = flows.entry(f.clone()).or_default();
                         let e: &mut i64 = totals.entry(k.clone()).or_default();
                         *e = e.saturating_add(*n);
                     }
@@ -1170,6 +1176,7 @@ impl AnalyticsStore {
         &self,
         now_ms: i64,
         max_hours: usize,
+        deadline: Instant,
     ) -> Result<RollReport, AnalyticsError> {
         let mut report = RollReport::default();
         let pk = self.hours_pk();
@@ -1202,73 +1209,76 @@ impl AnalyticsStore {
             .and_then(|v| v.as_bool().ok())
             .copied()
             .unwrap_or(false);
-        let before = (from, to, backfilled);
+        // A first run saves its start before anything else.
+        if number("rolled_to").is_none() {
+            self.save_roll_state(from, to, backfilled).await?;
+        }
+        // Each hour's progress is saved at once: a sweep cut short keeps it.
+        let budget = |report: &RollReport| report.sealed < max_hours && Instant::now() < deadline;
         // Forward: every hour sealed since the last run.
-        while to < last_sealed && report.sealed < max_hours {
+        while to < last_sealed && budget(&report) {
             self.roll_hour(to + HOUR_MS).await?;
             to += HOUR_MS;
             report.sealed += 1;
+            self.save_roll_state(from, to, backfilled).await?;
         }
         // Backward, with what is left: down to the oldest minute cell, at
         // most as far as the longest range a dashboard reads. Until then
         // the older hours are read from minute cells.
-        if !backfilled && report.sealed < max_hours {
+        if !backfilled && budget(&report) {
             let floor = match self.first_minute().await? {
                 Some(m) => hour_of(m).max(hour_of(now_ms - BACKFILL_MS)),
                 None => from,
             };
-            while from > floor && report.sealed < max_hours {
+            while from > floor && budget(&report) {
                 self.roll_hour(from - HOUR_MS).await?;
                 from -= HOUR_MS;
                 report.sealed += 1;
+                self.save_roll_state(from, to, false).await?;
             }
-            backfilled = from <= floor;
-        }
-        if (from, to, backfilled) != before {
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .item(key::PK, AttributeValue::S(pk.clone()))
-                .item(key::SK, AttributeValue::S("state".into()))
-                .item("rolled_to", AttributeValue::N(to.to_string()))
-                .item("rolled_from", AttributeValue::N(from.to_string()))
-                .item("backfilled", AttributeValue::Bool(backfilled))
-                .send()
-                .await
-                .map_err(|e| self.dynamodb("PutItem (roll-up state)", DisplayErrorContext(e)))?;
+            if from <= floor {
+                backfilled = true;
+                self.save_roll_state(from, to, backfilled).await?;
+            }
         }
         let last = (from <= to).then_some(to);
         report.rolled_to = last;
         // Marks read after sealing: an hour sealed above and written late
         // since is rolled again here.
-        for (dirty, marks) in self.dirty_hours(true).await? {
+        for (dirty, marks) in self.dirty_hours(true).await?.0 {
             // Outside the rolled hours a mark means nothing: those hours are
             // read from minute cells, and sealing reads them consistently.
             let rolled = (from..=to).contains(&dirty);
             if rolled {
-                if report.rerolled >= max_hours {
+                if report.rerolled >= max_hours || Instant::now() >= deadline {
                     break;
                 }
                 self.roll_hour(dirty).await?;
                 report.rerolled += 1;
             }
-            for (sk, n) in marks {
+            for (shard, n) in marks {
                 // Gone only if no write marked it again meanwhile.
                 let r = self
                     .client
                     .delete_item()
                     .table_name(&self.table)
-                    .key(key::PK, AttributeValue::S(pk.clone()))
-                    .key(key::SK, AttributeValue::S(sk))
+                    .key(key::PK, AttributeValue::S(self.dirty_pk(shard)))
+                    .key(key::SK, AttributeValue::S(format!("h#{dirty:013}")))
                     .condition_expression("#n = :n")
                     .expression_attribute_names("#n", "n")
                     .expression_attribute_values(":n", AttributeValue::N(n.to_string()))
                     .send()
                     .await;
+                use aws_sdk_dynamodb::operation::delete_item::DeleteItemError as E;
+                // Marked again, or a late write holds it right now: it stays
+                // for the next sweep.
                 if let Err(e) = r
                     && !matches!(
                         e.as_service_error(),
-                        Some(aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(_))
+                        Some(
+                            E::ConditionalCheckFailedException(_)
+                                | E::TransactionConflictException(_)
+                        )
                     )
                 {
                     return Err(self.dynamodb("DeleteItem (dirty hour)", DisplayErrorContext(e)));
@@ -1276,6 +1286,26 @@ impl AnalyticsStore {
             }
         }
         Ok(report)
+    }
+
+    async fn save_roll_state(
+        &self,
+        from: i64,
+        to: i64,
+        backfilled: bool,
+    ) -> Result<(), AnalyticsError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(key::PK, AttributeValue::S(self.hours_pk()))
+            .item(key::SK, AttributeValue::S("state".into()))
+            .item("rolled_to", AttributeValue::N(to.to_string()))
+            .item("rolled_from", AttributeValue::N(from.to_string()))
+            .item("backfilled", AttributeValue::Bool(backfilled))
+            .send()
+            .await
+            .map_err(|e| self.dynamodb("PutItem (roll-up state)", DisplayErrorContext(e)))?;
+        Ok(())
     }
 
     /// The oldest minute any cell holds (one single-item `Query` a shard).
@@ -1307,37 +1337,51 @@ impl AnalyticsStore {
         Ok(first)
     }
 
-    /// Dirty hours and their marks (sort key, count).
+    /// Dirty hours and their marks (shard, count), and what reading them
+    /// cost: one `Query` per mark partition, in parallel.
     async fn dirty_hours(
         &self,
         consistent: bool,
-    ) -> Result<BTreeMap<i64, Vec<(String, i64)>>, AnalyticsError> {
-        let mut out: BTreeMap<i64, Vec<(String, i64)>> = BTreeMap::new();
-        self.each_item(
-            "Query (dirty hours)",
-            &self.hours_pk(),
-            "begins_with(#sk, :p)",
-            &[(":p", "dirty#".to_string())],
-            Read {
-                consistent,
-                ..Read::default()
-            },
-            |item| {
-                let sk = item.get(key::SK).and_then(|v| v.as_s().ok());
-                let hour =
-                    sk.and_then(|s| s.strip_prefix("dirty#")?.split('#').next()?.parse().ok());
-                let n = item
-                    .get("n")
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|n| n.parse().ok());
-                if let (Some(sk), Some(hour), Some(n)) = (sk, hour, n) {
-                    out.entry(hour).or_default().push((sk.clone(), n));
-                }
-                true
-            },
-        )
-        .await?;
-        Ok(out)
+    ) -> Result<(BTreeMap<i64, Vec<(u32, i64)>>, ReadStats), AnalyticsError> {
+        let reads = (0..BUCKET_SHARDS).map(|shard| async move {
+            let mut marks = Vec::new();
+            self.each_item(
+                "Query (dirty marks)",
+                &self.dirty_pk(shard),
+                "begins_with(#sk, :h)",
+                &[(":h", "h#".to_string())],
+                Read {
+                    consistent,
+                    ..Read::default()
+                },
+                |item| {
+                    let hour = item
+                        .get(key::SK)
+                        .and_then(|v| v.as_s().ok())
+                        .and_then(|sk| sk.strip_prefix("h#")?.parse::<i64>().ok());
+                    let n = item
+                        .get("n")
+                        .and_then(|v| v.as_n().ok())
+                        .and_then(|n| n.parse::<i64>().ok());
+                    if let (Some(hour), Some(n)) = (hour, n) {
+                        marks.push((hour, shard, n));
+                    }
+                    true
+                },
+            )
+            .await
+            .map(|stats| (marks, stats))
+        });
+        let mut out: BTreeMap<i64, Vec<(u32, i64)>> = BTreeMap::new();
+        let mut stats = ReadStats::default();
+        for shard in futures::future::join_all(reads).await {
+            let (marks, s) = shard?;
+            stats.merge(&s);
+            for (hour, shard, n) in marks {
+                out.entry(hour).or_default().push((shard, n));
+            }
+        }
+        Ok((out, stats))
     }
 
     /// One hour's roll-up cells, from its minute cells (and the 44 minutes
@@ -1471,7 +1515,10 @@ impl AnalyticsStore {
                     &pk,
                     "#sk = :s",
                     &[(":s", "state".into())],
-                    Read::default(),
+                    Read {
+                        consistent: true,
+                        ..Read::default()
+                    },
                     |item| {
                         let n = |k: &str| {
                             item.get(k)
@@ -1484,9 +1531,11 @@ impl AnalyticsStore {
                 )
                 .await?,
         );
-        let dirty: std::collections::BTreeSet<i64> =
-            self.dirty_hours(false).await?.into_keys().collect();
-        let rolled: std::collections::BTreeSet<i64> = match span {
+        // A mark read late only sends an hour to its minute cells.
+        let (marks, mark_reads) = self.dirty_hours(false).await?;
+        reads.merge(&mark_reads);
+        let dirty: std::collections::BTreeSet<i64> = marks.into_keys().collect();
+        let mut rolled: std::collections::BTreeSet<i64> = match span {
             None => Default::default(),
             Some((first_rolled, r)) => {
                 let mut h = hour_of(from);
@@ -1504,6 +1553,28 @@ impl AnalyticsStore {
                 out
             }
         };
+        // The rest from minute cells: the stretches between rolled hours.
+        // Past a few (many dirty hours), the last one runs to the end of the
+        // range, so the queries stay bounded.
+        let mut stretches: Vec<(i64, i64)> = Vec::new();
+        let mut m = from;
+        while m <= to {
+            if rolled.contains(&hour_of(m)) {
+                m = hour_of(m) + HOUR_MS;
+                continue;
+            }
+            if stretches.len() + 1 == MAX_STRETCHES {
+                rolled.retain(|h| *h < m);
+                stretches.push((m, to));
+                break;
+            }
+            let end = rolled
+                .range(m..)
+                .next()
+                .map_or(to, |h| (h - 60_000).min(to));
+            stretches.push((m, end));
+            m = end + 60_000;
+        }
         let mut buckets: BTreeMap<i64, BTreeMap<String, i64>> = BTreeMap::new();
         let mut flows: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
         if let (Some(first), Some(last)) = (rolled.first(), rolled.last()) {
@@ -1521,7 +1592,13 @@ impl AnalyticsStore {
                             (":from", format!("h#{first:013}")),
                             (":to", format!("h#{last:013}#~")),
                         ],
-                        Read::default(),
+                        // Strongly consistent: a re-roll writes the cells
+                        // before it deletes the mark, so an answer that no
+                        // longer sees the mark sees the new cells.
+                        Read {
+                            consistent: true,
+                            ..Read::default()
+                        },
                         |item| {
                             let Some((hour, flow)) = item
                                 .get(key::SK)
@@ -1535,9 +1612,11 @@ impl AnalyticsStore {
                                 return true;
                             }
                             if let Some(f) = &flow {
-                                let t = flows.entry(f.clone()).or_default();
+                                // A cell with only `active` (a session seen
+                                // in the next hour) adds no row, as in minutes.
                                 for (k, n) in numbers(item) {
                                     if k != attr::ACTIVE && !ORG_ONLY.contains(&k.as_str()) {
+                                        let t = flows.entry(f.clone()).or_default();
                                         let e: &mut i64 = t.entry(k.clone()).or_default();
                                         *e = e.saturating_add(n);
                                     }
@@ -1574,21 +1653,6 @@ impl AnalyticsStore {
                     .await?,
             );
         }
-        // The rest from minute cells: the stretches between rolled hours.
-        let mut stretches: Vec<(i64, i64)> = Vec::new();
-        let mut m = from;
-        while m <= to {
-            if rolled.contains(&hour_of(m)) {
-                m = hour_of(m) + HOUR_MS;
-                continue;
-            }
-            let end = rolled
-                .range(m..)
-                .next()
-                .map_or(to, |h| (h - 60_000).min(to));
-            stretches.push((m, end));
-            m = end + 60_000;
-        }
         for (a, b) in stretches {
             let part = self.query_breakdown(scope, a, b).await?;
             reads.merge(&part.reads);
@@ -1616,6 +1680,10 @@ impl AnalyticsStore {
         })
     }
 }
+
+/// At most this many stretches of minute cells in a rolled read (16 queries
+/// each): the range's head, its tail, and two dirty hours between.
+const MAX_STRETCHES: usize = 4;
 
 /// The org's peak `active` in an hour cell (flows' `active` are their own).
 const ORG_ACTIVE: &str = "active_org";

@@ -243,7 +243,7 @@ impl<A: ApiAccess> Sweeper<A> {
         // Roll up sealed and dirty hours (the dashboard's long ranges read
         // them); a failure waits for the next sweep.
         if Instant::now() < deadline {
-            match self.store.roll_up(now, 24).await {
+            match self.store.roll_up(now, 24, deadline).await {
                 Ok(r) => report.hours_rolled = r.sealed + r.rerolled,
                 Err(e) => {
                     report.roll_up_failed = true;

@@ -61,7 +61,8 @@ async fn rolled_up_hours_read_the_same_figures_for_a_fraction_of_the_cost() {
     // oldest cell, two hours at a time here.
     let mut sealed = 0;
     loop {
-        let report = store.roll_up(now, 2).await.expect("roll-up");
+        let far = tokio::time::Instant::now() + std::time::Duration::from_secs(3_600);
+        let report = store.roll_up(now, 2, far).await.expect("roll-up");
         if report.sealed == 0 {
             break;
         }
@@ -163,54 +164,87 @@ async fn a_late_event_marks_its_rolled_hour_dirty_until_the_next_roll_up() {
     let now = first_hour + 4 * hour + 30 * 60_000;
     clock.advance_to(now);
     let store = testkit::product::store(&res);
+    let far = || tokio::time::Instant::now() + Duration::from_secs(3_600);
     while store
-        .roll_up(clock.now_ms(), 24)
+        .roll_up(clock.now_ms(), 24, far())
         .await
         .expect("roll-up")
         .sealed
         > 0
     {}
-    let (from, to) = (first_hour - hour, now);
-    let read = |scope: Scope| {
+    // Both paths, for the org and for every flow, over the whole range and
+    // over one that starts mid-hour and ends on an hour's last minute.
+    let read = || {
         let store = store.clone();
         async move {
-            let minutes = store
-                .query_breakdown(&scope, from, to)
-                .await
-                .expect("minutes");
-            let rolled = store.query_rolled(&scope, from, to).await.expect("rolled");
-            let by_hour = |b: &[va_analytics::Bucket]| {
-                va_analytics::dashboard::rebucket(b, hour, from, to)
-                    .into_iter()
-                    .map(|p| (p.start_ms, p.counters))
-                    .collect::<Vec<_>>()
-            };
-            assert_eq!(by_hour(&rolled.buckets), by_hour(&minutes.buckets));
-            assert_eq!(rolled.flows, minutes.flows);
-            (by_hour(&minutes.buckets), rolled.reads.items)
+            let mut org = None;
+            for (from, to) in [
+                (first_hour - hour, now),
+                (
+                    first_hour - hour + 17 * 60_000,
+                    first_hour + 2 * hour - 60_000,
+                ),
+            ] {
+                let by_hour = |b: &[va_analytics::Bucket]| {
+                    va_analytics::dashboard::rebucket(b, hour, from, to)
+                        .into_iter()
+                        .map(|p| (p.start_ms, p.counters))
+                        .collect::<Vec<_>>()
+                };
+                let all = store
+                    .query_breakdown(&Scope::Org, from, to)
+                    .await
+                    .expect("minutes");
+                assert!(all.flows.len() >= 2, "{:?}", all.flows.keys());
+                let scopes = std::iter::once(Scope::Org)
+                    .chain(all.flows.keys().map(|f| Scope::Flow(f.clone())));
+                for scope in scopes {
+                    let minutes = store
+                        .query_breakdown(&scope, from, to)
+                        .await
+                        .expect("minutes");
+                    let rolled = store.query_rolled(&scope, from, to).await.expect("rolled");
+                    assert_eq!(
+                        by_hour(&rolled.buckets),
+                        by_hour(&minutes.buckets),
+                        "{scope:?} {from}..{to}"
+                    );
+                    assert_eq!(rolled.flows, minutes.flows, "{scope:?} {from}..{to}");
+                    if scope == Scope::Org && org.is_none() {
+                        org = Some((by_hour(&minutes.buckets), rolled.reads.items));
+                    }
+                }
+            }
+            org.expect("the org's answer")
         }
     };
-    let (before, clean_items) = read(Scope::Org).await;
+    let (before, clean_items) = read().await;
 
     // The late conversations, delivered now.
     for d in &late {
         handler.handle(&d.event, deadline()).await.expect("late");
     }
     // Dirty: the answer already has them, from the hour's minute cells.
-    let (with_late, dirty_items) = read(Scope::Org).await;
+    let (with_late, dirty_items) = read().await;
     assert_ne!(with_late, before, "the late events count");
     assert!(
         dirty_items > clean_items,
         "a dirty hour is read from minute cells ({dirty_items} vs {clean_items} items)"
     );
-    let report = store.roll_up(clock.now_ms(), 24).await.expect("re-roll");
+    let report = store
+        .roll_up(clock.now_ms(), 24, far())
+        .await
+        .expect("re-roll");
     assert!(report.rerolled >= 1, "{report:?}");
     assert_eq!(report.sealed, 0, "{report:?}");
     // Rolled again: the same figures from hour cells, and the mark is gone.
-    let (after, items) = read(Scope::Org).await;
+    let (after, items) = read().await;
     assert_eq!(after, with_late);
     assert_eq!(items, clean_items, "back to hour cells");
-    let again = store.roll_up(clock.now_ms(), 24).await.expect("idle");
+    let again = store
+        .roll_up(clock.now_ms(), 24, far())
+        .await
+        .expect("idle");
     assert_eq!((again.sealed, again.rerolled), (0, 0), "{again:?}");
     res.delete().await.expect("cleanup");
 }

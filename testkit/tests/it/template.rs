@@ -705,7 +705,7 @@ fn the_dashboard_reaches_org_data_only_through_per_org_bucket_queries() {
     assert_eq!(analytics[0].actions, vec!["dynamodb:Query"]);
     assert_eq!(
         leading_keys(&analytics[0].condition),
-        vec!["agg#*", "flows", "hours"]
+        vec!["agg#*", "flows", "hours", "dirty#*"]
     );
     // The per-org reader: assumed by the dashboard's role only, with exactly
     // one tag, `org`, shaped like an org id; it queries that org's buckets.
@@ -748,7 +748,8 @@ fn the_dashboard_reaches_org_data_only_through_per_org_bucket_queries() {
         vec![
             "org#${aws:PrincipalTag/org}#agg#*",
             "org#${aws:PrincipalTag/org}#flows",
-            "org#${aws:PrincipalTag/org}#hours"
+            "org#${aws:PrincipalTag/org}#hours",
+            "org#${aws:PrincipalTag/org}#dirty#*"
         ]
     );
     assert_eq!(
@@ -900,8 +901,8 @@ fn like(pattern: &str, text: &str) -> bool {
     go(pattern.as_bytes(), text.as_bytes())
 }
 
-/// The `dynamodb:LeadingKeys` patterns of `function`'s statement `sid`.
-fn patterns(t: &Value, function: &str, sid: &str) -> Vec<String> {
+/// `function`'s statement `sid`.
+fn statement(t: &Value, function: &str, sid: &str) -> Value {
     t["Resources"][function]["Properties"]["Policies"]
         .as_sequence()
         .into_iter()
@@ -912,8 +913,12 @@ fn patterns(t: &Value, function: &str, sid: &str) -> Vec<String> {
             s => s,
         })
         .find(|s| s["Sid"].as_str() == Some(sid))
-        .map(|s| leading_keys(&s["Condition"]))
         .unwrap_or_else(|| panic!("{function} has no statement {sid}"))
+}
+
+/// The `dynamodb:LeadingKeys` patterns of `function`'s statement `sid`.
+fn patterns(t: &Value, function: &str, sid: &str) -> Vec<String> {
+    leading_keys(&statement(t, function, sid)["Condition"])
 }
 
 /// The policies admit exactly the partitions the code builds, for the
@@ -939,14 +944,30 @@ fn leading_key_patterns_match_the_keys_the_store_builds() {
     let pending = patterns(&t, "EnrichmentSweeperFunction", "PendingSessions");
     let enrich = patterns(&t, "EnrichmentSweeperFunction", "EnrichmentWrites");
     let roll_up = patterns(&t, "EnrichmentSweeperFunction", "RollUpReads");
+    let marks = patterns(&t, "ConversationEventsFunction", "LateWriteMarks");
+    // A mark is only ever added to: the handler cannot write hour cells.
+    assert_eq!(
+        strings(&statement(&t, "ConversationEventsFunction", "LateWriteMarks")["Action"]),
+        vec!["dynamodb:UpdateItem"]
+    );
+    assert_eq!(
+        strings(&statement(&t, "EnrichmentSweeperFunction", "RollUpReads")["Action"]),
+        vec!["dynamodb:Query"]
+    );
     let dashboard = patterns(&t, "DashboardApiFunction", "AggregatesRead");
     for store in [implicit.clone(), implicit.for_org(a)] {
         for (kind, key) in store.partition_kinds() {
-            // Flow names: the sweeper writes them, the dashboard reads them.
+            // Flow names and hour cells: the sweeper writes them, the
+            // dashboard reads them. The handler only adds to dirty marks.
             assert_eq!(
                 admitted(&writes, &key),
-                kind != "flow names",
+                !matches!(kind, "flow names" | "hours" | "dirty marks"),
                 "handler writes {kind} {key}"
+            );
+            assert_eq!(
+                admitted(&marks, &key),
+                kind == "dirty marks",
+                "handler marks {kind} {key}"
             );
             match kind {
                 "state" => {
@@ -960,15 +981,19 @@ fn leading_key_patterns_match_the_keys_the_store_builds() {
                     assert!(!admitted(&pending, &key), "sweeper never deletes {key}");
                 }
                 "hours" => {
-                    assert!(admitted(&pending, &key), "sweeper queries {key}");
                     assert!(admitted(&enrich, &key), "sweeper writes {key}");
+                    assert!(!admitted(&pending, &key), "sweeper never deletes {key}");
+                }
+                "dirty marks" => {
+                    assert!(admitted(&pending, &key), "sweeper reads and clears {key}");
+                    assert!(!admitted(&enrich, &key), "sweeper never writes {key}");
                 }
                 _ => assert!(admitted(&enrich, &key), "sweeper writes {kind} {key}"),
             }
             // The dashboard's own role: the implicit org's buckets and names only.
             assert_eq!(
                 admitted(&dashboard, &key),
-                (kind == "buckets" || kind == "flow names" || kind == "hours")
+                matches!(kind, "buckets" | "flow names" | "hours" | "dirty marks")
                     && store.prefix().is_empty(),
                 "dashboard role and {key}"
             );
@@ -984,7 +1009,7 @@ fn leading_key_patterns_match_the_keys_the_store_builds() {
     for (kind, key) in implicit.for_org(a).partition_kinds() {
         assert_eq!(
             admitted(&tagged, &key),
-            kind == "buckets" || kind == "flow names" || kind == "hours",
+            matches!(kind, "buckets" | "flow names" | "hours" | "dirty marks"),
             "org A's {kind}"
         );
     }
