@@ -84,8 +84,10 @@ fn pending_sk(p: &PendingEnrichment) -> String {
 pub const SEAL_AFTER_MS: i64 = 2 * 3_600_000;
 /// A write to a minute older than this (including the minutes a session's
 /// span reaches back to) may land in a rolled hour: it marks the hour dirty,
-/// in the same transaction, and the sweeper rolls it again. Ten minutes
-/// under the youngest minute a roll-up reads, for clock skew.
+/// in the same transaction, and the sweeper rolls it again. An hour's last
+/// minute is 61 minutes old when it is sealed, so a write left unmarked
+/// committed at least 11 minutes before the roll-up read (an invocation in
+/// flight, clock skew).
 pub const LATE_AFTER_MS: i64 = 50 * 60_000;
 const HOUR_MS: i64 = 3_600_000;
 // Sealing reads an hour only once every minute of it is older than the
@@ -218,7 +220,8 @@ pub fn cells(plan: &Plan) -> BTreeMap<(i64, Option<String>), BTreeMap<String, i6
 }
 
 /// Items [`AnalyticsStore::apply_batch`] writes for `plans`: a marker and
-/// pending enrichment each, plus their merged cells.
+/// pending enrichment each, their merged cells, and a dirty mark for every
+/// hour they touch (counted as if all were late).
 pub fn batch_items<'a>(plans: impl IntoIterator<Item = &'a Plan>) -> usize {
     let mut per_plan = 0;
     let mut merged = std::collections::BTreeSet::new();
@@ -1167,7 +1170,8 @@ pub struct RollReport {
 impl AnalyticsStore {
     /// Rolls up every sealed hour not rolled yet, then works back to the
     /// oldest cell (at most 32 days) until that is done (at most `max_hours`
-    /// in all), and rolls again every dirty one: each hour's minute cells,
+    /// hours, each saved as it is done, none begun after `deadline`), and
+    /// rolls again up to `max_hours` dirty ones: each hour's minute cells,
     /// read strongly consistent, summed over shards into one cell per flow
     /// and one for the rest, `active` as the peak minute. Idempotent: a
     /// roll-up overwrites the hour's cells. One writer at a time (the
