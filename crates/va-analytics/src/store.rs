@@ -676,7 +676,7 @@ impl AnalyticsStore {
                 .send()
                 .await
                 .map_err(|e| self.dynamodb(op, DisplayErrorContext(e)))?;
-            stats.add_page(resp.items());
+            stats.add_page(resp.items(), read.consistent);
             for item in resp.items() {
                 if !keep(item) {
                     return Ok(stats);
@@ -1712,16 +1712,20 @@ pub struct ReadStats {
     pub queries: u64,
     /// Items read.
     pub items: u64,
-    /// Read capacity units.
+    /// Read capacity units, as DynamoDB charges them (per 4 KB a page;
+    /// half for an eventually consistent read).
     pub read_units: f64,
 }
 
 impl ReadStats {
-    fn add_page(&mut self, items: &[HashMap<String, AttributeValue>]) {
+    /// A page costs a unit per 4 KB read strongly consistent, half that
+    /// eventually consistent.
+    fn add_page(&mut self, items: &[HashMap<String, AttributeValue>], consistent: bool) {
         let bytes: usize = items.iter().map(item_bytes).sum();
         self.queries += 1;
         self.items += items.len() as u64;
-        self.read_units += (bytes.div_ceil(4096).max(1)) as f64 * 0.5;
+        let per_4k = if consistent { 1.0 } else { 0.5 };
+        self.read_units += (bytes.div_ceil(4096).max(1)) as f64 * per_4k;
     }
 
     /// Adds another read's cost.
