@@ -1020,39 +1020,7 @@ impl AnalyticsStore {
     ) -> Result<Breakdown, AnalyticsError> {
         let (from, to) = (minute_of(from_ms), minute_of(to_ms));
         let read_to = to.saturating_add((MAX_ACTIVE_MINUTES - 1) * 60_000);
-        let reads = (0..BUCKET_SHARDS).map(|shard| async move {
-            let mut cells = Vec::new();
-            self.each_item(
-                "Query (buckets)",
-                &self.shard_pk(shard),
-                "#sk BETWEEN :from AND :to",
-                &[
-                    (":from", minute_sk(from)),
-                    (":to", format!("{}#~", minute_sk(read_to))),
-                ],
-                Read::default(),
-                |item| {
-                    if let Some(sk) = item.get(key::SK).and_then(|v| v.as_s().ok())
-                        && let Some(cell) = parse_cell_sk(sk)
-                    {
-                        // Only the numbers: a long range holds many cells.
-                        let counters: Vec<(String, i64)> =
-                            numbers(item).map(|(k, n)| (k.clone(), n)).collect();
-                        cells.push((cell, counters));
-                    }
-                    true
-                },
-            )
-            .await
-            .map(|stats| (cells, stats))
-        });
-        let mut cells = Vec::new();
-        let mut stats = ReadStats::default();
-        for shard in futures::future::join_all(reads).await {
-            let (c, s) = shard?;
-            cells.extend(c);
-            stats.merge(&s);
-        }
+        let (cells, stats) = self.minute_cells(from, read_to, false).await?;
         let flow = match scope {
             Scope::Org => None,
             Scope::Flow(f) => Some(f.as_str()),
@@ -1095,17 +1063,7 @@ impl AnalyticsStore {
         for (m, n) in active.range(from..=to) {
             out.entry(*m).or_default().insert(attr::ACTIVE.into(), *n);
         }
-        Ok(Breakdown {
-            buckets: out
-                .into_iter()
-                .map(|(minute_ms, counters)| Bucket {
-                    minute_ms,
-                    counters,
-                })
-                .collect(),
-            flows,
-            reads: stats,
-        })
+        Ok(Breakdown::new(out, flows, stats))
     }
 
     /// Flow names the sweeper resolved, by flow id: one `Query`.
@@ -1388,6 +1346,53 @@ impl AnalyticsStore {
         Ok((out, stats))
     }
 
+    /// Every shard's minute cells from `from` to `to` (minute starts), each
+    /// with its numbers only (a long range holds many cells): one `Query`
+    /// per shard, in parallel.
+    async fn minute_cells(
+        &self,
+        from: i64,
+        to: i64,
+        consistent: bool,
+    ) -> Result<(MinuteCells, ReadStats), AnalyticsError> {
+        let reads = (0..BUCKET_SHARDS).map(|shard| async move {
+            let mut cells = Vec::new();
+            self.each_item(
+                "Query (buckets)",
+                &self.shard_pk(shard),
+                "#sk BETWEEN :from AND :to",
+                &[
+                    (":from", minute_sk(from)),
+                    (":to", format!("{}#~", minute_sk(to))),
+                ],
+                Read {
+                    consistent,
+                    ..Read::default()
+                },
+                |item| {
+                    if let Some(sk) = item.get(key::SK).and_then(|v| v.as_s().ok())
+                        && let Some(cell) = parse_cell_sk(sk)
+                    {
+                        let counters: Vec<(String, i64)> =
+                            numbers(item).map(|(k, n)| (k.clone(), n)).collect();
+                        cells.push((cell, counters));
+                    }
+                    true
+                },
+            )
+            .await
+            .map(|stats| (cells, stats))
+        });
+        let mut cells = Vec::new();
+        let mut stats = ReadStats::default();
+        for shard in futures::future::join_all(reads).await {
+            let (c, s) = shard?;
+            cells.extend(c);
+            stats.merge(&s);
+        }
+        Ok((cells, stats))
+    }
+
     /// One hour's roll-up cells, from its minute cells (and the 44 minutes
     /// after it, for `active`).
     async fn roll_hour(&self, hour: i64) -> Result<(), AnalyticsError> {
@@ -1395,35 +1400,12 @@ impl AnalyticsStore {
         let read_to = last_minute + (MAX_ACTIVE_MINUTES - 1) * 60_000;
         let mut per_flow: BTreeMap<Option<String>, BTreeMap<i64, BTreeMap<String, i64>>> =
             BTreeMap::new();
-        for shard in 0..BUCKET_SHARDS {
-            self.each_item(
-                "Query (roll-up)",
-                &self.shard_pk(shard),
-                "#sk BETWEEN :from AND :to",
-                &[
-                    (":from", minute_sk(hour)),
-                    (":to", format!("{}#~", minute_sk(read_to))),
-                ],
-                Read {
-                    consistent: true,
-                    ..Read::default()
-                },
-                |item| {
-                    if let Some((minute, flow)) = item
-                        .get(key::SK)
-                        .and_then(|v| v.as_s().ok())
-                        .and_then(|sk| parse_cell_sk(sk))
-                    {
-                        let m = per_flow.entry(flow).or_default().entry(minute).or_default();
-                        for (k, n) in numbers(item) {
-                            let e: &mut i64 = m.entry(k.clone()).or_default();
-                            *e = e.saturating_add(n);
-                        }
-                    }
-                    true
-                },
-            )
-            .await?;
+        for ((minute, flow), counters) in self.minute_cells(hour, read_to, true).await?.0 {
+            let m = per_flow.entry(flow).or_default().entry(minute).or_default();
+            for (k, n) in counters {
+                let e: &mut i64 = m.entry(k).or_default();
+                *e = e.saturating_add(n);
+            }
         }
         let mut org: BTreeMap<i64, BTreeMap<String, i64>> = BTreeMap::new();
         let mut cells: Vec<(Option<String>, BTreeMap<String, i64>)> = Vec::new();
@@ -1671,19 +1653,12 @@ impl AnalyticsStore {
                 }
             }
         }
-        Ok(Breakdown {
-            buckets: buckets
-                .into_iter()
-                .map(|(minute_ms, counters)| Bucket {
-                    minute_ms,
-                    counters,
-                })
-                .collect(),
-            flows,
-            reads,
-        })
+        Ok(Breakdown::new(buckets, flows, reads))
     }
 }
+
+/// Minute cells as read: (minute, flow) and the cell's numbers.
+type MinuteCells = Vec<((i64, Option<String>), Vec<(String, i64)>)>;
 
 /// At most this many stretches of minute cells in a rolled read (16 queries
 /// each): the range's head, its tail, and two dirty hours between.
@@ -1701,6 +1676,26 @@ pub struct Breakdown {
     pub flows: BTreeMap<String, BTreeMap<String, i64>>,
     /// What the reads cost.
     pub reads: ReadStats,
+}
+
+impl Breakdown {
+    fn new(
+        buckets: BTreeMap<i64, BTreeMap<String, i64>>,
+        flows: BTreeMap<String, BTreeMap<String, i64>>,
+        reads: ReadStats,
+    ) -> Self {
+        Self {
+            buckets: buckets
+                .into_iter()
+                .map(|(minute_ms, counters)| Bucket {
+                    minute_ms,
+                    counters,
+                })
+                .collect(),
+            flows,
+            reads,
+        }
+    }
 }
 
 /// What reads cost, as DynamoDB charges a `Query`: per page, the size of the
