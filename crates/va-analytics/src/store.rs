@@ -1141,12 +1141,11 @@ impl AnalyticsStore {
         deadline: Instant,
     ) -> Result<RollReport, AnalyticsError> {
         let mut report = RollReport::default();
-        let pk = self.hours_pk();
         let state = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key(key::PK, AttributeValue::S(pk.clone()))
+            .key(key::PK, AttributeValue::S(self.hours_pk()))
             .key(key::SK, AttributeValue::S("state".into()))
             .consistent_read(true)
             .send()
