@@ -11,7 +11,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -65,19 +66,53 @@ struct MotoProcess {
     _stdin: ChildStdin,
 }
 
-static MOTO: OnceLock<Result<Mutex<MotoProcess>, String>> = OnceLock::new();
+/// moto servers of this test process. moto answers on one core (Python's
+/// GIL), so tests that share one server share one core; each `TestResources`
+/// leases the least-busy server, started on first use. `VA_MOTO_SERVERS`
+/// sets the count (default: the machine's cores, at most 4).
+struct MotoPool {
+    servers: Vec<OnceLock<Result<Mutex<MotoProcess>, String>>>,
+    leases: Vec<AtomicUsize>,
+}
 
-/// The endpoint for this test process, starting moto on first use.
-pub fn endpoint() -> Result<Endpoint, HarnessError> {
-    if std::env::var("VA_TEST_REAL_AWS").is_ok_and(|v| v == "1") {
-        return Ok(Endpoint::RealAws);
+static POOL: OnceLock<MotoPool> = OnceLock::new();
+
+fn pool() -> &'static MotoPool {
+    POOL.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let size = std::env::var("VA_MOTO_SERVERS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(cores)
+            .clamp(1, 4);
+        MotoPool {
+            servers: (0..size).map(|_| OnceLock::new()).collect(),
+            leases: (0..size).map(|_| AtomicUsize::new(0)).collect(),
+        }
+    })
+}
+
+/// A test's hold on one moto server of the pool; released on drop.
+#[derive(Debug)]
+pub struct MotoLease(usize);
+
+impl Drop for MotoLease {
+    fn drop(&mut self) {
+        pool().leases[self.0].fetch_sub(1, Ordering::SeqCst);
     }
-    if let Ok(url) = std::env::var("AWS_ENDPOINT_URL")
-        && !url.is_empty()
-    {
-        return Ok(Endpoint::External { url });
-    }
-    let moto = MOTO.get_or_init(|| start_moto().map(Mutex::new).map_err(|e| e.to_string()));
+}
+
+/// The server with the fewest leases (the lowest index on a tie).
+fn least_busy() -> usize {
+    let pool = pool();
+    (0..pool.servers.len())
+        .min_by_key(|&i| (pool.leases[i].load(Ordering::SeqCst), i))
+        .unwrap_or(0)
+}
+
+fn moto_at(index: usize) -> Result<Endpoint, HarnessError> {
+    let slot = &pool().servers[index];
+    let moto = slot.get_or_init(|| start_moto().map(Mutex::new).map_err(|e| e.to_string()));
     match moto {
         Ok(m) => {
             let m = m.lock().unwrap_or_else(|e| e.into_inner());
@@ -88,6 +123,42 @@ pub fn endpoint() -> Result<Endpoint, HarnessError> {
         }
         Err(e) => Err(HarnessError::Start(e.clone())),
     }
+}
+
+fn configured_endpoint() -> Option<Endpoint> {
+    if std::env::var("VA_TEST_REAL_AWS").is_ok_and(|v| v == "1") {
+        return Some(Endpoint::RealAws);
+    }
+    match std::env::var("AWS_ENDPOINT_URL") {
+        Ok(url) if !url.is_empty() => Some(Endpoint::External { url }),
+        _ => None,
+    }
+}
+
+/// Whether the tests start moto themselves (no endpoint configured).
+pub fn moto_is_ours() -> bool {
+    configured_endpoint().is_none()
+}
+
+/// An endpoint for this test process: the least-busy moto of the pool,
+/// started on first use, unless one is configured.
+pub fn endpoint() -> Result<Endpoint, HarnessError> {
+    match configured_endpoint() {
+        Some(ep) => Ok(ep),
+        None => moto_at(least_busy()),
+    }
+}
+
+/// Like `endpoint`, with a lease that steers later tests to other servers
+/// while it is held (none for a configured endpoint).
+pub fn leased_endpoint() -> Result<(Endpoint, Option<MotoLease>), HarnessError> {
+    if let Some(ep) = configured_endpoint() {
+        return Ok((ep, None));
+    }
+    let index = least_busy();
+    pool().leases[index].fetch_add(1, Ordering::SeqCst);
+    let lease = MotoLease(index);
+    Ok((moto_at(index)?, Some(lease)))
 }
 
 /// The build directory: `CARGO_TARGET_DIR`, else `target/` of the workspace.
@@ -194,10 +265,37 @@ fn run(cmd: &mut Command) -> Result<(), String> {
 /// gone), and fixes two DynamoDB emulation gaps (see the file).
 const MOTO_LAUNCHER: &str = include_str!("moto_launcher.py");
 
+/// A moto server of its own, outside the pool, with extra environment (the
+/// launcher's switches); it stops when dropped.
+pub struct SeparateMoto(MotoProcess);
+
+impl SeparateMoto {
+    /// Starts one with `env` set for it.
+    pub fn start(env: &[(&str, &str)]) -> Result<Self, HarnessError> {
+        start_moto_with(env).map(Self)
+    }
+
+    pub fn url(&self) -> &str {
+        &self.0.url
+    }
+}
+
+impl Drop for SeparateMoto {
+    fn drop(&mut self) {
+        let _ = self.0.child.kill();
+        let _ = self.0.child.wait();
+    }
+}
+
 fn start_moto() -> Result<MotoProcess, HarnessError> {
+    start_moto_with(&[])
+}
+
+fn start_moto_with(env: &[(&str, &str)]) -> Result<MotoProcess, HarnessError> {
     let python = ensure_moto_installed()?;
     let mut child = Command::new(&python)
         .args(["-c", MOTO_LAUNCHER])
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -293,7 +391,10 @@ fn probe(addr: &str) -> Result<(), String> {
 
 /// An SDK configuration aimed at the test endpoint.
 pub async fn sdk_config() -> Result<SdkConfig, HarnessError> {
-    let ep = endpoint()?;
+    Ok(config_for(&endpoint()?).await)
+}
+
+async fn config_for(ep: &Endpoint) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(url) = ep.url() {
         loader = loader
@@ -303,7 +404,7 @@ pub async fn sdk_config() -> Result<SdkConfig, HarnessError> {
                 "testing", "testing", None, None, "moto",
             ));
     }
-    Ok(loader.load().await)
+    loader.load().await
 }
 
 /// A unique resource name, so concurrent tests and a shared real account never collide.
@@ -327,12 +428,15 @@ pub struct TestResources {
     pub token_table: String,
     pub analytics_table: String,
     pub secret_id: String,
+    /// The moto server these live on, held while any clone lives.
+    pub lease: Option<Arc<MotoLease>>,
 }
 
 impl TestResources {
     /// Creates uniquely named tables and a secret holding `{"clientId","clientSecret"}`.
     pub async fn create(client_id: &str, client_secret: &str) -> Result<Self, HarnessError> {
-        let config = sdk_config().await?;
+        let (ep, lease) = leased_endpoint()?;
+        let config = config_for(&ep).await;
         let dynamodb = aws_sdk_dynamodb::Client::new(&config);
         let secrets = aws_sdk_secretsmanager::Client::new(&config);
         let token_table = unique_name("tokens");
@@ -382,6 +486,7 @@ impl TestResources {
             token_table,
             analytics_table,
             secret_id,
+            lease: lease.map(Arc::new),
         })
     }
 

@@ -32,6 +32,18 @@
 # - va-double:unavailable (default "off"): "on" answers every read and write
 #   on the table with a 500 InternalServerError, the shape DynamoDB gives a
 #   server-side failure (API reference, "Error handling with DynamoDB").
+#
+# Speed, not semantics:
+# - a Query on the table's own key reads only its partition. moto 5.2.5's
+#   Table.query builds its candidates from Table.all_items(), which sorts every
+#   item of the table, then keeps those whose hash key matches: the cost of one
+#   Query grew with the whole table (72% of moto's CPU in the quick start,
+#   BENCHMARKS.md). Here all_items() answers, for that one call, with the
+#   partition's items in moto's own order; moto's query then runs unchanged
+#   (its hash-key check, sort, ScanIndexForward, pagination, filters,
+#   projections and ConsumedCapacity). Index queries are untouched. The
+#   environment variable VA_MOTO_QUERY_BY_PARTITION=0 turns this off;
+#   `moto::patched_query_answers_as_moto_does` compares the two.
 import collections
 import copy
 import itertools
@@ -280,6 +292,40 @@ def _read(method):
     wrapper.__name__ = method.__name__
     return wrapper
 
+
+_partition = threading.local()
+_original_all_items = Table.all_items
+_original_table_query = Table.query
+
+
+def _all_items(self):
+    hint = getattr(_partition, "hint", None)
+    if hint is None or hint[0] is not self:
+        return _original_all_items(self)
+    hash_key = hint[1]
+    if hash_key not in self.items:  # a defaultdict: never index it to look
+        return []
+    part = self.items[hash_key]
+    if self.range_key_attr:
+        return sorted(list(part.values()), key=lambda x: x.range_key)
+    return [part]
+
+
+def _table_query(self, hash_key, *args, **kwargs):
+    # Positional order of moto 5.2.5's Table.query after hash_key.
+    index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
+    if index_name or hash_key is None:
+        return _original_table_query(self, hash_key, *args, **kwargs)
+    _partition.hint = (self, hash_key)
+    try:
+        return _original_table_query(self, hash_key, *args, **kwargs)
+    finally:
+        _partition.hint = None
+
+
+if os.environ.get("VA_MOTO_QUERY_BY_PARTITION", "1") != "0":
+    Table.all_items = _all_items
+    Table.query = _table_query
 
 DynamoDBBackend.get_item = _read(DynamoDBBackend.get_item)
 DynamoDBBackend.query = _read(DynamoDBBackend.query)

@@ -461,7 +461,7 @@ pub async fn serve_dashboard(
     ),
     String,
 > {
-    let sign_in = crate::sign_in::LocalSignIn::create()
+    let sign_in = crate::sign_in::LocalSignIn::create(&res.config)
         .await
         .map_err(|e| e.to_string())?;
     let groups: Vec<String> = specs.iter().map(|s| format!("org-{}", s.org_id)).collect();

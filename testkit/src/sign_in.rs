@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 use va_analytics::dashboard::auth::AuthConfig;
 
-use crate::aws::{Endpoint, HarnessError, endpoint};
+use crate::aws::HarnessError;
 
 /// A pool with one viewer.
 #[derive(Clone)]
@@ -56,16 +56,15 @@ async fn call(endpoint: &str, op: &str, body: Value) -> Result<Value, HarnessErr
 }
 
 impl LocalSignIn {
-    /// Creates the pool, the client and the viewer on this process's moto.
-    pub async fn create() -> Result<Self, HarnessError> {
-        let endpoint = match endpoint()? {
-            Endpoint::Moto { url, .. } | Endpoint::External { url } => url,
-            Endpoint::RealAws => {
-                return Err(HarnessError::Aws(
-                    "the local sign-in needs moto, not a real account".into(),
-                ));
-            }
-        };
+    /// Creates the pool, the client and the viewer on the moto `config`
+    /// points at (the test's own server of the pool).
+    pub async fn create(config: &aws_config::SdkConfig) -> Result<Self, HarnessError> {
+        let endpoint = config
+            .endpoint_url()
+            .ok_or_else(|| {
+                HarnessError::Aws("the local sign-in needs moto, not a real account".into())
+            })?
+            .to_string();
         let pool = call(
             &endpoint,
             "CreateUserPool",

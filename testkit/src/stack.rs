@@ -180,7 +180,7 @@ pub async fn start(opts: &StackOptions, traffic: Traffic) -> Result<Running, Str
     crate::aws::set_double(&res.dynamodb, &res.analytics_table, opts.double)
         .await
         .map_err(|e| e.to_string())?;
-    let sign_in = crate::sign_in::LocalSignIn::create()
+    let sign_in = crate::sign_in::LocalSignIn::create(&res.config)
         .await
         .map_err(|e| e.to_string())?;
     Ok(Running {

@@ -275,3 +275,174 @@ async fn a_hot_item_is_throttled_above_its_write_units_a_second() {
         .await
         .expect("cleanup");
 }
+
+/// One DynamoDB JSON-protocol call to `url`.
+async fn dynamodb_call(url: &str, op: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{url}/"))
+        .header("content-type", "application/x-amz-json-1.0")
+        .header("x-amz-target", format!("DynamoDB_20120810.{op}"))
+        // moto routes by the credential scope's service; it checks no signature.
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20251120/us-east-1/dynamodb/aws4_request, \
+             SignedHeaders=host, Signature=0",
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("dynamodb call");
+    let status = r.status().as_u16();
+    let text = r.text().await.expect("answer");
+    let answer =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{op}: {status} {e}: {text:.300}"));
+    (status, answer)
+}
+
+/// The same tables and items on `url`: a sorted table with a global index
+/// (five partitions, one emptied), a hash-only table and a numeric key.
+async fn seed_query_tables(url: &str) {
+    use serde_json::json;
+    let s = |n: &str| json!({"AttributeName": n, "AttributeType": "S"});
+    let k = |n: &str, t: &str| json!({"AttributeName": n, "KeyType": t});
+    let tables = [
+        json!({"TableName": "sorted", "BillingMode": "PAY_PER_REQUEST",
+               "AttributeDefinitions": [s("pk"), s("sk"), s("g")],
+               "KeySchema": [k("pk", "HASH"), k("sk", "RANGE")],
+               "GlobalSecondaryIndexes": [{"IndexName": "by-g",
+                   "KeySchema": [k("g", "HASH"), k("sk", "RANGE")],
+                   "Projection": {"ProjectionType": "ALL"}}]}),
+        json!({"TableName": "flat", "BillingMode": "PAY_PER_REQUEST",
+               "AttributeDefinitions": [s("pk")], "KeySchema": [k("pk", "HASH")]}),
+        json!({"TableName": "numeric", "BillingMode": "PAY_PER_REQUEST",
+               "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "N"},
+                                        {"AttributeName": "sk", "AttributeType": "N"}],
+               "KeySchema": [k("pk", "HASH"), k("sk", "RANGE")]}),
+    ];
+    for t in &tables {
+        assert_eq!(dynamodb_call(url, "CreateTable", t).await.0, 200);
+    }
+    // Written out of key order (7 and 40 are coprime), so the answer's
+    // order is the store's doing.
+    for i in 0..40 {
+        for p in 0..5 {
+            let item = json!({"TableName": "sorted", "Item": {
+                "pk": {"S": format!("p{p}")}, "sk": {"S": format!("m#{:03}", i * 7 % 40)},
+                "g": {"S": format!("g{}", i % 3)}, "n": {"N": (i * 11 % 17).to_string()},
+                "pad": {"S": "x".repeat(i * 40)}}});
+            assert_eq!(dynamodb_call(url, "PutItem", &item).await.0, 200);
+        }
+        let flat = json!({"TableName": "flat", "Item": {"pk": {"S": format!("f{i}")}, "n": {"N": i.to_string()}}});
+        assert_eq!(dynamodb_call(url, "PutItem", &flat).await.0, 200);
+        let num = json!({"TableName": "numeric", "Item": {"pk": {"N": (i % 2).to_string()}, "sk": {"N": format!("{i}.5")}}});
+        assert_eq!(dynamodb_call(url, "PutItem", &num).await.0, 200);
+    }
+    for i in 0..40 {
+        let gone = json!({"TableName": "sorted", "Key": {"pk": {"S": "p4"}, "sk": {"S": format!("m#{i:03}")}}});
+        assert_eq!(dynamodb_call(url, "DeleteItem", &gone).await.0, 200);
+    }
+}
+
+/// The requests compared: every Query shape the product sends and more.
+fn query_requests() -> Vec<serde_json::Value> {
+    use serde_json::json;
+    let mut out = Vec::new();
+    for p in ["p0", "p3", "p4", "absent"] {
+        let base = json!({"TableName": "sorted", "KeyConditionExpression": "pk = :p",
+                          "ExpressionAttributeValues": {":p": {"S": p}}});
+        let with = |extra: serde_json::Value| {
+            let mut q = base.clone();
+            for (k, v) in extra.as_object().into_iter().flatten() {
+                q[k] = v.clone();
+            }
+            q
+        };
+        out.push(base.clone());
+        out.push(with(
+            json!({"ScanIndexForward": false, "ReturnConsumedCapacity": "TOTAL"}),
+        ));
+        out.push(with(
+            json!({"ConsistentRead": true, "ReturnConsumedCapacity": "INDEXES"}),
+        ));
+        out.push(with(json!({"Select": "COUNT"})));
+        out.push(with(json!({"Limit": 7})));
+        out.push(with(json!({"Limit": 5, "ScanIndexForward": false})));
+        out.push(with(json!({"FilterExpression": "n > :x", "Limit": 9,
+            "ExpressionAttributeValues": {":p": {"S": p}, ":x": {"N": "8"}}})));
+        out.push(with(json!({"ProjectionExpression": "#s, n",
+            "ExpressionAttributeNames": {"#s": "sk"}})));
+        for cond in [
+            "begins_with(sk, :a)",
+            "sk BETWEEN :a AND :b",
+            "sk > :a",
+            "sk <= :b",
+        ] {
+            out.push(with(json!({"KeyConditionExpression": format!("pk = :p AND {cond}"),
+                "Limit": 4, "ScanIndexForward": false,
+                "ExpressionAttributeValues": {":p": {"S": p}, ":a": {"S": "m#01"}, ":b": {"S": "m#03"}}})));
+        }
+    }
+    out.push(
+        json!({"TableName": "sorted", "IndexName": "by-g", "KeyConditionExpression": "g = :g",
+                    "Limit": 6, "ExpressionAttributeValues": {":g": {"S": "g1"}}}),
+    );
+    for p in ["f3", "f4", "absent"] {
+        out.push(
+            json!({"TableName": "flat", "KeyConditionExpression": "pk = :p",
+                        "ReturnConsumedCapacity": "TOTAL",
+                        "ExpressionAttributeValues": {":p": {"S": p}}}),
+        );
+    }
+    for p in ["1", "1.0", "0"] {
+        out.push(
+            json!({"TableName": "numeric", "KeyConditionExpression": "pk = :p",
+                        "Limit": 6, "ExpressionAttributeValues": {":p": {"N": p}}}),
+        );
+    }
+    out
+}
+
+/// Every page of `request`, following `LastEvaluatedKey`.
+async fn all_pages(url: &str, request: &serde_json::Value) -> Vec<(u16, serde_json::Value)> {
+    let mut pages = Vec::new();
+    let mut request = request.clone();
+    loop {
+        let (status, answer) = dynamodb_call(url, "Query", &request).await;
+        let next = answer.get("LastEvaluatedKey").cloned();
+        pages.push((status, answer));
+        match next {
+            Some(key) if pages.len() < 50 => request["ExclusiveStartKey"] = key,
+            _ => return pages,
+        }
+    }
+}
+
+/// The launcher answers a table Query from the partition's own items (see
+/// `moto_launcher.py`); here its answers, page by page, are moto's own.
+#[tokio::test]
+async fn patched_query_answers_as_moto_does() {
+    if !aws::moto_is_ours() {
+        return; // the patch is moto's, not a configured endpoint's
+    }
+    let patched = aws::SeparateMoto::start(&[]).expect("patched moto");
+    let unpatched =
+        aws::SeparateMoto::start(&[("VA_MOTO_QUERY_BY_PARTITION", "0")]).expect("moto as shipped");
+    seed_query_tables(patched.url()).await;
+    seed_query_tables(unpatched.url()).await;
+    let (mut items, mut multi_page) = (0, 0);
+    for request in query_requests() {
+        let ours = all_pages(patched.url(), &request).await;
+        let theirs = all_pages(unpatched.url(), &request).await;
+        assert_eq!(ours, theirs, "request {request}");
+        assert!(ours.iter().all(|(status, _)| *status == 200), "{ours:?}");
+        items += ours
+            .iter()
+            .map(|(_, a)| a["Items"].as_array().map_or(0, Vec::len))
+            .sum::<usize>();
+        multi_page += usize::from(ours.len() > 1);
+    }
+    assert!(
+        items > 500 && multi_page > 10,
+        "{items} items, {multi_page} paged"
+    );
+}

@@ -516,7 +516,7 @@ async fn a_viewer_of_one_org_is_refused_another_orgs_figures() {
     let reports = orgs::run(&res, &specs, &opts).await.expect("two orgs");
     assert!(reports.iter().all(|r| r.exactly_once), "{reports:?}");
 
-    let sign_in = testkit::sign_in::LocalSignIn::create()
+    let sign_in = testkit::sign_in::LocalSignIn::create(&res.config)
         .await
         .expect("cognito");
     let viewer_a = sign_in
