@@ -490,6 +490,26 @@ impl TestResources {
         })
     }
 
+    /// The same resources through clients that retry as the SDK's standard
+    /// mode does (3 attempts) with millisecond pauses: for outage tests, where
+    /// the SDK's backoffs of up to seconds per failed request are only wall
+    /// time (`testkit::product::fast_retries` does the same for Genesys).
+    pub fn with_fast_retries(&self) -> Self {
+        let retry = aws_config::retry::RetryConfig::standard()
+            .with_max_attempts(3)
+            .with_initial_backoff(Duration::from_millis(5))
+            .with_max_backoff(Duration::from_millis(20));
+        let config = self.config.to_builder().retry_config(retry).build();
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            analytics: self.meter.client(&config),
+            secrets: aws_sdk_secretsmanager::Client::new(&config),
+            sqs: aws_sdk_sqs::Client::new(&config),
+            config,
+            ..self.clone()
+        }
+    }
+
     /// Deletes exactly what `create` made.
     pub async fn delete(&self) -> Result<(), HarnessError> {
         for t in [&self.token_table, &self.analytics_table] {

@@ -699,7 +699,9 @@ async fn token_requests_over_95_minutes_stay_near_the_minimum_for_every_lifetime
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_minutes_without_the_token_table_fail_no_call_while_the_cached_token_is_valid() {
-    let fleet = Fleet::new(Policies::default()).await;
+    let mut fleet = Fleet::new(Policies::default()).await;
+    // 330 failing reads: at the SDK's own backoffs, about 10 minutes of waiting.
+    fleet.res = fleet.res.with_fast_retries();
     let cfg = config(1);
     let refresher = fleet.broker(cfg.clone());
     assert_eq!(refresher.tick().await.refreshed(), 1);
