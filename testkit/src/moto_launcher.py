@@ -44,6 +44,11 @@
 #   projections and ConsumedCapacity). Index queries are untouched. The
 #   environment variable VA_MOTO_QUERY_BY_PARTITION=0 turns this off;
 #   `moto::patched_query_answers_as_moto_does` compares the two.
+# - moto's dispatcher lists moto's package folder (listdir, then isdir on
+#   each of ~150 entries) twice per request to learn its service names; the
+#   list never changes while the server runs, so it is read once.
+# - werkzeug logs a line per request to stderr, which the harness only
+#   drains; the start-up banner (the harness reads the port from it) stays.
 import collections
 import copy
 import itertools
@@ -322,6 +327,13 @@ def _table_query(self, hash_key, *args, **kwargs):
     finally:
         _partition.hint = None
 
+
+import moto.backends as moto_backends
+import werkzeug.serving
+
+_moto_modules = tuple(moto_backends.list_of_moto_modules())
+moto_backends.list_of_moto_modules = lambda: _moto_modules
+werkzeug.serving.WSGIRequestHandler.log_request = lambda self, code="-", size="-": None
 
 if os.environ.get("VA_MOTO_QUERY_BY_PARTITION", "1") != "0":
     Table.all_items = _all_items
