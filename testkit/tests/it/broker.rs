@@ -597,9 +597,9 @@ struct LifetimeRun {
     calls: u64,
 }
 
-/// 95 simulated minutes: the refresher every minute, two readers per slot
+/// `minutes` simulated: the refresher every minute, two readers per slot
 /// calling the API every 10 s, and all tokens revoked every `revoke_every_s`.
-async fn run_lifetime(lifetime_s: u64, revoke_every_s: Option<u64>) -> LifetimeRun {
+async fn run_lifetime(minutes: u64, lifetime_s: u64, revoke_every_s: Option<u64>) -> LifetimeRun {
     let fleet = Fleet::new(Policies {
         token_lifetime_s: lifetime_s,
         ..Policies::default()
@@ -612,7 +612,7 @@ async fn run_lifetime(lifetime_s: u64, revoke_every_s: Option<u64>) -> LifetimeR
     let api = fleet.api();
     let before = fleet.sim.counters();
     let (mut calls, mut failed_calls) = (0, 0);
-    for step in 0..(95 * 6) {
+    for step in 0..(minutes * 6) {
         let t = step * 10;
         if t % 60 == 0 {
             refresher.tick().await;
@@ -648,16 +648,19 @@ async fn run_lifetime(lifetime_s: u64, revoke_every_s: Option<u64>) -> LifetimeR
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn token_requests_over_95_minutes_stay_near_the_minimum_for_every_lifetime() {
-    let run_s = 95 * 60;
+/// Every lifetime, with and without revocations every 7 minutes, over
+/// `minutes`: 0 failed calls, no 401 without revocations, and token requests
+/// at most 10% over the floor of a refresher that survives one missed run.
+/// Returns the table BENCHMARKS.md shows.
+async fn token_requests_stay_near_the_minimum(minutes: u64) -> String {
+    let run_s = minutes * 60;
     // Two refresher periods (60 s) and the 30 s skew: the least margin that
     // survives one missed refresher run.
     let safe_margin_s = 2 * 60 + 30;
     let mut rows = Vec::new();
     for lifetime_s in [300, 900, 3_600, 86_400] {
         for revoke_every_s in [None, Some(7 * 60)] {
-            let r = run_lifetime(lifetime_s, revoke_every_s).await;
+            let r = run_lifetime(minutes, lifetime_s, revoke_every_s).await;
             let absolute = minimum_requests(run_s, lifetime_s, 0, revoke_every_s, 3);
             let safe = minimum_requests(
                 run_s,
@@ -691,10 +694,26 @@ async fn token_requests_over_95_minutes_stay_near_the_minimum_for_every_lifetime
             }
         }
     }
-    println!(
+    format!(
         "| lifetime s | revocations | token requests | absolute minimum | minimum with a 2-period margin | 401s | failed calls |\n| --- | --- | --- | --- | --- | --- | --- |\n{}",
         rows.join("\n")
-    );
+    )
+}
+
+/// 25 minutes hold five 300 s lifetimes, a 900 s token's first refresh and
+/// three revocations: every case of the floor, at a quarter of the volume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_requests_stay_near_the_minimum_for_every_lifetime() {
+    println!("{}", token_requests_stay_near_the_minimum(25).await);
+}
+
+/// The 95-minute table of BENCHMARKS.md (a volume figure, not a property
+/// the suite needs): `cargo test -p testkit --test it
+/// broker::token_requests_over_95 -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: the 95-minute table of BENCHMARKS.md"]
+async fn token_requests_over_95_minutes_by_lifetime() {
+    println!("{}", token_requests_stay_near_the_minimum(95).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
