@@ -1,9 +1,11 @@
 //! A real AWS-API-compatible endpoint for tests.
 //!
-//! By default a pinned moto server is installed into a virtualenv inside the
-//! build directory (once), started on a free loopback port for this test
-//! process, and stopped when the process ends: the server watches its stdin,
-//! which only this process holds, so it exits even after a panic or a kill.
+//! By default a pinned moto is installed into a virtualenv inside the build
+//! directory (once), and this test process starts a small pool of servers on
+//! free loopback ports as tests need them (`MotoPool`; `SeparateMoto` for a
+//! server of a test's own). Each stops when the process ends: it watches its
+//! stdin, which only this process holds, so it exits even after a panic or
+//! a kill.
 //! With `AWS_ENDPOINT_URL` set, that endpoint is used instead; with
 //! `VA_TEST_REAL_AWS=1`, the default AWS configuration (a real account).
 
@@ -11,7 +13,6 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -69,10 +70,11 @@ struct MotoProcess {
 /// moto servers of this test process. moto answers on one core (Python's
 /// GIL), so tests that share one server share one core; each `TestResources`
 /// leases the least-busy server, started on first use. `VA_MOTO_SERVERS`
-/// sets the count (default: the machine's cores, at most 4).
+/// sets the count (default: the machine's cores; 1 to 4 either way).
 struct MotoPool {
     servers: Vec<OnceLock<Result<Mutex<MotoProcess>, String>>>,
-    leases: Vec<AtomicUsize>,
+    /// Leases held per server; choosing and counting happen under one lock.
+    leases: Mutex<Vec<usize>>,
 }
 
 static POOL: OnceLock<MotoPool> = OnceLock::new();
@@ -87,7 +89,7 @@ fn pool() -> &'static MotoPool {
             .clamp(1, 4);
         MotoPool {
             servers: (0..size).map(|_| OnceLock::new()).collect(),
-            leases: (0..size).map(|_| AtomicUsize::new(0)).collect(),
+            leases: Mutex::new(vec![0; size]),
         }
     })
 }
@@ -98,16 +100,26 @@ pub struct MotoLease(usize);
 
 impl Drop for MotoLease {
     fn drop(&mut self) {
-        pool().leases[self.0].fetch_sub(1, Ordering::SeqCst);
+        let mut leases = pool().leases.lock().unwrap_or_else(|e| e.into_inner());
+        leases[self.0] = leases[self.0].saturating_sub(1);
     }
 }
 
-/// The server with the fewest leases (the lowest index on a tie).
-fn least_busy() -> usize {
+/// The server with the fewest leases (the lowest index on a tie), passing
+/// over servers that failed to start while another may still serve; with
+/// `lease`, counts the choice before the lock is released.
+fn least_busy(lease: bool) -> usize {
     let pool = pool();
-    (0..pool.servers.len())
-        .min_by_key(|&i| (pool.leases[i].load(Ordering::SeqCst), i))
-        .unwrap_or(0)
+    let mut leases = pool.leases.lock().unwrap_or_else(|e| e.into_inner());
+    let failed = |i: usize| matches!(pool.servers[i].get(), Some(Err(_)));
+    let index = (0..pool.servers.len())
+        .filter(|&i| !failed(i))
+        .min_by_key(|&i| (leases[i], i))
+        .unwrap_or(0);
+    if lease {
+        leases[index] += 1;
+    }
+    index
 }
 
 fn moto_at(index: usize) -> Result<Endpoint, HarnessError> {
@@ -141,11 +153,13 @@ pub fn moto_is_ours() -> bool {
 }
 
 /// An endpoint for this test process: the least-busy moto of the pool,
-/// started on first use, unless one is configured.
+/// started on first use, unless one is configured. Two calls may name
+/// different servers: resources made on one are not on the other, so a test
+/// keeps one config (`TestResources::config`) for all it makes.
 pub fn endpoint() -> Result<Endpoint, HarnessError> {
     match configured_endpoint() {
         Some(ep) => Ok(ep),
-        None => moto_at(least_busy()),
+        None => moto_at(least_busy(false)),
     }
 }
 
@@ -155,9 +169,8 @@ pub fn leased_endpoint() -> Result<(Endpoint, Option<MotoLease>), HarnessError> 
     if let Some(ep) = configured_endpoint() {
         return Ok((ep, None));
     }
-    let index = least_busy();
-    pool().leases[index].fetch_add(1, Ordering::SeqCst);
-    let lease = MotoLease(index);
+    let lease = MotoLease(least_busy(true));
+    let index = lease.0;
     Ok((moto_at(index)?, Some(lease)))
 }
 
@@ -269,12 +282,19 @@ const MOTO_LAUNCHER: &str = include_str!("moto_launcher.py");
 /// launcher's switches); it stops when dropped.
 pub struct SeparateMoto(MotoProcess);
 
+impl std::fmt::Debug for SeparateMoto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("SeparateMoto").field(&self.0.url).finish()
+    }
+}
+
 impl SeparateMoto {
     /// Starts one with `env` set for it.
     pub fn start(env: &[(&str, &str)]) -> Result<Self, HarnessError> {
         start_moto_with(env).map(Self)
     }
 
+    /// Its base URL on loopback.
     pub fn url(&self) -> &str {
         &self.0.url
     }
@@ -389,7 +409,8 @@ fn probe(addr: &str) -> Result<(), String> {
     }
 }
 
-/// An SDK configuration aimed at the test endpoint.
+/// An SDK configuration aimed at a test endpoint (see `endpoint`: a test
+/// that calls this twice may get two servers, and takes no lease).
 pub async fn sdk_config() -> Result<SdkConfig, HarnessError> {
     Ok(config_for(&endpoint()?).await)
 }
@@ -500,8 +521,17 @@ impl TestResources {
             .with_initial_backoff(Duration::from_millis(5))
             .with_max_backoff(Duration::from_millis(20));
         let config = self.config.to_builder().retry_config(retry).build();
+        // The SDK shares one retry budget per partition across the process;
+        // these clients spend theirs fast, so they get one of their own.
+        let partition =
+            aws_sdk_dynamodb::config::retry::RetryPartition::new("va-test-fast-retries");
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&config)
+                .retry_partition(partition)
+                .build(),
+        );
         Self {
-            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            dynamodb,
             analytics: self.meter.client(&config),
             secrets: aws_sdk_secretsmanager::Client::new(&config),
             sqs: aws_sdk_sqs::Client::new(&config),

@@ -424,7 +424,9 @@ async fn patched_query_answers_as_moto_does() {
     if !aws::moto_is_ours() {
         return; // the patch is moto's, not a configured endpoint's
     }
-    let patched = aws::SeparateMoto::start(&[]).expect("patched moto");
+    // Named, not inherited: a shell that exported "0" must not make both plain.
+    let patched =
+        aws::SeparateMoto::start(&[("VA_MOTO_QUERY_BY_PARTITION", "1")]).expect("patched moto");
     let unpatched =
         aws::SeparateMoto::start(&[("VA_MOTO_QUERY_BY_PARTITION", "0")]).expect("moto as shipped");
     seed_query_tables(patched.url()).await;
