@@ -124,7 +124,11 @@ fn least_busy(lease: bool) -> usize {
 
 fn moto_at(index: usize) -> Result<Endpoint, HarnessError> {
     let slot = &pool().servers[index];
-    let moto = slot.get_or_init(|| start_moto().map(Mutex::new).map_err(|e| e.to_string()));
+    let moto = slot.get_or_init(|| {
+        start_moto_with(&[])
+            .map(Mutex::new)
+            .map_err(|e| e.to_string())
+    });
     match moto {
         Ok(m) => {
             let m = m.lock().unwrap_or_else(|e| e.into_inner());
@@ -170,8 +174,7 @@ pub fn leased_endpoint() -> Result<(Endpoint, Option<MotoLease>), HarnessError> 
         return Ok((ep, None));
     }
     let lease = MotoLease(least_busy(true));
-    let index = lease.0;
-    Ok((moto_at(index)?, Some(lease)))
+    Ok((moto_at(lease.0)?, Some(lease)))
 }
 
 /// The build directory: `CARGO_TARGET_DIR`, else `target/` of the workspace.
@@ -305,10 +308,6 @@ impl Drop for SeparateMoto {
         let _ = self.0.child.kill();
         let _ = self.0.child.wait();
     }
-}
-
-fn start_moto() -> Result<MotoProcess, HarnessError> {
-    start_moto_with(&[])
 }
 
 fn start_moto_with(env: &[(&str, &str)]) -> Result<MotoProcess, HarnessError> {

@@ -278,7 +278,7 @@ async fn a_hot_item_is_throttled_above_its_write_units_a_second() {
 
 /// One DynamoDB JSON-protocol call to `url`.
 async fn dynamodb_call(url: &str, op: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
-    let r = reqwest::Client::new()
+    let r = crate::common::http()
         .post(format!("{url}/"))
         .header("content-type", "application/x-amz-json-1.0")
         .header("x-amz-target", format!("DynamoDB_20120810.{op}"))
