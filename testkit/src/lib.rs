@@ -8,6 +8,7 @@ pub mod browser;
 pub mod cells;
 pub mod fixtures;
 pub mod genesys_sdk;
+pub mod iam;
 pub mod metering;
 pub mod orgs;
 pub mod product;
