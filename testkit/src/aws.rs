@@ -62,6 +62,8 @@ impl Endpoint {
 
 struct MotoProcess {
     url: String,
+    /// The enforcing double's front (`iam::proxy`) that tests talk to.
+    front: String,
     child: Child,
     /// Held open for the life of the process; its closing tells moto to exit.
     _stdin: ChildStdin,
@@ -125,15 +127,15 @@ fn least_busy(lease: bool) -> usize {
 fn moto_at(index: usize) -> Result<Endpoint, HarnessError> {
     let slot = &pool().servers[index];
     let moto = slot.get_or_init(|| {
-        start_moto_with(&[])
-            .map(Mutex::new)
-            .map_err(|e| e.to_string())
+        let mut m = start_moto_with(&[]).map_err(|e| e.to_string())?;
+        m.front = crate::iam::proxy::start(&m.url)?;
+        Ok(Mutex::new(m))
     });
     match moto {
         Ok(m) => {
             let m = m.lock().unwrap_or_else(|e| e.into_inner());
             Ok(Endpoint::Moto {
-                url: m.url.clone(),
+                url: m.front.clone(),
                 pid: m.child.id(),
             })
         }
@@ -146,7 +148,14 @@ fn configured_endpoint() -> Option<Endpoint> {
         return Some(Endpoint::RealAws);
     }
     match std::env::var("AWS_ENDPOINT_URL") {
-        Ok(url) if !url.is_empty() => Some(Endpoint::External { url }),
+        Ok(url) if !url.is_empty() => {
+            // Someone else's server: the enforcing double in front of it too.
+            static FRONT: OnceLock<Result<String, String>> = OnceLock::new();
+            match FRONT.get_or_init(|| crate::iam::proxy::start(&url)) {
+                Ok(front) => Some(Endpoint::External { url: front.clone() }),
+                Err(_) => Some(Endpoint::External { url }),
+            }
+        }
         _ => None,
     }
 }
@@ -372,6 +381,7 @@ fn start_moto_with(env: &[(&str, &str)]) -> Result<MotoProcess, HarnessError> {
     wait_until_answers(&format!("127.0.0.1:{port}"), Duration::from_secs(30))
         .map_err(|e| HarnessError::Start(format!("moto at {url} did not answer: {e}")))?;
     Ok(MotoProcess {
+        front: url.clone(),
         url,
         child,
         _stdin: stdin,
@@ -421,10 +431,24 @@ async fn config_for(ep: &Endpoint) -> SdkConfig {
             .endpoint_url(url)
             .region(Region::new("us-east-1"))
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "testing", "testing", None, None, "moto",
+                crate::iam::ADMINISTRATOR_KEY,
+                "testing",
+                None,
+                None,
+                "administrator",
             ));
     }
     loader.load().await
+}
+
+/// `config` signing with `access_key` (a principal of the enforcing double).
+fn signing_as(config: &SdkConfig, access_key: &str) -> SdkConfig {
+    config
+        .to_builder()
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+            aws_sdk_dynamodb::config::Credentials::new(access_key, "testing", None, None, "va-iam"),
+        ))
+        .build()
 }
 
 /// A unique resource name, so concurrent tests and a shared real account never collide.
@@ -433,9 +457,15 @@ pub fn unique_name(kind: &str) -> String {
     format!("va-test-{kind}-{}", &id[..12])
 }
 
-/// The product's resources for one test: token table, analytics table, OAuth secret.
+/// The product's resources for one test: token table, analytics table,
+/// tenant table, OAuth secret and dead-letter queue, named as one stack of
+/// the template deploys them. Its clients sign as the harness's
+/// administrator (set-up and assertions); `as_role` gives clients that sign
+/// as one of the stack's roles, which the enforcing double authorizes
+/// against the template's policies (`crate::iam`).
 #[derive(Debug, Clone)]
 pub struct TestResources {
+    /// The administrator's configuration.
     pub config: SdkConfig,
     pub dynamodb: aws_sdk_dynamodb::Client,
     /// The analytics store's client, its writes metered.
@@ -443,13 +473,33 @@ pub struct TestResources {
     pub meter: crate::metering::Meter,
     pub secrets: aws_sdk_secretsmanager::Client,
     pub sqs: aws_sdk_sqs::Client,
-    /// The dead-letter queue's URL.
+    /// The stack's name: queues and org secrets are named after it.
+    pub stack_name: String,
+    /// The dead-letter queue's URL (`<stack>-dead-letters`).
     pub dead_letter_queue_url: String,
     pub token_table: String,
     pub analytics_table: String,
+    /// The tenant registry (MultiOrg).
+    pub tenant_table: String,
+    /// The SingleOrg secret's name.
     pub secret_id: String,
+    /// Its ARN (the template's `GenesysSecretArn`).
+    pub secret_arn: String,
+    /// The deployment the enforcing double authorizes against; `None` on
+    /// real AWS, where the stack's own roles would be used.
+    pub stack: Option<Arc<crate::iam::StackBinding>>,
+    /// Whose calls these clients make.
+    pub signer: Signer,
     /// The moto server these live on, held while any clone lives.
     pub lease: Option<Arc<MotoLease>>,
+}
+
+/// Whom a `TestResources`' clients sign as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signer {
+    Administrator,
+    Role(crate::iam::Role),
+    Service(String),
 }
 
 impl TestResources {
@@ -459,14 +509,17 @@ impl TestResources {
         let config = config_for(&ep).await;
         let dynamodb = aws_sdk_dynamodb::Client::new(&config);
         let secrets = aws_sdk_secretsmanager::Client::new(&config);
+        let stack_name = unique_name("stack");
         let token_table = unique_name("tokens");
         let analytics_table = unique_name("analytics");
+        let tenant_table = unique_name("tenants");
         create_table(&dynamodb, &token_table, false).await?;
         create_table(&dynamodb, &analytics_table, true).await?;
+        create_table(&dynamodb, &tenant_table, false).await?;
         let secret_id = unique_name("genesys-oauth");
         let value =
             serde_json::json!({"clientId": client_id, "clientSecret": client_secret}).to_string();
-        secrets
+        let secret_arn = secrets
             .create_secret()
             .name(&secret_id)
             .secret_string(value)
@@ -477,37 +530,153 @@ impl TestResources {
                     "create secret: {}",
                     aws_sdk_secretsmanager::error::DisplayErrorContext(e)
                 ))
-            })?;
-        let sqs = aws_sdk_sqs::Client::new(&config);
-        let dead_letter_queue_url = sqs
-            .create_queue()
-            .queue_name(unique_name("dlq"))
-            .send()
-            .await
-            .map_err(|e| {
-                HarnessError::Aws(format!(
-                    "create queue: {}",
-                    aws_sdk_sqs::error::DisplayErrorContext(e)
-                ))
             })?
-            .queue_url()
+            .arn()
             .unwrap_or_default()
             .to_string();
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let dead_letter_queue_url = create_queue(&sqs, &format!("{stack_name}-dead-letters")).await?;
         let meter = crate::metering::Meter::new();
         let analytics = meter.client(&config);
-        Ok(Self {
+        let mut res = Self {
             config,
             dynamodb,
             analytics,
             meter,
             secrets,
             sqs,
+            stack_name,
             dead_letter_queue_url,
             token_table,
             analytics_table,
+            tenant_table,
             secret_id,
+            secret_arn,
+            stack: None,
+            signer: Signer::Administrator,
             lease: lease.map(Arc::new),
-        })
+        };
+        if ep.url().is_some() {
+            res.stack = Some(res.bind(crate::iam::Shape::default())?);
+        }
+        Ok(res)
+    }
+
+    /// The names the template's policies are resolved with.
+    fn names(&self) -> crate::iam::stack::Resources {
+        crate::iam::stack::Resources {
+            stack_name: self.stack_name.clone(),
+            token_table: self.token_table.clone(),
+            analytics_table: self.analytics_table.clone(),
+            tenant_table: self.tenant_table.clone(),
+            secret_arn: self.secret_arn.clone(),
+            dead_letter_queue_url: self.dead_letter_queue_url.clone(),
+            event_queue_url: self.event_queue_url(),
+        }
+    }
+
+    fn bind(&self, shape: crate::iam::Shape) -> Result<Arc<crate::iam::StackBinding>, HarnessError> {
+        crate::iam::StackBinding::new(&self.names(), shape)
+            .map_err(|e| HarnessError::Aws(format!("binding the template: {e}")))
+    }
+
+    /// The same resources deployed with other template choices (tenancy,
+    /// delivery mode, secret key): the roles' policies are resolved anew.
+    pub fn deployed_as(&self, shape: crate::iam::Shape) -> Result<Self, HarnessError> {
+        let mut res = self.clone();
+        if self.stack.is_some() {
+            res.stack = Some(self.bind(shape)?);
+        }
+        Ok(res)
+    }
+
+    /// The event queue's URL (`<stack>-events`; made by `create_event_queue`).
+    pub fn event_queue_url(&self) -> String {
+        let base = self
+            .dead_letter_queue_url
+            .trim_end_matches("-dead-letters")
+            .to_string();
+        format!("{base}-events")
+    }
+
+    /// Makes the Batch mode's event queue, redriving to the dead-letter
+    /// queue after 5 receives as the template's does.
+    pub async fn create_event_queue(&self) -> Result<String, HarnessError> {
+        let dlq_arn = crate::iam::request::queue_arn(&self.dead_letter_queue_url);
+        let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5});
+        self.sqs
+            .create_queue()
+            .queue_name(format!("{}-events", self.stack_name))
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
+                redrive.to_string(),
+            )
+            .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "180")
+            .send()
+            .await
+            .map_err(|e| {
+                HarnessError::Aws(format!(
+                    "create event queue: {}",
+                    aws_sdk_sqs::error::DisplayErrorContext(e)
+                ))
+            })
+            .map(|o| o.queue_url().unwrap_or_default().to_string())
+    }
+
+    /// Clients that sign as `role` of this stack, as the function's Lambda
+    /// does (its execution role's session named after the function). On
+    /// real AWS (no double) the same clients as these.
+    pub fn as_role(&self, role: crate::iam::Role) -> Self {
+        let Some(stack) = &self.stack else {
+            return self.clone();
+        };
+        let session = format!("{}-{}", self.stack_name, role.logical_id());
+        let key = crate::iam::authorize::register(crate::iam::Caller {
+            stack: stack.clone(),
+            who: crate::iam::Who::Role {
+                role,
+                session,
+                tags: Default::default(),
+            },
+        });
+        self.signing(&key, Signer::Role(role))
+    }
+
+    /// Clients that sign as an AWS service acting for `source_arn` (for
+    /// example EventBridge delivering a rule's events to its target).
+    pub fn as_service(&self, service: &str, source_arn: &str) -> Self {
+        let Some(stack) = &self.stack else {
+            return self.clone();
+        };
+        let key = crate::iam::authorize::register(crate::iam::Caller {
+            stack: stack.clone(),
+            who: crate::iam::Who::Service {
+                name: service.to_string(),
+                source_arn: source_arn.to_string(),
+            },
+        });
+        self.signing(&key, Signer::Service(service.to_string()))
+    }
+
+    fn signing(&self, key: &str, signer: Signer) -> Self {
+        let config = signing_as(&self.config, key);
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            analytics: self.meter.client(&config),
+            secrets: aws_sdk_secretsmanager::Client::new(&config),
+            sqs: aws_sdk_sqs::Client::new(&config),
+            config,
+            signer,
+            ..self.clone()
+        }
+    }
+
+    /// The calls the double refused this stack's principals so far.
+    pub fn denials(&self) -> Vec<crate::iam::Denial> {
+        self.stack
+            .as_ref()
+            .map(|s| s.denials())
+            .unwrap_or_default()
     }
 
     /// The same resources through clients that retry as the SDK's standard
@@ -541,7 +710,7 @@ impl TestResources {
 
     /// Deletes exactly what `create` made.
     pub async fn delete(&self) -> Result<(), HarnessError> {
-        for t in [&self.token_table, &self.analytics_table] {
+        for t in [&self.token_table, &self.analytics_table, &self.tenant_table] {
             self.dynamodb
                 .delete_table()
                 .table_name(t)
@@ -564,6 +733,20 @@ impl TestResources {
             .map_err(|e| HarnessError::Aws(format!("delete queue: {e}")))?;
         Ok(())
     }
+}
+
+async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<String, HarnessError> {
+    sqs.create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .map_err(|e| {
+            HarnessError::Aws(format!(
+                "create queue {name}: {}",
+                aws_sdk_sqs::error::DisplayErrorContext(e)
+            ))
+        })
+        .map(|o| o.queue_url().unwrap_or_default().to_string())
 }
 
 /// On-demand table keyed by `pk` (and `sk` when `sorted`), then waits until it is active.

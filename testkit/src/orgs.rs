@@ -17,6 +17,8 @@ use token_broker::fleet::OrgFleet;
 use token_broker::{BrokerConfig, SlotOutcome, Tenant, TenantRegistry};
 use va_analytics::{AnalyticsStore, Applied, KpiConfig};
 use va_enrichment::{OrgSweeps, SweepConfig};
+
+use crate::iam::Role;
 use va_handler::{EventHandler, HandleError, OrgDirectory, Tenancy};
 
 use crate::aws::TestResources;
@@ -169,14 +171,45 @@ struct Tally {
     dead_lettered: u64,
 }
 
+/// `res` deployed with `Tenancy=MultiOrg`.
+pub fn multi_org(res: &TestResources) -> Result<TestResources, String> {
+    res.deployed_as(crate::iam::Shape {
+        tenancy: crate::iam::Tenancy::MultiOrg,
+        ..crate::iam::Shape::default()
+    })
+    .map_err(|e| e.to_string())
+}
+
+/// Where an org's OAuth client secret lives: `<stack>/org/<orgId>`, the
+/// path the template's functions may read (`va-admin org add` makes it).
+pub fn org_secret_name(res: &TestResources, org_id: &str) -> String {
+    format!("{}/org/{org_id}", res.stack_name)
+}
+
+/// An org fleet whose AWS calls `res`'s clients sign.
+pub fn org_fleet(res: &TestResources, clock: Arc<dyn lambda_support::Clock>) -> OrgFleet {
+    OrgFleet::new(
+        res.dynamodb.clone(),
+        res.secrets.clone(),
+        res.token_table.clone(),
+        clock,
+        BrokerConfig::default(),
+        crate::product::fast_retries(),
+        Duration::from_secs(300),
+        true,
+    )
+}
+
 /// Runs `specs` together in `res` (one deployment), on one simulated clock.
 pub async fn run(
     res: &TestResources,
     specs: &[OrgSpec],
     opts: &OrgRunOptions,
 ) -> Result<Vec<OrgReport>, String> {
+    let res = &multi_org(res)?;
     let clock = Arc::new(SimClock::frozen_at(opts.start_ms));
-    let registry = TenantRegistry::new(res.dynamodb.clone(), res.token_table.clone());
+    // The operator's registry (set-up), and each function's own below.
+    let registry = TenantRegistry::new(res.dynamodb.clone(), res.tenant_table.clone());
     let mut worlds = Vec::new();
     let mut deliveries: Vec<Delivery> = Vec::new();
     for spec in specs {
@@ -207,7 +240,7 @@ pub async fn run(
         let arn = res
             .secrets
             .create_secret()
-            .name(crate::aws::unique_name("org-oauth"))
+            .name(org_secret_name(res, &spec.org_id))
             .secret_string(
                 serde_json::json!({"clientId": DEFAULT_CLIENT_ID, "clientSecret": secret})
                     .to_string(),
@@ -243,28 +276,30 @@ pub async fn run(
     deliveries.sort_by_key(|d| d.at_ms);
     let tenants: Vec<Tenant> = worlds.iter().map(|w| w.tenant.clone()).collect();
 
-    // The product's parts, wired as their Lambdas wire them.
-    let fleet = Arc::new(OrgFleet::new(
-        res.dynamodb.clone(),
-        res.secrets.clone(),
-        res.token_table.clone(),
-        clock.clone(),
-        BrokerConfig::default(),
-        crate::product::fast_retries(),
-        Duration::from_secs(300),
-        true,
-    ));
-    let store = AnalyticsStore::new(res.analytics.clone(), res.analytics_table.clone());
+    // The product's parts, wired as their Lambdas wire them, each signing
+    // as its own role.
+    let fleet = Arc::new(org_fleet(&res.as_role(Role::TokenRefresher), clock.clone()));
+    let sweeper = res.as_role(Role::EnrichmentSweeper);
     let sweeps = OrgSweeps::new(
-        fleet.clone(),
-        store.clone(),
+        Arc::new(org_fleet(&sweeper, clock.clone())),
+        AnalyticsStore::new(sweeper.analytics.clone(), res.analytics_table.clone()),
         clock.clone(),
         SweepConfig::default(),
     );
+    // The run's own reads (reports), as the administrator.
+    let store = AnalyticsStore::new(res.analytics.clone(), res.analytics_table.clone());
+    let events = res.as_role(Role::ConversationEvents);
+    let directory = TenantRegistry::new(events.dynamodb.clone(), res.tenant_table.clone());
     let handler = Arc::new(
-        EventHandler::new(store.clone(), KpiConfig::default(), clock.clone()).with_tenancy(
-            Tenancy::Registry(Arc::new(OrgDirectory::new(registry.clone(), clock.clone()))),
-        ),
+        EventHandler::new(
+            AnalyticsStore::new(events.analytics.clone(), res.analytics_table.clone()),
+            KpiConfig::default(),
+            clock.clone(),
+        )
+        .with_tenancy(Tenancy::Registry(Arc::new(OrgDirectory::new(
+            directory,
+            clock.clone(),
+        )))),
     );
 
     let mut tally: BTreeMap<String, Tally> = BTreeMap::new();
@@ -490,20 +525,14 @@ pub async fn serve_dashboard(
             sees: format!("{} only", spec.name),
         });
     }
-    let api = Arc::new(va_analytics::dashboard::DashboardApi {
-        store: AnalyticsStore::new(res.dynamodb.clone(), res.analytics_table.clone()),
-        tokens: token_broker::TokenStore::new(res.dynamodb.clone(), res.token_table.clone(), ""),
-        pool_size: 1,
-        clock: Arc::new(SimClock::frozen_at(
+    let api = Arc::new(crate::product::dashboard(
+        &multi_org(res)?,
+        Arc::new(SimClock::frozen_at(
             opts.start_ms + i64::from(opts.minutes) * 60_000,
         )),
-        auth: va_analytics::dashboard::auth::Verifier::new(sign_in.auth.clone()),
-        tenants: Some(TenantRegistry::new(
-            res.dynamodb.clone(),
-            res.token_table.clone(),
-        )),
-        readers: None,
-    });
+        1,
+        va_analytics::dashboard::auth::Verifier::new(sign_in.auth.clone()),
+    ));
     let (bound, server) = crate::stack::serve_api(api, addr)
         .await
         .map_err(|e| format!("dashboard server: {e}"))?;

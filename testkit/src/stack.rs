@@ -12,7 +12,7 @@ use std::time::Duration;
 use genesys::ClientCredentials;
 use lambda_support::{Clock, Redacted};
 use serde::Serialize;
-use token_broker::{BrokerConfig, TokenStore};
+use token_broker::BrokerConfig;
 use va_analytics::AnalyticsStore;
 use va_analytics::dashboard::DashboardApi;
 use va_enrichment::{SweepConfig, Sweeper};
@@ -207,19 +207,12 @@ pub async fn serve_dashboard(
     run: &Running,
     addr: SocketAddr,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let api = Arc::new(DashboardApi {
-        store: AnalyticsStore::new(run.res.dynamodb.clone(), run.res.analytics_table.clone()),
-        tokens: TokenStore::new(
-            run.res.dynamodb.clone(),
-            run.res.token_table.clone(),
-            &run.res.secret_id,
-        ),
-        pool_size: run.pool_size,
-        clock: run.sim.clock(),
-        auth: va_analytics::dashboard::auth::Verifier::new(run.sign_in.auth.clone()),
-        tenants: None,
-        readers: None,
-    });
+    let api = Arc::new(crate::product::dashboard(
+        &run.res,
+        run.sim.clock(),
+        run.pool_size,
+        va_analytics::dashboard::auth::Verifier::new(run.sign_in.auth.clone()),
+    ));
     serve_api(api, addr).await
 }
 
@@ -419,7 +412,12 @@ pub async fn run_mode(
                 .collect();
             // Its intents come from the same sweeper, on a token of its own.
             let sweeper =
-                Sweeper::new(own(), crate::product::store(&run.res), clock.clone(), sweep);
+                Sweeper::new(
+                    own(),
+                    crate::product::store(&run.res.as_role(crate::iam::Role::EnrichmentSweeper)),
+                    clock.clone(),
+                    sweep,
+                );
             let fleet = Fleet {
                 containers,
                 refresher: None,

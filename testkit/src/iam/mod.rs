@@ -4,6 +4,17 @@
 //!
 //! - `policy`: IAM policy documents and their evaluation (pure).
 //! - `template`: the template's policies resolved for one test stack's names.
+//! - `request`: what IAM authorizes for one API call (actions, resources, keys).
+//! - `stack`: one test's deployment: roles, key and queue policies, denials.
+//! - `authorize`: who signs a request and whether AWS would allow it.
+//! - `proxy`: the HTTP front in front of moto that enforces it.
 
+pub mod authorize;
 pub mod policy;
+pub mod proxy;
+pub mod request;
+pub mod stack;
 pub mod template;
+
+pub use authorize::{ADMINISTRATOR_KEY, Caller, Who};
+pub use stack::{Delivery, Denial, Role, Shape, StackBinding, Tenancy};

@@ -56,8 +56,7 @@ async fn every_fixture_is_handled_and_a_second_delivery_is_a_duplicate() {
     assert!(counted >= 4, "the fixtures that change KPIs: {counted}");
     // The presence event and the scheduler's tick are not conversation topics.
     assert_eq!(unknown, 2);
-    let org = handler
-        .store()
+    let org = product::store(&res)
         .query(&Scope::Org, 0, i64::MAX / 2)
         .await
         .expect("query");
@@ -115,8 +114,7 @@ async fn a_malformed_event_is_rejected_naming_the_event_and_the_field_and_counts
             .contains("detail.eventBody.eventTime` is missing"),
         "{err}"
     );
-    let org = handler
-        .store()
+    let org = product::store(&res)
         .query(&Scope::Org, 0, i64::MAX / 2)
         .await
         .expect("query");
@@ -228,7 +226,7 @@ async fn run_replay_with(faults: bool, load: Load) -> Replay {
         ..DriveOptions::default()
     };
     let report = replay::drive(&sim, &fleet, deliveries, &opts, Arc::new(|_, _| {})).await;
-    let store = fleet.containers[0].store().clone();
+    let store = product::store(&res);
     let end = t.events.last().map(|e| e.at_ms).unwrap_or(start) + 3_600_000;
     let diffs = replay::compare(&store, &t.truth, 0, end).await;
     res.delete().await.expect("cleanup");
@@ -385,7 +383,7 @@ async fn a_30_minute_platform_api_outage_dead_letters_nothing_and_intents_comple
     // Base KPIs are current while the API is down: every minute whose events
     // have all been delivered (15 minutes of margin for a conversation's
     // shuffled deliveries) matches the truth, intents aside.
-    let store = fleet.containers[0].store().clone();
+    let store = product::store(&res);
     let diffs = replay::compare_base(&store, &t.truth, start, outage_to - 15 * 60_000).await;
     assert!(diffs.is_empty(), "{:#?}", &diffs[..diffs.len().min(3)]);
     assert_eq!(

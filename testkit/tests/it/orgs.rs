@@ -20,10 +20,14 @@ fn org(n: u32) -> String {
     format!("00000000-0000-4000-8000-{n:012}")
 }
 
+/// An org's secret where the template's functions may read it (`<stack>/org/...`).
 async fn secret(res: &TestResources, name: &str, client_id: &str, client_secret: &str) -> String {
     res.secrets
         .create_secret()
-        .name(testkit::aws::unique_name(name))
+        .name(testkit::orgs::org_secret_name(
+            res,
+            &testkit::aws::unique_name(name),
+        ))
         .secret_string(
             serde_json::json!({"clientId": client_id, "clientSecret": client_secret}).to_string(),
         )
@@ -35,17 +39,10 @@ async fn secret(res: &TestResources, name: &str, client_id: &str, client_secret:
         .to_string()
 }
 
+/// The refresher's fleet of a MultiOrg deployment, signing as its role.
 fn fleet(res: &TestResources, clock: Arc<SimClock>) -> OrgFleet {
-    OrgFleet::new(
-        res.dynamodb.clone(),
-        res.secrets.clone(),
-        res.token_table.clone(),
-        clock,
-        BrokerConfig::default(),
-        testkit::product::fast_retries(),
-        Duration::from_secs(300),
-        true,
-    )
+    let res = testkit::orgs::multi_org(res).expect("MultiOrg");
+    testkit::orgs::org_fleet(&res.as_role(testkit::iam::Role::TokenRefresher), clock)
 }
 
 async fn sim(clock: &Arc<SimClock>, lifetime_s: u64) -> Simulator {
@@ -66,7 +63,7 @@ async fn the_registry_adds_lists_disables_and_removes_orgs() {
     let res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
         .await
         .expect("moto");
-    let registry = TenantRegistry::new(res.dynamodb.clone(), res.token_table.clone());
+    let registry = TenantRegistry::new(res.dynamodb.clone(), res.tenant_table.clone());
     for n in 1..=3 {
         registry
             .put(&Tenant {
@@ -133,7 +130,7 @@ async fn a_bad_secret_and_revocations_in_other_orgs_leave_a_healthy_org_as_it_wa
     let res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
         .await
         .expect("moto");
-    let registry = TenantRegistry::new(res.dynamodb.clone(), res.token_table.clone());
+    let registry = TenantRegistry::new(res.dynamodb.clone(), res.tenant_table.clone());
     let tenant = |n: u32, secret_arn: &str, sim: &Simulator| Tenant {
         org_id: org(n),
         region: "us-east-1".into(),
@@ -425,7 +422,7 @@ async fn events_of_unknown_or_disabled_orgs_are_rejected_and_counted_nowhere() {
         .await
         .expect("moto");
     let clock = Arc::new(SimClock::frozen_at(START));
-    let registry = TenantRegistry::new(res.dynamodb.clone(), res.token_table.clone());
+    let registry = TenantRegistry::new(res.dynamodb.clone(), res.tenant_table.clone());
     let known = Tenant {
         org_id: org(1),
         region: "us-east-1".into(),
@@ -436,13 +433,17 @@ async fn events_of_unknown_or_disabled_orgs_are_rejected_and_counted_nowhere() {
         base_url: None,
     };
     registry.put(&known).await.expect("register");
+    // conversation-events as its role deploys it with MultiOrg.
+    let role = testkit::orgs::multi_org(&res)
+        .expect("MultiOrg")
+        .as_role(testkit::iam::Role::ConversationEvents);
     let handler = EventHandler::new(
-        testkit::product::store(&res),
+        testkit::product::store(&role),
         Default::default(),
         clock.clone(),
     )
     .with_tenancy(Tenancy::Registry(Arc::new(OrgDirectory::new(
-        registry.clone(),
+        TenantRegistry::new(role.dynamodb.clone(), res.tenant_table.clone()),
         clock.clone(),
     ))));
     let event = |org: &str| {
@@ -502,7 +503,7 @@ async fn events_of_unknown_or_disabled_orgs_are_rejected_and_counted_nowhere() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_viewer_of_one_org_is_refused_another_orgs_figures() {
     use testkit::orgs::{self, OrgRunOptions, OrgSpec};
-    use va_analytics::dashboard::{DashboardApi, auth::Verifier};
+    use va_analytics::dashboard::auth::Verifier;
     let opts = OrgRunOptions {
         sessions_per_minute: 5,
         minutes: 3,
@@ -524,32 +525,15 @@ async fn a_viewer_of_one_org_is_refused_another_orgs_figures() {
         .await
         .expect("viewer a");
     let nobody = sign_in.add_viewer("no-org", &[]).await.expect("viewer");
-    let store = testkit::product::store(&res);
-    let api = Arc::new(DashboardApi {
-        store: store.clone(),
-        tokens: token_broker::TokenStore::new(
-            res.dynamodb.clone(),
-            res.token_table.clone(),
-            "unused",
-        ),
-        pool_size: 1,
-        clock: Arc::new(SimClock::frozen_at(opts.start_ms + 3_600_000)),
-        auth: Verifier::new(sign_in.auth.clone()),
-        tenants: Some(TenantRegistry::new(
-            res.dynamodb.clone(),
-            res.token_table.clone(),
-        )),
-        // As in AWS: each org read through a session tagged with that org
-        // (moto's STS; IAM's enforcement of the tag is the template's,
-        // checked by template::the_dashboard_reaches_org_data_only_...).
-        readers: Some(Arc::new(
-            va_analytics::dashboard::access::TaggedReaders::new(
-                res.config.clone(),
-                "arn:aws:iam::123456789012:role/va-org-reader",
-                res.analytics_table.clone(),
-            ),
-        )),
-    });
+    // As in AWS: the dashboard's role, each org read through a session of
+    // the org reader role tagged with that org, which the double authorizes
+    // against the template's trust and bucket policies.
+    let api = Arc::new(testkit::product::dashboard(
+        &orgs::multi_org(&res).expect("MultiOrg"),
+        Arc::new(SimClock::frozen_at(opts.start_ms + 3_600_000)),
+        1,
+        Verifier::new(sign_in.auth.clone()),
+    ));
     let (addr, _server) = testkit::stack::serve_api(api, "127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("serve");
@@ -573,7 +557,7 @@ async fn a_viewer_of_one_org_is_refused_another_orgs_figures() {
     let (status, own) = get(token_a.clone(), format!("{range}&org={a}")).await;
     assert_eq!(status, 200, "{own}");
     assert_eq!(own["org"], a.as_str());
-    let stored = store
+    let stored = testkit::product::store(&res)
         .for_org(&a)
         .query(
             &va_analytics::Scope::Org,

@@ -126,7 +126,7 @@ async fn events_dead_lettered_by_a_dynamodb_outage_are_each_counted_once_by_redr
     assert_eq!(r2.dead_lettered, 0, "{:?}", r2.errors);
 
     // The counts are short by exactly the outage's events.
-    let store = fleet.containers[0].store().clone();
+    let store = product::store(&res);
     let end = t.events.last().map(|e| e.at_ms).unwrap_or(start) + 3_600_000;
     assert!(
         !replay::compare_base(&store, &t.truth, 0, end)
