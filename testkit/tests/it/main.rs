@@ -9,6 +9,7 @@ mod events;
 mod fuzz;
 mod hostile;
 mod hygiene;
+mod iam;
 mod moto;
 mod orgs;
 mod reads;

@@ -945,6 +945,11 @@ fn leading_key_patterns_match_the_keys_the_store_builds() {
     let enrich = patterns(&t, "EnrichmentSweeperFunction", "EnrichmentWrites");
     let roll_up = patterns(&t, "EnrichmentSweeperFunction", "RollUpReads");
     let marks = patterns(&t, "ConversationEventsFunction", "LateWriteMarks");
+    let late = patterns(&t, "EnrichmentSweeperFunction", "LateEnrichmentMarks");
+    assert_eq!(
+        strings(&statement(&t, "EnrichmentSweeperFunction", "LateEnrichmentMarks")["Action"]),
+        vec!["dynamodb:UpdateItem"]
+    );
     // A mark is only ever added to: the handler cannot write hour cells.
     assert_eq!(
         strings(&statement(&t, "ConversationEventsFunction", "LateWriteMarks")["Action"]),
@@ -986,7 +991,9 @@ fn leading_key_patterns_match_the_keys_the_store_builds() {
                 }
                 "dirty marks" => {
                     assert!(admitted(&pending, &key), "sweeper reads and clears {key}");
-                    assert!(!admitted(&enrich, &key), "sweeper never writes {key}");
+                    assert!(!admitted(&enrich, &key), "sweeper never puts {key}");
+                    // A give-up or a late enrichment marks its hour (issue 22).
+                    assert!(admitted(&late, &key), "sweeper adds to {key}");
                 }
                 _ => assert!(admitted(&enrich, &key), "sweeper writes {kind} {key}"),
             }

@@ -1,0 +1,277 @@
+//! The permission scenarios: every path each function takes in AWS, run
+//! under its role against a fresh deployment of one shape (tenancy and
+//! delivery mode). With the template as written they meet no denial; the
+//! least-privilege check (`bin/least-privilege.rs`) removes one statement
+//! or action at a time and expects a scenario to meet `AccessDenied`.
+//!
+//! Paths: the refresher's tick (the registry's scan with many orgs); events
+//! on time, late (a dirty mark), duplicated and malformed (a dead letter),
+//! per event or through the encrypted queue (EventBridge's delivery and the
+//! mapping's poll); the sweeper's enrichment, its give-ups, a dead token's
+//! single-flight recovery, flow names and the roll-up; the dashboard's
+//! data, token health and orgs, each org through the tagged reader.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use token_broker::{BrokerConfig, Tenant, TenantRegistry};
+use va_analytics::{AnalyticsStore, KpiConfig};
+use va_enrichment::{OrgSweeps, SweepConfig};
+use va_handler::{ConversationEvents, EventHandler, OrgDirectory, Tenancy as Routing};
+
+use crate::aws::TestResources;
+use crate::iam::{Delivery, Role, Shape, StackBinding, Tenancy};
+use crate::sim::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SimClock, SimConfig, Simulator};
+
+/// The shapes the scenarios deploy.
+pub const SHAPES: [Shape; 3] = [
+    Shape {
+        tenancy: Tenancy::SingleOrg,
+        delivery: Delivery::PerEvent,
+        secret_key: true,
+    },
+    Shape {
+        tenancy: Tenancy::SingleOrg,
+        delivery: Delivery::Batch,
+        secret_key: false,
+    },
+    Shape {
+        tenancy: Tenancy::MultiOrg,
+        delivery: Delivery::Batch,
+        secret_key: false,
+    },
+];
+
+const START_MS: i64 = 1_795_187_000_000;
+const ORG: &str = "0c000000-0000-4000-8000-00000000000c";
+
+fn deadline() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(60)
+}
+
+/// Runs every path of every function of `shape`, after `tweak` has changed
+/// the deployment's policies; returns the resources (their denials).
+pub async fn exercise(
+    shape: Shape,
+    tweak: &(dyn Fn(&StackBinding) + Sync),
+) -> Result<TestResources, String> {
+    let res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+        .await
+        .map_err(|e| e.to_string())?
+        .deployed_as(shape)
+        .map_err(|e| e.to_string())?;
+    if let Some(stack) = &res.stack {
+        tweak(stack);
+    }
+    let clock = Arc::new(SimClock::frozen_at(START_MS));
+    let sim = Simulator::start(SimConfig {
+        clock: clock.clone(),
+        ..SimConfig::default()
+    })
+    .await
+    .map_err(|e| format!("simulator: {e}"))?;
+    let multi = shape.tenancy == Tenancy::MultiOrg;
+    let traffic = crate::traffic::generate(&crate::traffic::TrafficConfig {
+        minutes: 3,
+        sessions_per_minute: 6,
+        start_ms: START_MS,
+        org_id: if multi { ORG.into() } else { crate::traffic::TrafficConfig::default().org_id },
+        ..crate::traffic::TrafficConfig::default()
+    });
+    // Half the sessions the analytics API knows (enriched), half never (given up).
+    let conversations = traffic.sim_conversations();
+    let half = conversations.len() / 2;
+    sim.register_conversations(conversations.into_iter().take(half).collect::<Vec<_>>());
+    let tenants = if multi { register(&res, &sim).await? } else { Vec::new() };
+
+    refresher(&res, &sim, &tenants).await;
+    events(&res, &sim, shape, &traffic, &clock).await;
+    // The token dies: the sweeper recovers it (single flight), then sweeps
+    // two hours on: enrichments are late (dirty marks) and the rest given up.
+    sim.revoke_all();
+    clock.advance(Duration::from_secs(2 * 3_600));
+    sweeper(&res, &sim, &tenants).await;
+    dashboard(&res, &clock, multi).await;
+    Ok(res)
+}
+
+/// The operator registers one org: its secret and its tenant item.
+async fn register(res: &TestResources, sim: &Simulator) -> Result<Vec<Tenant>, String> {
+    let arn = res
+        .secrets
+        .create_secret()
+        .name(crate::orgs::org_secret_name(res, ORG))
+        .secret_string(
+            serde_json::json!({"clientId": DEFAULT_CLIENT_ID, "clientSecret": DEFAULT_CLIENT_SECRET})
+                .to_string(),
+        )
+        .send()
+        .await
+        .map_err(|e| format!("secret: {e}"))?
+        .arn()
+        .unwrap_or_default()
+        .to_string();
+    let tenant = Tenant {
+        org_id: ORG.into(),
+        region: "us-east-1".into(),
+        secret_arn: arn,
+        pool_size: 1,
+        enabled: true,
+        display_name: "Org C".into(),
+        base_url: Some(sim.base_url()),
+    };
+    TenantRegistry::new(res.dynamodb.clone(), res.tenant_table.clone())
+        .put(&tenant)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(vec![tenant])
+}
+
+/// The registry as `role` lists it (the refresher's and sweeper's scan).
+async fn listed(res: &TestResources, role: Role) -> Vec<Tenant> {
+    let r = res.as_role(role);
+    TenantRegistry::new(r.dynamodb.clone(), res.tenant_table.clone())
+        .list()
+        .await
+        .unwrap_or_default()
+}
+
+async fn refresher(res: &TestResources, sim: &Simulator, tenants: &[Tenant]) {
+    if tenants.is_empty() {
+        let broker = crate::product::broker(res, sim, BrokerConfig::default());
+        let _ = broker.refresh_if_needed(0).await;
+        return;
+    }
+    let role = res.as_role(Role::TokenRefresher);
+    let listed = listed(res, Role::TokenRefresher).await;
+    let fleet = crate::orgs::org_fleet(&role, sim.clock());
+    let _ = fleet.tick_all(&listed, 4, Duration::from_secs(20)).await;
+}
+
+fn function(res: &TestResources, sim: &Simulator, multi: bool) -> ConversationEvents {
+    if !multi {
+        return crate::product::function(res, sim);
+    }
+    let role = res.as_role(Role::ConversationEvents);
+    let directory = TenantRegistry::new(role.dynamodb.clone(), res.tenant_table.clone());
+    let handler = EventHandler::new(
+        AnalyticsStore::new(role.analytics.clone(), res.analytics_table.clone()),
+        KpiConfig::default(),
+        sim.clock(),
+    )
+    .with_tenancy(Routing::Registry(Arc::new(OrgDirectory::new(
+        directory,
+        sim.clock(),
+    ))));
+    ConversationEvents::new(handler, Some(crate::product::dead_letters(res)))
+}
+
+/// Every event on time but the last few, each twice; the last few 70
+/// minutes late; one malformed.
+async fn events(
+    res: &TestResources,
+    sim: &Simulator,
+    shape: Shape,
+    traffic: &crate::traffic::Traffic,
+    clock: &SimClock,
+) {
+    let f = function(res, sim, shape.tenancy == Tenancy::MultiOrg);
+    let batch = shape.delivery == Delivery::Batch;
+    if batch {
+        let _ = res.create_event_queue().await;
+    }
+    let n = traffic.events.len();
+    let late = n.saturating_sub(3);
+    let mut malformed = traffic.events.first().map(|e| e.envelope.clone()).unwrap_or(Value::Null);
+    malformed["detail"] = Value::String("not an object".into());
+    let deliver = |e: Value| {
+        let f = &f;
+        async move {
+            if batch {
+                let _ = crate::delivery::eventbridge_sends(res, &e).await;
+                while let Ok(p) = crate::delivery::mapping_polls(res, f).await {
+                    if p.received == 0 || p.deleted == 0 {
+                        break;
+                    }
+                }
+            } else {
+                let _ = f.invoke(&e, Duration::from_secs(30)).await;
+            }
+        }
+    };
+    for (i, e) in traffic.events.iter().enumerate() {
+        if i == late {
+            clock.advance_to(e.at_ms + 70 * 60_000);
+        } else if i < late {
+            clock.advance_to(e.at_ms.max(clock.now_ms()));
+        }
+        deliver(e.envelope.clone()).await;
+        if i % 5 == 0 {
+            deliver(e.envelope.clone()).await;
+        }
+    }
+    deliver(malformed).await;
+}
+
+async fn sweeper(res: &TestResources, sim: &Simulator, tenants: &[Tenant]) {
+    let cfg = SweepConfig {
+        delay: Duration::ZERO,
+        give_up_after: Duration::from_secs(3_600),
+        ..SweepConfig::default()
+    };
+    if tenants.is_empty() {
+        let s = crate::product::sweeper(res, sim, BrokerConfig::default(), cfg);
+        let _ = s.sweep(deadline()).await;
+        return;
+    }
+    let role = res.as_role(Role::EnrichmentSweeper);
+    let listed = listed(res, Role::EnrichmentSweeper).await;
+    let sweeps = OrgSweeps::new(
+        Arc::new(crate::orgs::org_fleet(&role, sim.clock())),
+        AnalyticsStore::new(role.analytics.clone(), res.analytics_table.clone()),
+        sim.clock(),
+        cfg,
+    );
+    let _ = sweeps.sweep_all(&listed, 4, deadline()).await;
+}
+
+async fn dashboard(res: &TestResources, clock: &Arc<SimClock>, multi: bool) {
+    let Ok(sign_in) = crate::sign_in::LocalSignIn::create(&res.config).await else {
+        return;
+    };
+    let group = format!("org-{ORG}");
+    let Ok(viewer) = sign_in.add_viewer("viewer", &[&group]).await else {
+        return;
+    };
+    let Ok(token) = viewer.access_token().await else {
+        return;
+    };
+    let api = crate::product::dashboard(
+        res,
+        clock.clone(),
+        1,
+        va_analytics::dashboard::auth::Verifier::new(sign_in.auth.clone()),
+    );
+    let bearer = format!("Bearer {token}");
+    let now = clock.now_ms();
+    let mut query = vec![
+        ("from".to_string(), (now - 4 * 3_600_000).to_string()),
+        ("to".to_string(), now.to_string()),
+    ];
+    if multi {
+        query.push(("org".into(), ORG.into()));
+        let _ = api.reply("GET", "/api/orgs", &[], Some(&bearer)).await;
+    }
+    let _ = api
+        .reply("GET", "/api/dashboard", &query, Some(&bearer))
+        .await;
+}
+
+/// Denials `role` met in `res`.
+pub fn denials_of(res: &TestResources, role: Role) -> Vec<crate::iam::Denial> {
+    res.denials()
+        .into_iter()
+        .filter(|d| d.caller.contains(role.logical_id()))
+        .collect()
+}
