@@ -195,14 +195,24 @@ async fn run_orgs(args: &Args, n: u32) -> Result<bool, String> {
             }
         }
     }
+    // Every call authorized as the template's roles allow (`testkit::iam`).
+    let denials = res.denials();
+    println!(
+        "AccessDenied: {} (every call signed by its function's role)",
+        denials.len()
+    );
+    for d in denials.iter().take(5) {
+        println!("  {}", d.message);
+    }
     // Every org's events counted exactly once; the healthy ones (all but a
     // wrong secret) enriched too; nothing rejected or lost.
-    let ok = reports.iter().zip(&specs).all(|(r, spec)| {
-        r.counts_exact
-            && r.rejected == 0
-            && r.dead_lettered == 0
-            && (spec.wrong_secret || (r.exactly_once && r.enrichment_complete))
-    });
+    let ok = denials.is_empty()
+        && reports.iter().zip(&specs).all(|(r, spec)| {
+            r.counts_exact
+                && r.rejected == 0
+                && r.dead_lettered == 0
+                && (spec.wrong_secret || (r.exactly_once && r.enrichment_complete))
+        });
     if args.keep_serving {
         let (addr, viewers, _server) =
             orgs::serve_dashboard(&res, &specs, &opts, args.dashboard).await?;
@@ -326,6 +336,7 @@ async fn run(args: Args) -> Result<bool, String> {
         r.exactly_once
             && r.enrichment_complete
             && r.dead_lettered == 0
+            && r.access_denied == 0
             && (tokens_killed || r.unauthorized == 0)
     });
     if args.keep_serving

@@ -535,7 +535,8 @@ impl TestResources {
             .unwrap_or_default()
             .to_string();
         let sqs = aws_sdk_sqs::Client::new(&config);
-        let dead_letter_queue_url = create_queue(&sqs, &format!("{stack_name}-dead-letters")).await?;
+        let dead_letter_queue_url =
+            create_queue(&sqs, &format!("{stack_name}-dead-letters")).await?;
         let meter = crate::metering::Meter::new();
         let analytics = meter.client(&config);
         let mut res = Self {
@@ -575,7 +576,10 @@ impl TestResources {
         }
     }
 
-    fn bind(&self, shape: crate::iam::Shape) -> Result<Arc<crate::iam::StackBinding>, HarnessError> {
+    fn bind(
+        &self,
+        shape: crate::iam::Shape,
+    ) -> Result<Arc<crate::iam::StackBinding>, HarnessError> {
         crate::iam::StackBinding::new(&self.names(), shape)
             .map_err(|e| HarnessError::Aws(format!("binding the template: {e}")))
     }
@@ -611,7 +615,10 @@ impl TestResources {
                 aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
                 redrive.to_string(),
             )
-            .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "180")
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+                "180",
+            )
             .send()
             .await
             .map_err(|e| {
@@ -673,10 +680,7 @@ impl TestResources {
 
     /// The calls the double refused this stack's principals so far.
     pub fn denials(&self) -> Vec<crate::iam::Denial> {
-        self.stack
-            .as_ref()
-            .map(|s| s.denials())
-            .unwrap_or_default()
+        self.stack.as_ref().map(|s| s.denials()).unwrap_or_default()
     }
 
     /// The same resources through clients that retry as the SDK's standard

@@ -90,7 +90,10 @@ pub async fn mapping_polls(
         return Ok(poll);
     }
     let answer = function
-        .invoke(&json!({"Records": records}), std::time::Duration::from_secs(30))
+        .invoke(
+            &json!({"Records": records}),
+            std::time::Duration::from_secs(30),
+        )
         .await
         .map_err(|e| e.to_string())?;
     let failed: Vec<String> = answer

@@ -52,9 +52,13 @@ fn deadline() -> tokio::time::Instant {
 
 /// Runs every path of every function of `shape`, after `tweak` has changed
 /// the deployment's policies; returns the resources (their denials).
+///
+/// The paths run in order (refresher, events, sweeper, dashboard) and stop
+/// after `upto`'s: later ones cannot show that role's denials.
 pub async fn exercise(
     shape: Shape,
     tweak: &(dyn Fn(&StackBinding) + Sync),
+    upto: Role,
 ) -> Result<TestResources, String> {
     let res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
         .await
@@ -73,25 +77,42 @@ pub async fn exercise(
     .map_err(|e| format!("simulator: {e}"))?;
     let multi = shape.tenancy == Tenancy::MultiOrg;
     let traffic = crate::traffic::generate(&crate::traffic::TrafficConfig {
-        minutes: 3,
-        sessions_per_minute: 6,
+        minutes: 2,
+        sessions_per_minute: 4,
         start_ms: START_MS,
-        org_id: if multi { ORG.into() } else { crate::traffic::TrafficConfig::default().org_id },
+        org_id: if multi {
+            ORG.into()
+        } else {
+            crate::traffic::TrafficConfig::default().org_id
+        },
         ..crate::traffic::TrafficConfig::default()
     });
     // Half the sessions the analytics API knows (enriched), half never (given up).
     let conversations = traffic.sim_conversations();
     let half = conversations.len() / 2;
     sim.register_conversations(conversations.into_iter().take(half).collect::<Vec<_>>());
-    let tenants = if multi { register(&res, &sim).await? } else { Vec::new() };
+    let tenants = if multi {
+        register(&res, &sim).await?
+    } else {
+        Vec::new()
+    };
 
     refresher(&res, &sim, &tenants).await;
+    if upto == Role::TokenRefresher {
+        return Ok(res);
+    }
     events(&res, &sim, shape, &traffic, &clock).await;
+    if upto == Role::ConversationEvents {
+        return Ok(res);
+    }
     // The token dies: the sweeper recovers it (single flight), then sweeps
     // two hours on: enrichments are late (dirty marks) and the rest given up.
     sim.revoke_all();
     clock.advance(Duration::from_secs(2 * 3_600));
     sweeper(&res, &sim, &tenants).await;
+    if upto == Role::EnrichmentSweeper {
+        return Ok(res);
+    }
     dashboard(&res, &clock, multi).await;
     Ok(res)
 }
@@ -183,7 +204,11 @@ async fn events(
     }
     let n = traffic.events.len();
     let late = n.saturating_sub(3);
-    let mut malformed = traffic.events.first().map(|e| e.envelope.clone()).unwrap_or(Value::Null);
+    let mut malformed = traffic
+        .events
+        .first()
+        .map(|e| e.envelope.clone())
+        .unwrap_or(Value::Null);
     malformed["detail"] = Value::String("not an object".into());
     let deliver = |e: Value| {
         let f = &f;

@@ -85,6 +85,12 @@ pub fn dead_letters(res: &TestResources) -> va_handler::DeadLetterQueue {
     va_handler::DeadLetterQueue::new(role.sqs.clone(), res.dead_letter_queue_url.clone())
 }
 
+/// The dead-letter queue as the operator reads and redrives it
+/// (`va-admin`, with the test's administrator credentials).
+pub fn dead_letters_for_operator(res: &TestResources) -> va_handler::DeadLetterQueue {
+    va_handler::DeadLetterQueue::new(res.sqs.clone(), res.dead_letter_queue_url.clone())
+}
+
 /// One conversation-events function as its Lambda wires it, dead-letter queue included.
 pub fn function(res: &TestResources, sim: &Simulator) -> va_handler::ConversationEvents {
     va_handler::ConversationEvents::new(handler(res, sim), Some(dead_letters(res)))
@@ -126,7 +132,11 @@ pub fn dashboard(
         .map(|r| r.arn);
     va_analytics::dashboard::DashboardApi {
         store: AnalyticsStore::new(role.dynamodb.clone(), res.analytics_table.clone()),
-        tokens: TokenStore::new(role.dynamodb.clone(), res.token_table.clone(), &res.secret_id),
+        tokens: TokenStore::new(
+            role.dynamodb.clone(),
+            res.token_table.clone(),
+            &res.secret_id,
+        ),
         pool_size,
         clock,
         auth,

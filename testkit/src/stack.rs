@@ -112,6 +112,8 @@ pub struct StackReport {
     pub rejected: u64,
     /// Events that failed every delivery attempt.
     pub dead_lettered: u64,
+    /// Calls the enforcing double refused (`crate::iam`): 0 expected.
+    pub access_denied: u64,
     pub exactly_once: bool,
     /// Platform API requests per ended bot session (lookups and sweeps).
     pub api_calls_per_session: f64,
@@ -306,6 +308,7 @@ async fn report(
         retries: r.redeliveries + r.retried_after_401,
         rejected: r.rejected,
         dead_lettered: r.dead_lettered,
+        access_denied: run.res.denials().len() as u64,
         exactly_once: diffs.is_empty(),
         api_calls_per_session: r.api_calls as f64 / run.traffic.truth.bot_sessions.max(1) as f64,
         enrichment_complete: r.enrichment_complete,
@@ -411,13 +414,12 @@ pub async fn run_mode(
                 })
                 .collect();
             // Its intents come from the same sweeper, on a token of its own.
-            let sweeper =
-                Sweeper::new(
-                    own(),
-                    crate::product::store(&run.res.as_role(crate::iam::Role::EnrichmentSweeper)),
-                    clock.clone(),
-                    sweep,
-                );
+            let sweeper = Sweeper::new(
+                own(),
+                crate::product::store(&run.res.as_role(crate::iam::Role::EnrichmentSweeper)),
+                clock.clone(),
+                sweep,
+            );
             let fleet = Fleet {
                 containers,
                 refresher: None,
@@ -441,12 +443,12 @@ pub async fn run_mode(
 /// One table row per report.
 pub fn table(reports: &[StackReport]) -> String {
     let mut out = String::from(
-        "| mode | containers | sessions | events | duplicates | token requests | 401s | 429s | retries | rejected | DLQ | exactly once | API calls/session | conflicts retried | failed on conflict | write units/event | items/tx p50 | items/tx p99 | events/s/container | invocations/event | p50 ms | p90 ms | p99 ms |\n\
-         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+        "| mode | containers | sessions | events | duplicates | token requests | 401s | 429s | retries | rejected | DLQ | AccessDenied | exactly once | API calls/session | conflicts retried | failed on conflict | write units/event | items/tx p50 | items/tx p99 | events/s/container | invocations/event | p50 ms | p90 ms | p99 ms |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
     for r in reports {
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.3} | {} | {} | {:.2} | {} | {} | {:.1} | {:.3} | {:.1} | {:.1} | {:.1} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.3} | {} | {} | {:.2} | {} | {} | {:.1} | {:.3} | {:.1} | {:.1} | {:.1} |\n",
             r.mode,
             r.containers,
             r.sessions,
@@ -458,6 +460,7 @@ pub fn table(reports: &[StackReport]) -> String {
             r.retries,
             r.rejected,
             r.dead_lettered,
+            r.access_denied,
             if r.exactly_once && r.enrichment_complete {
                 "pass"
             } else {

@@ -43,9 +43,11 @@ pub struct Caller {
 impl Caller {
     fn principal(&self) -> Principal {
         match &self.who {
-            Who::Role { role, session, tags } => {
-                self.stack.principal(*role, session, tags.clone())
-            }
+            Who::Role {
+                role,
+                session,
+                tags,
+            } => self.stack.principal(*role, session, tags.clone()),
             Who::Service { name, .. } => Principal::Service(name.clone()),
         }
     }
@@ -257,8 +259,7 @@ fn allow(caller: &Caller, service: Service, check: &Check) -> Result<(), Refusal
     let deny = identity.explicit_deny || resource.explicit_deny;
     let allowed = identity.allows_principal || resource.allows_principal;
     if deny || !allowed {
-        let resource_based =
-            resource.explicit_deny || matches!(caller.who, Who::Service { .. });
+        let resource_based = resource.explicit_deny || matches!(caller.who, Who::Service { .. });
         let why = why_not(resource_based, &check.action, deny);
         return Err(Refusal::AccessDenied(message(caller, check, &why)));
     }
@@ -270,7 +271,9 @@ fn allow(caller: &Caller, service: Service, check: &Check) -> Result<(), Refusal
 /// (stricter than AWS, which in one account may accept either side): both.
 fn assumed(caller: &Caller, call: &Call, check: &Check) -> Result<After, Refusal> {
     let role = caller.stack.role_by_arn(&check.resource);
-    let trust = role.and_then(|r| caller.stack.role(r)).and_then(|e| e.trust);
+    let trust = role
+        .and_then(|r| caller.stack.role(r))
+        .and_then(|e| e.trust);
     let req = request(caller, check);
     let mut outcome = Outcome::default();
     if let Some(t) = &trust {
@@ -287,19 +290,21 @@ fn assumed(caller: &Caller, call: &Call, check: &Check) -> Result<After, Refusal
         }
     }
     match role {
-        Some(r) if outcome.allows_principal && !outcome.explicit_deny => Ok(After::Session(Caller {
-            stack: caller.stack.clone(),
-            who: Who::Role {
-                role: r,
-                session: call
-                    .body
-                    .get("RoleSessionName")
-                    .and_then(serde_json::Value::as_str)
-                    .unwrap_or("session")
-                    .to_string(),
-                tags: super::request::session_tags(call),
-            },
-        })),
+        Some(r) if outcome.allows_principal && !outcome.explicit_deny => {
+            Ok(After::Session(Caller {
+                stack: caller.stack.clone(),
+                who: Who::Role {
+                    role: r,
+                    session: call
+                        .body
+                        .get("RoleSessionName")
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or("session")
+                        .to_string(),
+                    tags: super::request::session_tags(call),
+                },
+            }))
+        }
         _ => Err(Refusal::AccessDenied(message(
             caller,
             check,
@@ -330,10 +335,12 @@ fn implied_kms(caller: &Caller, service: Service, check: &Check) -> Vec<Check> {
             resource: key.to_string(),
             context: Context::new(),
         };
-        c.context.set("kms:ViaService", format!("{via}.{REGION}.amazonaws.com"));
+        c.context
+            .set("kms:ViaService", format!("{via}.{REGION}.amazonaws.com"));
         c.context.set("kms:CallerAccount", ACCOUNT);
         for (k, v) in ctx {
-            c.context.set(&format!("kms:EncryptionContext:{k}"), v.clone());
+            c.context
+                .set(&format!("kms:EncryptionContext:{k}"), v.clone());
         }
         caller.source(&mut c.context);
         c

@@ -63,10 +63,11 @@ async fn front(State(up): State<Arc<Upstream>>, req: Request<Body>) -> Response<
         return plain(StatusCode::BAD_REQUEST, "unreadable body");
     };
     let call = Call::read(&parts.headers, &bytes);
-    let secret = match (call.service, call.body.get("SecretId").and_then(|v| v.as_str())) {
-        (Service::SecretsManager, Some(id)) if !id.starts_with("arn:") => {
-            secret_arn(&up, id).await
-        }
+    let secret = match (
+        call.service,
+        call.body.get("SecretId").and_then(|v| v.as_str()),
+    ) {
+        (Service::SecretsManager, Some(id)) if !id.starts_with("arn:") => secret_arn(&up, id).await,
         _ => None,
     };
     let after = match authorize(&call, &|_| secret.clone()) {
@@ -103,7 +104,10 @@ async fn front(State(up): State<Arc<Upstream>>, req: Request<Body>) -> Response<
     let mut out = Response::new(Body::from(body));
     *out.status_mut() = status;
     for (name, value) in &headers {
-        if !matches!(name.as_str(), "content-length" | "transfer-encoding" | "connection") {
+        if !matches!(
+            name.as_str(),
+            "content-length" | "transfer-encoding" | "connection"
+        ) {
             out.headers_mut().append(name, value.clone());
         }
     }

@@ -490,7 +490,9 @@ fn sts_checks(op: &str, body: &Value) -> Vec<Check> {
         .to_string();
     let mut tags = Vec::new();
     for i in 1.. {
-        let k = body.get(format!("Tags.member.{i}.Key")).and_then(Value::as_str);
+        let k = body
+            .get(format!("Tags.member.{i}.Key"))
+            .and_then(Value::as_str);
         let v = body
             .get(format!("Tags.member.{i}.Value"))
             .and_then(Value::as_str);
@@ -541,7 +543,10 @@ mod tests {
     use serde_json::json;
 
     fn keys(c: &Check, key: &str) -> Vec<String> {
-        c.context.get(key).map(<[String]>::to_vec).unwrap_or_default()
+        c.context
+            .get(key)
+            .map(<[String]>::to_vec)
+            .unwrap_or_default()
     }
 
     #[test]

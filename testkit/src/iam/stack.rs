@@ -372,7 +372,12 @@ impl StackBinding {
     }
 
     /// The principal of a session of `role` named `session`.
-    pub fn principal(&self, role: Role, session: &str, tags: BTreeMap<String, String>) -> Principal {
+    pub fn principal(
+        &self,
+        role: Role,
+        session: &str,
+        tags: BTreeMap<String, String>,
+    ) -> Principal {
         let entry = self.role(role);
         let (name, arn) = entry
             .map(|e| (e.name, e.arn))

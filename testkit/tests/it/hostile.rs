@@ -108,7 +108,7 @@ async fn hostile_events_are_rejected_at_once_dead_lettered_with_their_reason_and
     assert_eq!(items(&res).await, 0, "nothing reached the store");
 
     // Each is on the dead-letter queue once, with its reason.
-    let queue = product::dead_letters(&res);
+    let queue = product::dead_letters_for_operator(&res);
     let mut letters = Vec::new();
     loop {
         let got = queue.receive(0, 60).await.expect("receive");

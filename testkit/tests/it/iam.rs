@@ -64,8 +64,7 @@ async fn leading_keys_admit_a_roles_partitions_and_refuse_the_rest_as_dynamodb_d
         .send()
         .await
         .expect("its own partition");
-    let (status, code, message) =
-        refusal(put("token#slot", &res.analytics_table).send().await);
+    let (status, code, message) = refusal(put("token#slot", &res.analytics_table).send().await);
     assert_eq!((status, code.as_str()), (400, "AccessDeniedException"));
     assert!(
         message.contains(":assumed-role/")
@@ -151,7 +150,10 @@ async fn return_values_and_via_service_are_evaluated() {
 
 #[tokio::test]
 async fn the_queue_key_is_used_only_for_the_queue_its_context_names() {
-    let res = resources().await.deployed_as(shape(Tenancy::SingleOrg, Delivery::Batch)).expect("Batch");
+    let res = resources()
+        .await
+        .deployed_as(shape(Tenancy::SingleOrg, Delivery::Batch))
+        .expect("Batch");
     res.create_event_queue().await.expect("event queue");
     let events = res.as_role(Role::ConversationEvents);
     let send = |url: String| {
@@ -181,10 +183,14 @@ async fn the_queue_key_is_used_only_for_the_queue_its_context_names() {
 
 #[tokio::test]
 async fn source_arn_and_account_admit_the_stacks_rules_only() {
-    let res = resources().await.deployed_as(shape(Tenancy::SingleOrg, Delivery::Batch)).expect("Batch");
+    let res = resources()
+        .await
+        .deployed_as(shape(Tenancy::SingleOrg, Delivery::Batch))
+        .expect("Batch");
     let stack = res.stack.as_ref().expect("double");
     let bus = testkit::iam::stack::event_source_name(&res.stack_name);
-    let own = testkit::iam::stack::rule_arn(&bus, &format!("{}-conversation-events", res.stack_name));
+    let own =
+        testkit::iam::stack::rule_arn(&bus, &format!("{}-conversation-events", res.stack_name));
     let other_stack = testkit::iam::stack::rule_arn(&bus, "another-stack-conversation-events");
     let other_account = own.replace(":123456789012:", ":210987654321:");
     assert_eq!(stack.names.attributes["BatchRule.Arn"], own);
@@ -203,7 +209,11 @@ async fn source_arn_and_account_admit_the_stacks_rules_only() {
     };
     send(&own).await.expect("the stack's rule dead-letters");
     let (status, code, _) = refusal(send(&other_stack).await);
-    assert_eq!((status, code.as_str()), (403, "AccessDenied"), "another stack's rule");
+    assert_eq!(
+        (status, code.as_str()),
+        (403, "AccessDenied"),
+        "another stack's rule"
+    );
     let (_, code, _) = refusal(send(&other_account).await);
     assert_eq!(code, "AccessDenied", "a rule of another account");
 }
@@ -230,7 +240,10 @@ async fn the_org_reader_is_confined_to_its_tagged_org_and_assumed_with_one_org_t
     );
     let scope = va_analytics::Scope::Org;
     let store_a = readers.store(a).await;
-    store_a.query(&scope, 0, 3_600_000).await.expect("its own org");
+    store_a
+        .query(&scope, 0, 3_600_000)
+        .await
+        .expect("its own org");
     let refused = store_a.for_org(b).query(&scope, 0, 3_600_000).await;
     assert!(refused.is_err(), "another org's buckets: {refused:?}");
     // The trust policy admits one tag, `org`, whose value is an org id.
@@ -301,7 +314,11 @@ async fn other_services_refuse_in_their_own_shapes() {
     let nobody = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&res.config)
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "AKIANOBODY", "x", None, None, "test",
+                "AKIANOBODY",
+                "x",
+                None,
+                None,
+                "test",
             ))
             .build(),
     );
@@ -336,7 +353,10 @@ async fn a_given_up_session_marks_its_hour_and_the_sweep_goes_on_to_the_roll_up(
     let deadline = || tokio::time::Instant::now() + Duration::from_secs(30);
     for e in &traffic.events {
         sim.clock().advance_to(e.at_ms.max(sim.clock().now_ms()));
-        handler.handle(&e.envelope, deadline()).await.expect("counted");
+        handler
+            .handle(&e.envelope, deadline())
+            .await
+            .expect("counted");
     }
     let sweeper = testkit::product::sweeper(
         &res,
@@ -349,9 +369,15 @@ async fn a_given_up_session_marks_its_hour_and_the_sweep_goes_on_to_the_roll_up(
         },
     );
     sim.clock().advance(Duration::from_secs(2 * 3_600));
-    let report = sweeper.sweep(deadline()).await.expect("the sweep completes");
+    let report = sweeper
+        .sweep(deadline())
+        .await
+        .expect("the sweep completes");
     assert!(report.gave_up > 0, "{report:?}");
-    assert_eq!(report.pending, report.gave_up + report.enriched + report.left);
+    assert_eq!(
+        report.pending,
+        report.gave_up + report.enriched + report.left
+    );
     assert!(!report.roll_up_failed, "{report:?}");
     assert!(res.denials().is_empty(), "{:?}", res.denials());
     res.delete().await.expect("cleanup");

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use aws_sdk_sqs::types::MessageAttributeValue;
 use testkit::aws::{DoubleSwitches, TestResources, set_double};
+use testkit::iam::Role;
 use testkit::product;
 use testkit::replay::{self, DriveOptions, Fleet, Repeats};
 use testkit::sim::{Policies, Simulator};
@@ -54,7 +55,12 @@ async fn events_dead_lettered_by_a_dynamodb_outage_are_each_counted_once_by_redr
         va_enrichment::lookup::BrokerAccess<token_broker::GenesysTokenSource>,
     > = Fleet {
         containers: (0..3)
-            .map(|_| Arc::new(impatient_handler(&res, &sim)))
+            .map(|_| {
+                Arc::new(impatient_handler(
+                    &res.as_role(Role::ConversationEvents),
+                    &sim,
+                ))
+            })
             .collect(),
         refresher: None,
         sweeper: None,
@@ -84,11 +90,12 @@ async fn events_dead_lettered_by_a_dynamodb_outage_are_each_counted_once_by_redr
         .filter(|d| d.at_ms >= outage_to)
         .cloned()
         .collect();
-    let queue = product::dead_letters(&res);
+    let queue = product::dead_letters_for_operator(&res);
     let opts = DriveOptions {
         drain: Duration::ZERO,
         invocation_timeout: Duration::from_secs(2),
-        dead_letters: Some(queue.clone()),
+        // Lambda's on-failure destination sends with the function's role.
+        dead_letters: Some(product::dead_letters(&res)),
         ..DriveOptions::default()
     };
     let progress: replay::Progress = Arc::new(|_, _| {});
@@ -163,14 +170,17 @@ async fn events_dead_lettered_by_a_dynamodb_outage_are_each_counted_once_by_redr
     let mut bad = copy.clone();
     bad["id"] = serde_json::json!("bad-event");
     bad["detail"]["eventBody"]["conversationId"] = serde_json::json!("not-a-uuid");
-    let function =
-        va_handler::ConversationEvents::new(impatient_handler(&res, &sim), Some(queue.clone()));
+    let function = va_handler::ConversationEvents::new(
+        impatient_handler(&res.as_role(Role::ConversationEvents), &sim),
+        Some(product::dead_letters(&res)),
+    );
     let answer = function
         .invoke(&bad, Duration::from_secs(5))
         .await
         .expect("a rejected event is acknowledged");
     assert!(answer["rejected"].is_string());
 
+    // va-admin's redrive: the operator's credentials (the administrator's here).
     let handler = impatient_handler(&res, &sim);
     let ropts = RedriveOptions {
         wait_s: 0,
