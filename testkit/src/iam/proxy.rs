@@ -96,10 +96,10 @@ async fn front(State(up): State<Arc<Upstream>>, req: Request<Body>) -> Response<
     let Ok(body) = answer.bytes().await else {
         return plain(StatusCode::BAD_GATEWAY, "moto's answer was cut off");
     };
-    if let (After::Session(caller), true) = (after, status.is_success()) {
-        if let Some(key) = between(&body, "<AccessKeyId>", "</AccessKeyId>") {
-            register_key(key, caller);
-        }
+    if let (After::Session(caller), true) = (after, status.is_success())
+        && let Some(key) = between(&body, "<AccessKeyId>", "</AccessKeyId>")
+    {
+        register_key(key, caller);
     }
     let mut out = Response::new(Body::from(body));
     *out.status_mut() = status;

@@ -401,10 +401,10 @@ fn split_and(expr: &str) -> Vec<&str> {
 }
 
 fn resolve_name(token: &str, names: Option<&Value>) -> String {
-    if token.starts_with('#') {
-        if let Some(n) = names.and_then(|n| n.get(token)).and_then(Value::as_str) {
-            return n.to_string();
-        }
+    if token.starts_with('#')
+        && let Some(n) = names.and_then(|n| n.get(token)).and_then(Value::as_str)
+    {
+        return n.to_string();
     }
     token.to_string()
 }
