@@ -53,6 +53,16 @@ pub async fn mapping_polls(
 ) -> Result<Poll, String> {
     let role = res.as_role(Role::ConversationEvents);
     let queue = res.event_queue_url();
+    // The mapping reads the queue's attributes (Lambda Developer Guide,
+    // "Using Lambda with Amazon SQS": the execution role needs
+    // sqs:GetQueueAttributes).
+    role.sqs
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout)
+        .send()
+        .await
+        .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
     let got = role
         .sqs
         .receive_message()

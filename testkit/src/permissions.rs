@@ -113,7 +113,12 @@ pub async fn exercise(
     if upto == Role::EnrichmentSweeper {
         return Ok(res);
     }
-    dashboard(&res, &clock, multi).await;
+    // A refusal the dashboard meets is an error answer; the denial is what counts.
+    if let Err(e) = dashboard(&res, &clock, multi).await
+        && res.denials().is_empty()
+    {
+        return Err(format!("dashboard: {e}"));
+    }
     Ok(res)
 }
 
@@ -188,8 +193,8 @@ fn function(res: &TestResources, sim: &Simulator, multi: bool) -> ConversationEv
     ConversationEvents::new(handler, Some(crate::product::dead_letters(res)))
 }
 
-/// Every event on time but the last few, each twice; the last few 70
-/// minutes late; one malformed.
+/// Every event on time but the last few, some twice; the last few 55
+/// minutes late (a dirty mark); one malformed.
 async fn events(
     res: &TestResources,
     sim: &Simulator,
@@ -227,7 +232,7 @@ async fn events(
     };
     for (i, e) in traffic.events.iter().enumerate() {
         if i == late {
-            clock.advance_to(e.at_ms + 70 * 60_000);
+            clock.advance_to(e.at_ms + 55 * 60_000);
         } else if i < late {
             clock.advance_to(e.at_ms.max(clock.now_ms()));
         }
@@ -261,17 +266,20 @@ async fn sweeper(res: &TestResources, sim: &Simulator, tenants: &[Tenant]) {
     let _ = sweeps.sweep_all(&listed, 4, deadline()).await;
 }
 
-async fn dashboard(res: &TestResources, clock: &Arc<SimClock>, multi: bool) {
-    let Ok(sign_in) = crate::sign_in::LocalSignIn::create(&res.config).await else {
-        return;
-    };
+/// The dashboard's data and (many orgs) its orgs, as a signed-in viewer.
+async fn dashboard(res: &TestResources, clock: &Arc<SimClock>, multi: bool) -> Result<(), String> {
+    let sign_in = crate::sign_in::LocalSignIn::create(&res.config)
+        .await
+        .map_err(|e| format!("sign-in: {e}"))?;
     let group = format!("org-{ORG}");
-    let Ok(viewer) = sign_in.add_viewer("viewer", &[&group]).await else {
-        return;
-    };
-    let Ok(token) = viewer.access_token().await else {
-        return;
-    };
+    let viewer = sign_in
+        .add_viewer("scenario-viewer", &[&group])
+        .await
+        .map_err(|e| format!("viewer: {e}"))?;
+    let token = viewer
+        .access_token()
+        .await
+        .map_err(|e| format!("token: {e}"))?;
     let api = crate::product::dashboard(
         res,
         clock.clone(),
@@ -284,13 +292,18 @@ async fn dashboard(res: &TestResources, clock: &Arc<SimClock>, multi: bool) {
         ("from".to_string(), (now - 4 * 3_600_000).to_string()),
         ("to".to_string(), now.to_string()),
     ];
+    let mut paths = vec![("/api/dashboard", query.clone())];
     if multi {
         query.push(("org".into(), ORG.into()));
-        let _ = api.reply("GET", "/api/orgs", &[], Some(&bearer)).await;
+        paths = vec![("/api/orgs", Vec::new()), ("/api/dashboard", query)];
     }
-    let _ = api
-        .reply("GET", "/api/dashboard", &query, Some(&bearer))
-        .await;
+    for (path, q) in paths {
+        let reply = api.reply("GET", path, &q, Some(&bearer)).await;
+        if reply.status != 200 {
+            return Err(format!("{path}: {}", reply.status));
+        }
+    }
+    Ok(())
 }
 
 /// Denials `role` met in `res`.

@@ -409,3 +409,15 @@ async fn the_batch_mapping_receives_from_the_encrypted_event_queue_with_the_func
     assert_eq!((poll.received, poll.deleted, poll.failed), (1, 1, 0));
     assert!(res.denials().is_empty(), "{:?}", res.denials());
 }
+
+/// Every path of every function, in each shape the check deploys, runs
+/// under its role without a refusal (the least-privilege check's baseline).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_path_of_every_function_runs_under_its_role_without_a_refusal() {
+    for shape in testkit::permissions::SHAPES {
+        let res = testkit::permissions::exercise(shape, &|_| {}, Role::DashboardOrgReader)
+            .await
+            .unwrap_or_else(|e| panic!("{shape:?}: {e}"));
+        assert!(res.denials().is_empty(), "{shape:?}: {:?}", res.denials());
+    }
+}
