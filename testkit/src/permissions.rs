@@ -193,8 +193,8 @@ fn function(res: &TestResources, sim: &Simulator, multi: bool) -> ConversationEv
     ConversationEvents::new(handler, Some(crate::product::dead_letters(res)))
 }
 
-/// Every event on time but the last few, some twice; the last few 55
-/// minutes late (a dirty mark); one malformed.
+/// The first half of the events on time, some twice; the second half 53
+/// to 55 minutes late (dirty marks); one malformed.
 async fn events(
     res: &TestResources,
     sim: &Simulator,
@@ -208,7 +208,7 @@ async fn events(
         let _ = res.create_event_queue().await;
     }
     let n = traffic.events.len();
-    let late = n.saturating_sub(3);
+    let late = n / 2;
     let mut malformed = traffic
         .events
         .first()
