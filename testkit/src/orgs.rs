@@ -186,6 +186,41 @@ pub fn org_secret_name(res: &TestResources, org_id: &str) -> String {
     format!("{}/org/{org_id}", res.stack_name)
 }
 
+/// The operator stores an org's OAuth client (`va-admin org add`) where
+/// the functions may read it; returns the secret's ARN.
+pub async fn create_org_secret(
+    res: &TestResources,
+    org_id: &str,
+    client_secret: &str,
+) -> Result<String, String> {
+    res.secrets
+        .create_secret()
+        .name(org_secret_name(res, org_id))
+        .secret_string(
+            serde_json::json!({"clientId": DEFAULT_CLIENT_ID, "clientSecret": client_secret})
+                .to_string(),
+        )
+        .send()
+        .await
+        .map_err(|e| format!("secret: {e}"))
+        .map(|o| o.arn().unwrap_or_default().to_string())
+}
+
+/// conversation-events' handler with many orgs: each event routed by the
+/// tenant registry, read and written as its role.
+pub fn org_handler(res: &TestResources, clock: Arc<dyn lambda_support::Clock>) -> EventHandler {
+    let role = res.as_role(Role::ConversationEvents);
+    let directory = TenantRegistry::new(role.dynamodb.clone(), res.tenant_table.clone());
+    EventHandler::new(
+        AnalyticsStore::new(role.analytics.clone(), res.analytics_table.clone()),
+        KpiConfig::default(),
+        clock.clone(),
+    )
+    .with_tenancy(Tenancy::Registry(Arc::new(OrgDirectory::new(
+        directory, clock,
+    ))))
+}
+
 /// An org fleet whose AWS calls `res`'s clients sign.
 pub fn org_fleet(res: &TestResources, clock: Arc<dyn lambda_support::Clock>) -> OrgFleet {
     OrgFleet::new(
@@ -237,20 +272,7 @@ pub async fn run(
         } else {
             DEFAULT_CLIENT_SECRET
         };
-        let arn = res
-            .secrets
-            .create_secret()
-            .name(org_secret_name(res, &spec.org_id))
-            .secret_string(
-                serde_json::json!({"clientId": DEFAULT_CLIENT_ID, "clientSecret": secret})
-                    .to_string(),
-            )
-            .send()
-            .await
-            .map_err(|e| format!("secret: {e}"))?
-            .arn()
-            .unwrap_or_default()
-            .to_string();
+        let arn = create_org_secret(res, &spec.org_id, secret).await?;
         let tenant = Tenant {
             org_id: spec.org_id.clone(),
             region: spec.region.clone(),
@@ -288,19 +310,7 @@ pub async fn run(
     );
     // The run's own reads (reports), as the administrator.
     let store = AnalyticsStore::new(res.analytics.clone(), res.analytics_table.clone());
-    let events = res.as_role(Role::ConversationEvents);
-    let directory = TenantRegistry::new(events.dynamodb.clone(), res.tenant_table.clone());
-    let handler = Arc::new(
-        EventHandler::new(
-            AnalyticsStore::new(events.analytics.clone(), res.analytics_table.clone()),
-            KpiConfig::default(),
-            clock.clone(),
-        )
-        .with_tenancy(Tenancy::Registry(Arc::new(OrgDirectory::new(
-            directory,
-            clock.clone(),
-        )))),
-    );
+    let handler = Arc::new(org_handler(res, clock.clone()));
 
     let mut tally: BTreeMap<String, Tally> = BTreeMap::new();
     let mut pending: std::collections::VecDeque<(Delivery, u32)> =

@@ -16,9 +16,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 use token_broker::{BrokerConfig, Tenant, TenantRegistry};
-use va_analytics::{AnalyticsStore, KpiConfig};
+use va_analytics::AnalyticsStore;
 use va_enrichment::{OrgSweeps, SweepConfig};
-use va_handler::{ConversationEvents, EventHandler, OrgDirectory, Tenancy as Routing};
+use va_handler::ConversationEvents;
 
 use crate::aws::TestResources;
 use crate::iam::{Delivery, Role, Shape, StackBinding, Tenancy};
@@ -124,20 +124,7 @@ pub async fn exercise(
 
 /// The operator registers one org: its secret and its tenant item.
 async fn register(res: &TestResources, sim: &Simulator) -> Result<Vec<Tenant>, String> {
-    let arn = res
-        .secrets
-        .create_secret()
-        .name(crate::orgs::org_secret_name(res, ORG))
-        .secret_string(
-            serde_json::json!({"clientId": DEFAULT_CLIENT_ID, "clientSecret": DEFAULT_CLIENT_SECRET})
-                .to_string(),
-        )
-        .send()
-        .await
-        .map_err(|e| format!("secret: {e}"))?
-        .arn()
-        .unwrap_or_default()
-        .to_string();
+    let arn = crate::orgs::create_org_secret(res, ORG, DEFAULT_CLIENT_SECRET).await?;
     let tenant = Tenant {
         org_id: ORG.into(),
         region: "us-east-1".into(),
@@ -179,17 +166,7 @@ fn function(res: &TestResources, sim: &Simulator, multi: bool) -> ConversationEv
     if !multi {
         return crate::product::function(res, sim);
     }
-    let role = res.as_role(Role::ConversationEvents);
-    let directory = TenantRegistry::new(role.dynamodb.clone(), res.tenant_table.clone());
-    let handler = EventHandler::new(
-        AnalyticsStore::new(role.analytics.clone(), res.analytics_table.clone()),
-        KpiConfig::default(),
-        sim.clock(),
-    )
-    .with_tenancy(Routing::Registry(Arc::new(OrgDirectory::new(
-        directory,
-        sim.clock(),
-    ))));
+    let handler = crate::orgs::org_handler(res, sim.clock());
     ConversationEvents::new(handler, Some(crate::product::dead_letters(res)))
 }
 

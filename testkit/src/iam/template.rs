@@ -1187,11 +1187,7 @@ mod tests {
         );
         assert_eq!(
             writes["Action"],
-            serde_json::json!([
-                "dynamodb:PutItem",
-                "dynamodb:UpdateItem",
-                "dynamodb:ConditionCheckItem"
-            ])
+            serde_json::json!(["dynamodb:PutItem", "dynamodb:UpdateItem"])
         );
         assert!(sid(&s, "TenantRead").is_none());
         assert!(sid(&s, "BatchQueue").is_none());
