@@ -171,6 +171,8 @@ async fn run_orgs(args: &Args, n: u32) -> Result<bool, String> {
     )
     .await
     .map_err(|e| e.to_string())?;
+    // One deployment with Tenancy=MultiOrg: its denials are the report's.
+    let res = orgs::multi_org(&res)?;
     let reports = orgs::run(&res, &specs, &opts).await?;
     if args.json {
         println!(

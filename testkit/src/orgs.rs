@@ -173,6 +173,14 @@ struct Tally {
 
 /// `res` deployed with `Tenancy=MultiOrg`.
 pub fn multi_org(res: &TestResources) -> Result<TestResources, String> {
+    // Already so: the same deployment (its policies and denials).
+    if res
+        .stack
+        .as_ref()
+        .is_none_or(|s| s.shape.tenancy == crate::iam::Tenancy::MultiOrg)
+    {
+        return Ok(res.clone());
+    }
     res.deployed_as(crate::iam::Shape {
         tenancy: crate::iam::Tenancy::MultiOrg,
         ..crate::iam::Shape::default()
@@ -186,14 +194,16 @@ pub fn org_secret_name(res: &TestResources, org_id: &str) -> String {
     format!("{}/org/{org_id}", res.stack_name)
 }
 
-/// The operator stores an org's OAuth client (`va-admin org add`) where
-/// the functions may read it; returns the secret's ARN.
+/// The operator stores an org's OAuth client (the AWS CLI step before
+/// `va-admin org add`) where the functions may read it; returns its ARN.
 pub async fn create_org_secret(
     res: &TestResources,
     org_id: &str,
     client_secret: &str,
 ) -> Result<String, String> {
-    res.secrets
+    let operator = multi_org(res)?.as_role(Role::Operator);
+    operator
+        .secrets
         .create_secret()
         .name(org_secret_name(res, org_id))
         .secret_string(
@@ -221,6 +231,15 @@ pub fn org_handler(res: &TestResources, clock: Arc<dyn lambda_support::Clock>) -
     ))))
 }
 
+/// The tenant registry as the operator keeps it (`va-admin org`).
+pub fn operator_registry(res: &TestResources) -> Result<TenantRegistry, String> {
+    let operator = multi_org(res)?.as_role(Role::Operator);
+    Ok(TenantRegistry::new(
+        operator.dynamodb.clone(),
+        res.tenant_table.clone(),
+    ))
+}
+
 /// An org fleet whose AWS calls `res`'s clients sign.
 pub fn org_fleet(res: &TestResources, clock: Arc<dyn lambda_support::Clock>) -> OrgFleet {
     OrgFleet::new(
@@ -243,8 +262,8 @@ pub async fn run(
 ) -> Result<Vec<OrgReport>, String> {
     let res = &multi_org(res)?;
     let clock = Arc::new(SimClock::frozen_at(opts.start_ms));
-    // The operator's registry (set-up), and each function's own below.
-    let registry = TenantRegistry::new(res.dynamodb.clone(), res.tenant_table.clone());
+    // The operator's registry (`va-admin org add`), and each function's own below.
+    let registry = operator_registry(res)?;
     let mut worlds = Vec::new();
     let mut deliveries: Vec<Delivery> = Vec::new();
     for spec in specs {

@@ -86,9 +86,10 @@ pub fn dead_letters(res: &TestResources) -> va_handler::DeadLetterQueue {
 }
 
 /// The dead-letter queue as the operator reads and redrives it
-/// (`va-admin`, with the test's administrator credentials).
+/// (`va-admin`, signing as a role with the stack's `OperatorPolicy`).
 pub fn dead_letters_for_operator(res: &TestResources) -> va_handler::DeadLetterQueue {
-    va_handler::DeadLetterQueue::new(res.sqs.clone(), res.dead_letter_queue_url.clone())
+    let operator = res.as_role(Role::Operator);
+    va_handler::DeadLetterQueue::new(operator.sqs.clone(), res.dead_letter_queue_url.clone())
 }
 
 /// One conversation-events function as its Lambda wires it, dead-letter queue included.

@@ -123,7 +123,7 @@ async fn main() -> ExitCode {
     let started = std::time::Instant::now();
     // The baseline: every path of every shape, no denial.
     for shape in SHAPES {
-        match exercise(shape, &|_| {}, Role::DashboardOrgReader).await {
+        match exercise(shape, &|_| {}, Role::Operator).await {
             Ok(res) if res.denials().is_empty() => {}
             Ok(res) => {
                 eprintln!("baseline {shape:?} met denials:");

@@ -380,10 +380,18 @@ fn implied_kms(caller: &Caller, service: Service, check: &Check) -> Vec<Check> {
                 _ => Vec::new(),
             }
         }
-        Service::SecretsManager if check.action == "secretsmanager:GetSecretValue" => {
+        Service::SecretsManager => {
+            // Reading decrypts; storing a value generates a data key.
+            let action = match check.action.as_str() {
+                "secretsmanager:GetSecretValue" => "kms:Decrypt",
+                "secretsmanager:CreateSecret" | "secretsmanager:PutSecretValue" => {
+                    "kms:GenerateDataKey"
+                }
+                _ => return Vec::new(),
+            };
             match &stack.secret_key {
                 Some(key) => vec![kms(
-                    "kms:Decrypt",
+                    action,
                     key,
                     "secretsmanager",
                     &[("SecretARN", check.resource.clone())],

@@ -100,7 +100,11 @@ impl Call {
                 vec![check(format!("sqs:{}", self.operation), queue)]
             }
             Service::SecretsManager => {
-                let id = self.str("SecretId").unwrap_or("*");
+                // CreateSecret names the secret; the others identify it.
+                let id = self
+                    .str("SecretId")
+                    .or_else(|| self.str("Name"))
+                    .unwrap_or("*");
                 let arn = if id.starts_with("arn:") {
                     id.to_string()
                 } else {

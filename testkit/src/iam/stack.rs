@@ -51,6 +51,9 @@ pub enum Role {
     DashboardApi,
     /// The dashboard's per-org reader, assumed with the session tag `org`.
     DashboardOrgReader,
+    /// Whoever runs `va-admin`: a role of the deployer's with the stack's
+    /// `OperatorPolicy` attached.
+    Operator,
 }
 
 impl Role {
@@ -60,12 +63,13 @@ impl Role {
         Role::EnrichmentSweeper,
         Role::DashboardApi,
     ];
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::TokenRefresher,
         Role::ConversationEvents,
         Role::EnrichmentSweeper,
         Role::DashboardApi,
         Role::DashboardOrgReader,
+        Role::Operator,
     ];
 
     /// The template's logical id of the resource the role belongs to.
@@ -76,13 +80,16 @@ impl Role {
             Role::EnrichmentSweeper => "EnrichmentSweeperFunction",
             Role::DashboardApi => "DashboardApiFunction",
             Role::DashboardOrgReader => "DashboardOrgReaderRole",
+            Role::Operator => "OperatorPolicy",
         }
     }
 
-    /// The role's own logical id: SAM names a function's role `<Function>Role`.
-    fn role_id(self) -> String {
+    /// The role's own logical id: SAM names a function's role
+    /// `<Function>Role`; the operator's role is the deployer's own.
+    pub fn role_id(self) -> String {
         match self {
             Role::DashboardOrgReader => "DashboardOrgReaderRole".into(),
+            Role::Operator => "OperatorRole".into(),
             f => format!("{}Role", f.logical_id()),
         }
     }
@@ -276,7 +283,21 @@ impl StackBinding {
         let names = stack_names(res, shape);
         let mut roles = BTreeMap::new();
         for role in Role::ALL {
-            let Some(docs) = t.role_policies(&names, role.logical_id())? else {
+            let docs = match role {
+                Role::Operator => t
+                    .resolve(
+                        &names,
+                        &[
+                            "Resources",
+                            "OperatorPolicy",
+                            "Properties",
+                            "PolicyDocument",
+                        ],
+                    )?
+                    .map(|d| vec![d]),
+                _ => t.role_policies(&names, role.logical_id())?,
+            };
+            let Some(docs) = docs else {
                 continue;
             };
             let policies = docs

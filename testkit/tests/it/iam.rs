@@ -415,7 +415,7 @@ async fn the_batch_mapping_receives_from_the_encrypted_event_queue_with_the_func
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_path_of_every_function_runs_under_its_role_without_a_refusal() {
     for shape in testkit::permissions::SHAPES {
-        let res = testkit::permissions::exercise(shape, &|_| {}, Role::DashboardOrgReader)
+        let res = testkit::permissions::exercise(shape, &|_| {}, Role::Operator)
             .await
             .unwrap_or_else(|e| panic!("{shape:?}: {e}"));
         assert!(res.denials().is_empty(), "{shape:?}: {:?}", res.denials());

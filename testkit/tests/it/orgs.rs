@@ -22,7 +22,11 @@ fn org(n: u32) -> String {
 
 /// An org's secret where the template's functions may read it (`<stack>/org/...`).
 async fn secret(res: &TestResources, name: &str, client_id: &str, client_secret: &str) -> String {
-    res.secrets
+    let operator = testkit::orgs::multi_org(res)
+        .expect("MultiOrg")
+        .as_role(testkit::iam::Role::Operator);
+    operator
+        .secrets
         .create_secret()
         .name(testkit::orgs::org_secret_name(
             res,
@@ -63,7 +67,7 @@ async fn the_registry_adds_lists_disables_and_removes_orgs() {
     let res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
         .await
         .expect("moto");
-    let registry = TenantRegistry::new(res.dynamodb.clone(), res.tenant_table.clone());
+    let registry = testkit::orgs::operator_registry(&res).expect("operator");
     for n in 1..=3 {
         registry
             .put(&Tenant {
@@ -130,7 +134,7 @@ async fn a_bad_secret_and_revocations_in_other_orgs_leave_a_healthy_org_as_it_wa
     let res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
         .await
         .expect("moto");
-    let registry = TenantRegistry::new(res.dynamodb.clone(), res.tenant_table.clone());
+    let registry = testkit::orgs::operator_registry(&res).expect("operator");
     let tenant = |n: u32, secret_arn: &str, sim: &Simulator| Tenant {
         org_id: org(n),
         region: "us-east-1".into(),
@@ -422,7 +426,7 @@ async fn events_of_unknown_or_disabled_orgs_are_rejected_and_counted_nowhere() {
         .await
         .expect("moto");
     let clock = Arc::new(SimClock::frozen_at(START));
-    let registry = TenantRegistry::new(res.dynamodb.clone(), res.tenant_table.clone());
+    let registry = testkit::orgs::operator_registry(&res).expect("operator");
     let known = Tenant {
         org_id: org(1),
         region: "us-east-1".into(),

@@ -180,8 +180,8 @@ async fn events_dead_lettered_by_a_dynamodb_outage_are_each_counted_once_by_redr
         .expect("a rejected event is acknowledged");
     assert!(answer["rejected"].is_string());
 
-    // va-admin's redrive: the operator's credentials (the administrator's here).
-    let handler = impatient_handler(&res, &sim);
+    // va-admin's redrive, signing as the operator (the stack's OperatorPolicy).
+    let handler = impatient_handler(&res.as_role(Role::Operator), &sim);
     let ropts = RedriveOptions {
         wait_s: 0,
         visibility_s: 30,
