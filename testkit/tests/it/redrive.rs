@@ -165,8 +165,12 @@ async fn events_dead_lettered_by_a_dynamodb_outage_are_each_counted_once_by_redr
         .send()
         .await
         .expect("send");
-    // And the event queue's redrive shape: the event alone, no attributes.
-    queue.send_raw(&copy.to_string()).await.expect("send");
+    // And the event queue's redrive shape: the event alone, no attributes
+    // (SQS moves it; set-up, as the administrator).
+    va_handler::DeadLetterQueue::new(res.sqs.clone(), res.dead_letter_queue_url.clone())
+        .send_raw(&copy.to_string())
+        .await
+        .expect("send");
     let mut bad = copy.clone();
     bad["id"] = serde_json::json!("bad-event");
     bad["detail"]["eventBody"]["conversationId"] = serde_json::json!("not-a-uuid");
