@@ -19,6 +19,14 @@ async fn resources() -> TestResources {
         .expect("moto")
 }
 
+/// Fresh resources deployed with `DeliveryMode=Batch` (SingleOrg).
+async fn batch_resources() -> TestResources {
+    resources()
+        .await
+        .deployed_as(shape(Tenancy::SingleOrg, Delivery::Batch))
+        .expect("Batch")
+}
+
 fn shape(tenancy: Tenancy, delivery: Delivery) -> Shape {
     Shape {
         tenancy,
@@ -150,10 +158,7 @@ async fn return_values_and_via_service_are_evaluated() {
 
 #[tokio::test]
 async fn the_queue_key_is_used_only_for_the_queue_its_context_names() {
-    let res = resources()
-        .await
-        .deployed_as(shape(Tenancy::SingleOrg, Delivery::Batch))
-        .expect("Batch");
+    let res = batch_resources().await;
     res.create_event_queue().await.expect("event queue");
     let events = res.as_role(Role::ConversationEvents);
     let send = |url: String| {
@@ -183,10 +188,7 @@ async fn the_queue_key_is_used_only_for_the_queue_its_context_names() {
 
 #[tokio::test]
 async fn source_arn_and_account_admit_the_stacks_rules_only() {
-    let res = resources()
-        .await
-        .deployed_as(shape(Tenancy::SingleOrg, Delivery::Batch))
-        .expect("Batch");
+    let res = batch_resources().await;
     let stack = res.stack.as_ref().expect("double");
     let bus = testkit::iam::stack::event_source_name(&res.stack_name);
     let own =
