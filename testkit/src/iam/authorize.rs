@@ -182,7 +182,13 @@ fn decide(
     for check in call.checks(secret_arn) {
         let mut check = check;
         caller.source(&mut check.context);
-        allow(caller, call.service, &check)?;
+        // The trust policy alone decides a role switch when the assumption
+        // that both sides must allow is switched off.
+        let trust_alone = check.action.starts_with("sts:")
+            && !super::assumptions::assumptions().assume_role_needs_both;
+        if !trust_alone {
+            allow(caller, call.service, &check)?;
+        }
         if check.action == "sts:AssumeRole" {
             after = assumed(caller, call, &check)?;
         }
@@ -268,7 +274,8 @@ fn allow(caller: &Caller, service: Service, check: &Check) -> Result<(), Refusal
 
 /// An AssumeRole also needs the role's trust policy to allow the caller
 /// ("Granting a user permissions to switch roles": both sides). ASSUMPTION
-/// (stricter than AWS, which in one account may accept either side): both.
+/// (stricter than AWS, which in one account may accept the trust policy
+/// alone): both; switch `VA_IAM_ASSUME_ROLE_NEEDS_BOTH`.
 fn assumed(caller: &Caller, call: &Call, check: &Check) -> Result<After, Refusal> {
     let role = caller.stack.role_by_arn(&check.resource);
     let trust = role
@@ -342,7 +349,11 @@ fn implied_kms(caller: &Caller, service: Service, check: &Check) -> Vec<Check> {
             c.context
                 .set(&format!("kms:EncryptionContext:{k}"), v.clone());
         }
-        caller.source(&mut c.context);
+        // ASSUMPTION (switch `VA_IAM_KMS_SEES_SOURCE_ARN`): KMS sees the
+        // service's source when SQS calls it for a service's message.
+        if super::assumptions::assumptions().kms_sees_source_arn {
+            caller.source(&mut c.context);
+        }
         c
     };
     match service {

@@ -8,7 +8,9 @@
 //! - `stack`: one test's deployment: roles, key and queue policies, denials.
 //! - `authorize`: who signs a request and whether AWS would allow it.
 //! - `proxy`: the HTTP front in front of moto that enforces it.
+//! - `assumptions`: where no AWS text says, each with a switch.
 
+pub mod assumptions;
 pub mod authorize;
 pub mod policy;
 pub mod proxy;

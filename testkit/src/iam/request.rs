@@ -307,13 +307,19 @@ fn item_check(action: &str, table: &str, body: &Value) -> Check {
             // GetItem, which has no Select parameter, presents
             // dynamodb:Select as Query does: SPECIFIC_ATTRIBUTES with a
             // projection, ALL_ATTRIBUTES without.
+            // (Switch `VA_IAM_GETITEM_PRESENTS_SELECT`.)
             let select = body.get("Select").and_then(Value::as_str);
             let select = match (select, projection) {
-                (Some(s), _) => s.to_string(),
-                (None, Some(_)) => "SPECIFIC_ATTRIBUTES".into(),
-                (None, None) => "ALL_ATTRIBUTES".into(),
+                (Some(s), _) => Some(s.to_string()),
+                (None, Some(_)) => Some("SPECIFIC_ATTRIBUTES".into()),
+                (None, None) if action != "GetItem" => Some("ALL_ATTRIBUTES".into()),
+                (None, None) => super::assumptions::assumptions()
+                    .getitem_presents_select
+                    .then(|| "ALL_ATTRIBUTES".into()),
             };
-            c.context.set("dynamodb:Select", select);
+            if let Some(select) = select {
+                c.context.set("dynamodb:Select", select);
+            }
             if let Some(p) = projection {
                 c.context
                     .set_all("dynamodb:Attributes", top_level_names(p, names));
