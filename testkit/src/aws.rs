@@ -488,18 +488,8 @@ pub struct TestResources {
     /// The deployment the enforcing double authorizes against; `None` on
     /// real AWS, where the stack's own roles would be used.
     pub stack: Option<Arc<crate::iam::StackBinding>>,
-    /// Whose calls these clients make.
-    pub signer: Signer,
     /// The moto server these live on, held while any clone lives.
     pub lease: Option<Arc<MotoLease>>,
-}
-
-/// Whom a `TestResources`' clients sign as.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Signer {
-    Administrator,
-    Role(crate::iam::Role),
-    Service(String),
 }
 
 impl TestResources {
@@ -536,7 +526,7 @@ impl TestResources {
             .to_string();
         let sqs = aws_sdk_sqs::Client::new(&config);
         let dead_letter_queue_url =
-            create_queue(&sqs, &format!("{stack_name}-dead-letters")).await?;
+            create_queue(&sqs, &format!("{stack_name}-dead-letters"), &[]).await?;
         let meter = crate::metering::Meter::new();
         let analytics = meter.client(&config);
         let mut res = Self {
@@ -554,7 +544,6 @@ impl TestResources {
             secret_id,
             secret_arn,
             stack: None,
-            signer: Signer::Administrator,
             lease: lease.map(Arc::new),
         };
         if ep.url().is_some() {
@@ -608,26 +597,21 @@ impl TestResources {
     pub async fn create_event_queue(&self) -> Result<String, HarnessError> {
         let dlq_arn = crate::iam::request::queue_arn(&self.dead_letter_queue_url);
         let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5});
-        self.sqs
-            .create_queue()
-            .queue_name(format!("{}-events", self.stack_name))
-            .attributes(
-                aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
-                redrive.to_string(),
-            )
-            .attributes(
-                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
-                "180",
-            )
-            .send()
-            .await
-            .map_err(|e| {
-                HarnessError::Aws(format!(
-                    "create event queue: {}",
-                    aws_sdk_sqs::error::DisplayErrorContext(e)
-                ))
-            })
-            .map(|o| o.queue_url().unwrap_or_default().to_string())
+        create_queue(
+            &self.sqs,
+            &format!("{}-events", self.stack_name),
+            &[
+                (
+                    aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
+                    redrive.to_string(),
+                ),
+                (
+                    aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+                    "180".into(),
+                ),
+            ],
+        )
+        .await
     }
 
     /// Clients that sign as `role` of this stack, as the function's Lambda
@@ -646,7 +630,7 @@ impl TestResources {
                 tags: Default::default(),
             },
         });
-        self.signing(&key, Signer::Role(role))
+        self.signing(&key)
     }
 
     /// Clients that sign as an AWS service acting for `source_arn` (for
@@ -662,10 +646,10 @@ impl TestResources {
                 source_arn: source_arn.to_string(),
             },
         });
-        self.signing(&key, Signer::Service(service.to_string()))
+        self.signing(&key)
     }
 
-    fn signing(&self, key: &str, signer: Signer) -> Self {
+    fn signing(&self, key: &str) -> Self {
         let config = signing_as(&self.config, key);
         Self {
             dynamodb: aws_sdk_dynamodb::Client::new(&config),
@@ -673,7 +657,6 @@ impl TestResources {
             secrets: aws_sdk_secretsmanager::Client::new(&config),
             sqs: aws_sdk_sqs::Client::new(&config),
             config,
-            signer,
             ..self.clone()
         }
     }
@@ -739,9 +722,16 @@ impl TestResources {
     }
 }
 
-async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<String, HarnessError> {
-    sqs.create_queue()
-        .queue_name(name)
+async fn create_queue(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    attributes: &[(aws_sdk_sqs::types::QueueAttributeName, String)],
+) -> Result<String, HarnessError> {
+    let mut request = sqs.create_queue().queue_name(name);
+    for (k, v) in attributes {
+        request = request.attributes(k.clone(), v);
+    }
+    request
         .send()
         .await
         .map_err(|e| {

@@ -159,7 +159,6 @@ pub fn authorize(
         caller.stack.record(Denial {
             caller: caller.name(),
             action: call.operation.clone(),
-            resource: String::new(),
             message: m.clone(),
         });
     }
@@ -179,8 +178,7 @@ fn decide(
         )));
     }
     let mut after = After::Nothing;
-    for check in call.checks(secret_arn) {
-        let mut check = check;
+    for mut check in call.checks(secret_arn) {
         caller.source(&mut check.context);
         // The trust policy alone decides a role switch when the assumption
         // that both sides must allow is switched off.

@@ -361,12 +361,7 @@ fn item_check(action: &str, table: &str, body: &Value) -> Check {
 
 /// The partition key's value of an item or key, as text.
 fn partition_value(item: &Value) -> Option<String> {
-    let v = item.get(PARTITION_KEY)?;
-    v.get("S")
-        .or_else(|| v.get("N"))
-        .or_else(|| v.get("B"))
-        .and_then(Value::as_str)
-        .map(str::to_string)
+    item.get(PARTITION_KEY).and_then(partition_scalar)
 }
 
 /// The partition key's value in a key condition such as `pk = :p AND sk > :s`.

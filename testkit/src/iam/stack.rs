@@ -100,9 +100,9 @@ impl Role {
 pub struct Denial {
     /// The role (or service) that made the call.
     pub caller: String,
+    /// The API operation refused.
     pub action: String,
-    pub resource: String,
-    /// AWS's message.
+    /// AWS's message (it names the action and the resource).
     pub message: String,
 }
 
@@ -151,7 +151,8 @@ fn key_arn(stack: &str, key: &str) -> String {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (stack, key).hash(&mut h);
-    let id = uuid::Uuid::from_u128(u128::from(h.finish()) << 64 | u128::from(h.finish() ^ 0x5bd1));
+    // A stable key id per stack and key, shaped as KMS's.
+    let id = uuid::Uuid::from_u64_pair(h.finish(), 0);
     format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{id}")
 }
 

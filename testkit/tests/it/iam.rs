@@ -52,6 +52,24 @@ fn refusal<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug>(
     }
 }
 
+/// Sends an empty JSON object to the queue at `url`.
+async fn send_empty(
+    sqs: &aws_sdk_sqs::Client,
+    url: String,
+) -> Result<
+    aws_sdk_sqs::operation::send_message::SendMessageOutput,
+    SdkError<
+        aws_sdk_sqs::operation::send_message::SendMessageError,
+        aws_sdk_dynamodb::config::http::HttpResponse,
+    >,
+> {
+    sqs.send_message()
+        .queue_url(url)
+        .message_body("{}")
+        .send()
+        .await
+}
+
 fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_string())
 }
@@ -161,14 +179,7 @@ async fn the_queue_key_is_used_only_for_the_queue_its_context_names() {
     let res = batch_resources().await;
     res.create_event_queue().await.expect("event queue");
     let events = res.as_role(Role::ConversationEvents);
-    let send = |url: String| {
-        events
-            .sqs
-            .send_message()
-            .queue_url(url)
-            .message_body("{}")
-            .send()
-    };
+    let send = |url: String| send_empty(&events.sqs, url);
     send(res.dead_letter_queue_url.clone())
         .await
         .expect("the dead-letter queue, its context");
@@ -199,15 +210,7 @@ async fn source_arn_and_account_admit_the_stacks_rules_only() {
     let send = |source: &str| {
         let events = res.as_service("events.amazonaws.com", source);
         let url = res.dead_letter_queue_url.clone();
-        async move {
-            events
-                .sqs
-                .send_message()
-                .queue_url(url)
-                .message_body("{}")
-                .send()
-                .await
-        }
+        async move { send_empty(&events.sqs, url).await }
     };
     send(&own).await.expect("the stack's rule dead-letters");
     let (status, code, _) = refusal(send(&other_stack).await);
