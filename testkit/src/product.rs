@@ -30,6 +30,7 @@ pub fn fast_retries() -> RetryPolicy {
         max_in_call_wait: Duration::ZERO,
         connect_timeout: Duration::from_secs(2),
         request_timeout: Duration::from_secs(10),
+        api_timeout: Duration::from_secs(20),
     }
 }
 

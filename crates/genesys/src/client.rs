@@ -31,8 +31,11 @@ pub struct RetryPolicy {
     pub max_in_call_wait: Duration,
     /// TCP + TLS connect timeout.
     pub connect_timeout: Duration,
-    /// Whole-request timeout.
+    /// Whole-request timeout of a token request.
     pub request_timeout: Duration,
+    /// Whole-request timeout of a Platform API request: longer, since an
+    /// analytics page holds up to 250 items and a token grant is small.
+    pub api_timeout: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -44,6 +47,7 @@ impl Default for RetryPolicy {
             max_in_call_wait: Duration::from_secs(3),
             connect_timeout: Duration::from_secs(3),
             request_timeout: Duration::from_secs(5),
+            api_timeout: Duration::from_secs(20),
         }
     }
 }
@@ -215,7 +219,6 @@ impl GenesysClient {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let http = reqwest::Client::builder()
             .connect_timeout(retry.connect_timeout)
-            .timeout(retry.request_timeout)
             .user_agent(concat!("genesys-va-analytics/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| BuildError(transport(&e)))?;
@@ -255,6 +258,7 @@ impl GenesysClient {
         let resp = self
             .http
             .post(format!("{}/oauth/token", self.hosts.login))
+            .timeout(self.retry.request_timeout)
             .basic_auth(&creds.client_id, Some(creds.client_secret.expose()))
             .header(
                 reqwest::header::CONTENT_TYPE,
@@ -334,6 +338,7 @@ impl GenesysClient {
         let resp = self
             .http
             .head(format!("{}/api/v2/tokens/me", self.hosts.api))
+            .timeout(self.retry.request_timeout)
             .bearer_auth(token.expose())
             .send()
             .await
@@ -360,6 +365,7 @@ impl GenesysClient {
         let resp = self
             .http
             .get(format!("{}{path_and_query}", self.hosts.api))
+            .timeout(self.retry.api_timeout)
             .bearer_auth(token.expose())
             .send()
             .await

@@ -293,6 +293,10 @@ impl KpiConfig {
     }
 }
 
+/// The final intent of a bot session that has no reporting turns (the
+/// customer left before the bot's first turn): counted as `i#none`.
+pub const NO_TURNS_INTENT: &str = "none";
+
 /// What enrichment found for an ended session.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Enrichment {

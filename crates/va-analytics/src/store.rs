@@ -349,6 +349,22 @@ impl AnalyticsError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::Conflict { .. } | Self::Throttled { .. })
     }
+
+    /// DynamoDB failed on its side or did not answer (after the SDK's own
+    /// retries): an `InternalServerError` or `ServiceUnavailable`, a
+    /// dispatch failure or a timeout, read from the SDK's error chain. The
+    /// same request may succeed later, unlike a validation error or an
+    /// access denial.
+    pub fn is_server_error(&self) -> bool {
+        const SIGNS: [&str; 5] = [
+            "InternalServerError",
+            "ServiceUnavailable",
+            "dispatch failure",
+            "timeout",
+            "timed out",
+        ];
+        matches!(self, Self::DynamoDb { reason, .. } if SIGNS.iter().any(|s| reason.contains(s)))
+    }
 }
 
 /// One bucket as read back.

@@ -133,7 +133,8 @@ pub(crate) enum GetError {
 /// One GET through `access`: a 401 is the access policy's business (the
 /// broker's single-flight path, one retry); a 429 waits its `Retry-After`,
 /// 5xx and transport errors back off exponentially; at most `max_tries`
-/// tries, and no wait that would pass `deadline`.
+/// tries. No request starts at or after `deadline`, none runs past it, and
+/// no wait would pass it.
 pub(crate) async fn get_retrying<A: ApiAccess>(
     access: &A,
     stats: &EnrichStats,
@@ -145,9 +146,16 @@ pub(crate) async fn get_retrying<A: ApiAccess>(
     let mut pause = Duration::from_millis(100);
     let mut tries = 0u32;
     loop {
+        if Instant::now() >= deadline {
+            return Err(GetError::GaveUp("not started: at the deadline".into()));
+        }
         tries = tries.saturating_add(1);
         stats.api_calls.fetch_add(1, Ordering::Relaxed);
-        let (wait, last) = match access.get_json(key, path).await {
+        let answer = tokio::time::timeout_at(deadline, access.get_json(key, path)).await;
+        let Ok(answer) = answer else {
+            return Err(GetError::GaveUp("cut off at the deadline".into()));
+        };
+        let (wait, last) = match answer {
             Ok((v, retried)) => {
                 if retried {
                     stats.retried_after_401.fetch_add(1, Ordering::Relaxed);

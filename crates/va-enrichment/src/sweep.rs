@@ -9,10 +9,16 @@
 //! intent is its last turn's `intent.name`. Each found session is applied with
 //! its own marker and the conditional delete of its pending item; one not
 //! found stays pending for the next sweep, until `give_up_after`, when it
-//! counts as "intent unknown". Analytics lag and outages of any length up to
+//! counts as "intent unknown"; one found with no turns counts with the
+//! intent `none` at once. Analytics lag and outages of any length up to
 //! that limit cost nothing but time.
+//!
+//! No session holds the others back: a write that still fails after its
+//! retries is recorded (`SweepReport::item_failures`) and the session goes
+//! after the others from then on. A quarter of every sweep's time is the
+//! roll-up's, whatever the backlog.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -73,9 +79,18 @@ pub struct SweepReport {
     pub names_resolved: usize,
     /// Hours rolled up (sealed or dirty) this time.
     pub hours_rolled: usize,
+    /// The last hour rolled up so far, epoch ms (the roll-up's progress).
+    pub rolled_to: Option<i64>,
     /// The roll-up failed this time (the dashboard reads minute cells
     /// meanwhile; the next sweep tries again).
     pub roll_up_failed: bool,
+    /// Sessions whose write still failed after its retries,
+    /// `conversation#session: error`. They stay pending and go after the
+    /// others in the next sweep (metric `EnrichmentItemFailures`).
+    pub item_failures: Vec<String>,
+    /// How long the oldest listed session has waited since it ended,
+    /// seconds (0 with none; metric `OldestPendingSeconds`).
+    pub oldest_pending_s: u64,
 }
 
 /// Counters across sweeps, for metrics and reports.
@@ -109,6 +124,9 @@ pub struct Sweeper<A> {
     /// Flows whose name is stored, or the time to ask again (after a 403 or
     /// 404: an hour later), per flow id.
     names: std::sync::Mutex<HashMap<String, Option<i64>>>,
+    /// Sessions whose write failed in an earlier sweep of this container:
+    /// they go after the others, so none of them holds the rest back.
+    failing: std::sync::Mutex<HashSet<String>>,
 }
 
 /// How long a flow whose name is forbidden or unknown waits before another try.
@@ -133,6 +151,20 @@ const MAX_TRIES: u32 = 4;
 /// Analytics pages hold at most this many items (the API's maximum).
 const PAGE_SIZE: u32 = 250;
 
+/// Tries of one session's write (throttles, conflicts, DynamoDB 5xx) before
+/// it counts as an item failure and waits for the next sweep.
+const MAX_WRITE_TRIES: u32 = 6;
+
+/// The share of every sweep's time kept for the roll-up (divisor): a backlog
+/// of enrichment never starves the hours the dashboard's long ranges read.
+const ROLL_UP_SHARE: u32 = 4;
+
+/// When enrichment stops so the roll-up keeps its share of the time left.
+fn enrichment_deadline(start: Instant, deadline: Instant) -> Instant {
+    let budget = deadline.saturating_duration_since(start);
+    deadline - budget / ROLL_UP_SHARE
+}
+
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -151,6 +183,7 @@ impl<A: ApiAccess> Sweeper<A> {
             cfg,
             stats: SweepStats::default(),
             names: std::sync::Mutex::default(),
+            failing: std::sync::Mutex::default(),
         }
     }
 
@@ -159,9 +192,13 @@ impl<A: ApiAccess> Sweeper<A> {
         Ok(!self.store.pending(i64::MAX, 1).await?.is_empty())
     }
 
-    /// One sweep, stopping new work at `deadline`. A store error ends it
-    /// early (the pending items stay for the next one).
+    /// One sweep, stopping new work at `deadline`. Enrichment stops early
+    /// enough to leave the roll-up its share; a session whose write fails is
+    /// recorded and left pending, never stopping the others. Only listing
+    /// the pending sessions can fail the sweep.
     pub async fn sweep(&self, deadline: Instant) -> Result<SweepReport, AnalyticsError> {
+        let started = Instant::now();
+        let enrich_by = enrichment_deadline(started, deadline);
         let calls_before = self.stats.api.api_calls.load(Ordering::Relaxed);
         let now = self.clock.now_ms();
         let pending = self
@@ -170,85 +207,38 @@ impl<A: ApiAccess> Sweeper<A> {
             .await?;
         let mut report = SweepReport {
             pending: pending.len(),
+            oldest_pending_s: pending
+                .iter()
+                .map(|p| now.saturating_sub(p.end_ms))
+                .max()
+                .map_or(0, |age| u64::try_from(age / 1_000).unwrap_or(0)),
             ..SweepReport::default()
         };
-        // Groups: one bot flow, end times close together (a new group after a
-        // gap of two skews or past `MAX_WINDOW`), oldest first, so one stuck
-        // session never widens a busy flow's queries and old groups get done
-        // (or given up) before new ones. Owned: they live across awaits.
-        let mut by_flow: BTreeMap<String, Vec<PendingEnrichment>> = BTreeMap::new();
-        for p in pending {
-            by_flow.entry(p.flow_id.clone()).or_default().push(p);
-        }
-        let flow_ids: Vec<String> = by_flow.keys().cloned().collect();
-        report.names_resolved = self.resolve_names(&flow_ids, now, deadline).await;
-        let skew = ms(self.cfg.skew);
-        let mut groups: Vec<Vec<PendingEnrichment>> = Vec::new();
-        for (_, mut items) in by_flow {
-            items.sort_by_key(|p| p.end_ms);
-            let mut group: Vec<PendingEnrichment> = Vec::new();
-            for p in items {
-                let split = match (group.first(), group.last()) {
-                    (Some(first), Some(last)) => {
-                        p.end_ms.saturating_sub(last.end_ms) > skew.saturating_mul(2)
-                            || p.end_ms.saturating_sub(first.end_ms) > ms(MAX_WINDOW)
-                    }
-                    _ => false,
-                };
-                if split {
-                    groups.push(std::mem::take(&mut group));
-                }
-                group.push(p);
-            }
-            groups.push(group);
-        }
-        groups.sort_by_key(|g| g.first().map_or(i64::MAX, |p| p.end_ms));
-        for items in groups {
-            let give_up =
-                |p: &PendingEnrichment| now.saturating_sub(p.end_ms) >= ms(self.cfg.give_up_after);
-            let found = if Instant::now() >= deadline {
-                HashMap::new()
-            } else {
-                let flow_id = items.first().map(|p| p.flow_id.clone()).unwrap_or_default();
-                match self.lookup(&flow_id, &items, deadline).await {
-                    Ok(found) => found,
-                    Err(e) => {
-                        report.failures.push(format!("{flow_id}: {e}"));
-                        HashMap::new()
-                    }
-                }
-            };
-            for p in &items {
-                let enrichment = match found.get(&pending_key(p)) {
-                    Some(e) => Some(e),
-                    None if give_up(p) => None,
-                    None => {
-                        report.left += 1;
-                        continue;
-                    }
-                };
-                if Instant::now() >= deadline {
-                    report.left += 1;
-                    continue;
-                }
-                self.resolve(p, enrichment, deadline).await?;
-                if enrichment.is_some() {
-                    report.enriched += 1;
-                    self.stats.enriched.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    report.gave_up += 1;
-                }
-            }
+        let flow_ids: Vec<String> = pending
+            .iter()
+            .map(|p| p.flow_id.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        report.names_resolved = self.resolve_names(&flow_ids, now, enrich_by).await;
+        let failing = self
+            .failing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for items in groups(pending, ms(self.cfg.skew), &failing) {
+            self.sweep_group(&items, now, enrich_by, &mut report).await;
         }
         // Roll up sealed and dirty hours (the dashboard's long ranges read
-        // them); a failure waits for the next sweep.
-        if Instant::now() < deadline {
-            match self.store.roll_up(now, 24, deadline).await {
-                Ok(r) => report.hours_rolled = r.sealed + r.rerolled,
-                Err(e) => {
-                    report.roll_up_failed = true;
-                    tracing::warn!(error = %e, "roll-up failed; next sweep");
-                }
+        // them) in the share kept for it; a failure waits for the next sweep.
+        match self.store.roll_up(now, 24, deadline).await {
+            Ok(r) => {
+                report.hours_rolled = r.sealed + r.rerolled;
+                report.rolled_to = r.rolled_to;
+            }
+            Err(e) => {
+                report.roll_up_failed = true;
+                tracing::warn!(error = %e, "roll-up failed; next sweep");
             }
         }
         report.api_calls = self
@@ -258,6 +248,81 @@ impl<A: ApiAccess> Sweeper<A> {
             .load(Ordering::Relaxed)
             .saturating_sub(calls_before);
         Ok(report)
+    }
+
+    /// Looks one group up and resolves each of its sessions: found ones
+    /// with what the API reports, overdue ones as given up.
+    async fn sweep_group(
+        &self,
+        items: &[PendingEnrichment],
+        now: i64,
+        deadline: Instant,
+        report: &mut SweepReport,
+    ) {
+        let give_up =
+            |p: &PendingEnrichment| now.saturating_sub(p.end_ms) >= ms(self.cfg.give_up_after);
+        let flow_id = items.first().map(|p| p.flow_id.clone()).unwrap_or_default();
+        let found = if Instant::now() >= deadline {
+            HashMap::new()
+        } else {
+            match self.lookup(&flow_id, items, deadline).await {
+                Ok(found) => found,
+                Err(e) => {
+                    report.failures.push(format!("{flow_id}: {e}"));
+                    HashMap::new()
+                }
+            }
+        };
+        for p in items {
+            let enrichment = match found.get(&pending_key(p)) {
+                Some(e) => Some(e),
+                None if give_up(p) => None,
+                None => {
+                    report.left += 1;
+                    continue;
+                }
+            };
+            if Instant::now() >= deadline {
+                report.left += 1;
+                continue;
+            }
+            match self.resolve(p, enrichment, deadline).await {
+                Ok(()) => {
+                    self.failing
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&pending_key(p));
+                    if enrichment.is_some() {
+                        report.enriched += 1;
+                        self.stats.enriched.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        report.gave_up += 1;
+                    }
+                }
+                Err(e) => self.item_failed(p, &e, report),
+            }
+        }
+    }
+
+    /// Records a session whose write failed: it stays pending, and goes
+    /// after the others from now on.
+    fn item_failed(&self, p: &PendingEnrichment, e: &AnalyticsError, report: &mut SweepReport) {
+        tracing::warn!(
+            conversation_id = %p.conversation_id,
+            session_key = %p.session_key,
+            flow_id = %p.flow_id,
+            error = %e,
+            "enrichment write failed; the session stays pending and goes last next sweep"
+        );
+        report.left += 1;
+        report
+            .item_failures
+            .push(format!("{}: {e}", pending_key(p)));
+        let mut failing = self.failing.lock().unwrap_or_else(|e| e.into_inner());
+        if failing.len() >= 10_000 {
+            failing.clear();
+        }
+        failing.insert(pending_key(p));
     }
 
     /// Reads the name of each flow in `flow_ids` not known yet
@@ -333,9 +398,12 @@ impl<A: ApiAccess> Sweeper<A> {
 
     /// The sessions of one group of one flow, matched one to one: each
     /// pending session takes the unclaimed API session of its conversation
-    /// whose completion is nearest its `flow.end`, within the skew. Only
-    /// sessions whose turns are in are returned: a session listed before its
-    /// turns waits for the next sweep rather than lose its intent.
+    /// whose completion is nearest its `flow.end`, within the skew. A
+    /// session with no turns gets the intent [`NO_TURNS_INTENT`]
+    /// (ASSUMPTION: the analytics API lists a session's turns no later than
+    /// the session itself, as the simulator does).
+    ///
+    /// [`NO_TURNS_INTENT`]: va_analytics::kpi::NO_TURNS_INTENT
     async fn lookup(
         &self,
         flow_id: &str,
@@ -420,17 +488,23 @@ impl<A: ApiAccess> Sweeper<A> {
                 *slot = (at, intent);
             }
         }
+        // A listed session with no turn in the query over its lifetime had
+        // none: the customer left before the bot's first turn.
         Ok(matched
             .into_iter()
-            .filter_map(|(key, s)| {
-                let (_, final_intent) = last_turn.get(&s.id)?.clone();
-                Some((
+            .map(|(key, s)| {
+                let final_intent = match last_turn.remove(&s.id) {
+                    Some((_, intent)) => intent,
+                    None => Some(va_analytics::kpi::NO_TURNS_INTENT.to_string()),
+                };
+                let bot_result = s.bot_result;
+                (
                     key,
                     Enrichment {
                         final_intent,
-                        bot_result: s.bot_result,
+                        bot_result,
                     },
-                ))
+                )
             })
             .collect())
     }
@@ -474,44 +548,151 @@ impl<A: ApiAccess> Sweeper<A> {
     }
 
     /// Applies one session's enrichment (or its giving up) exactly once,
-    /// retrying write conflicts.
+    /// retrying conflicts, throttles and DynamoDB's server errors with
+    /// backoff, at most [`MAX_WRITE_TRIES`] times and never past `deadline`.
     async fn resolve(
         &self,
         p: &PendingEnrichment,
         found: Option<&Enrichment>,
         deadline: Instant,
     ) -> Result<(), AnalyticsError> {
+        let mut pause = Duration::from_millis(20);
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let e = match self.resolve_once(p, found).await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_retryable() || e.is_server_error() => e,
+                Err(e) => return Err(e),
+            };
+            let wait = pause.mul_f64(rand::rng().random_range(0.5..1.0));
+            if tries >= MAX_WRITE_TRIES
+                || Instant::now()
+                    .checked_add(wait)
+                    .is_none_or(|t| t >= deadline)
+            {
+                return Err(e);
+            }
+            tokio::time::sleep(wait).await;
+            pause = (pause * 2).min(Duration::from_millis(1_000));
+        }
+    }
+
+    /// One try of [`Self::resolve`]: read the state if a transfer needs it,
+    /// plan, admit names, apply.
+    async fn resolve_once(
+        &self,
+        p: &PendingEnrichment,
+        found: Option<&Enrichment>,
+    ) -> Result<(), AnalyticsError> {
         let needs_state = found
             .and_then(|e| e.bot_result.as_deref())
             .is_some_and(va_analytics::kpi::is_transfer_result);
-        let mut pause = Duration::from_millis(10);
-        loop {
-            let read = if needs_state {
-                self.store.read_state(&p.conversation_id).await?
-            } else {
-                StateRead::default()
-            };
-            let mut plan = plan_enrichment(p, found, needs_state.then_some(&read.state));
-            self.store.admit_names(&mut plan).await?;
-            match self
-                .store
-                .apply(&plan, self.clock.now_ms(), read.version, Some(p))
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(AnalyticsError::Conflict { reason }) => {
-                    let wait = pause.mul_f64(rand::rng().random_range(0.5..1.0));
-                    if Instant::now()
-                        .checked_add(wait)
-                        .is_none_or(|t| t >= deadline)
-                    {
-                        return Err(AnalyticsError::Conflict { reason });
-                    }
-                    tokio::time::sleep(wait).await;
-                    pause = (pause * 2).min(Duration::from_millis(500));
+        let read = if needs_state {
+            self.store.read_state(&p.conversation_id).await?
+        } else {
+            StateRead::default()
+        };
+        let mut plan = plan_enrichment(p, found, needs_state.then_some(&read.state));
+        self.store.admit_names(&mut plan).await?;
+        self.store
+            .apply(&plan, self.clock.now_ms(), read.version, Some(p))
+            .await
+            .map(|_| ())
+    }
+}
+
+/// Groups of pending sessions to look up together: one bot flow, end times
+/// close together (a new group after a gap of two skews or past
+/// [`MAX_WINDOW`]), so one stuck session never widens a busy flow's
+/// queries. Oldest first, so old groups get done (or given up) before new
+/// ones; sessions in `failing` go after every other, in groups of their own.
+fn groups(
+    pending: Vec<PendingEnrichment>,
+    skew: i64,
+    failing: &HashSet<String>,
+) -> Vec<Vec<PendingEnrichment>> {
+    let mut by_flow: BTreeMap<(bool, String), Vec<PendingEnrichment>> = BTreeMap::new();
+    for p in pending {
+        let last = failing.contains(&pending_key(&p));
+        by_flow
+            .entry((last, p.flow_id.clone()))
+            .or_default()
+            .push(p);
+    }
+    let mut groups: Vec<(bool, Vec<PendingEnrichment>)> = Vec::new();
+    for ((last, _), mut items) in by_flow {
+        items.sort_by_key(|p| p.end_ms);
+        let mut group: Vec<PendingEnrichment> = Vec::new();
+        for p in items {
+            let split = match (group.first(), group.last()) {
+                (Some(first), Some(prev)) => {
+                    p.end_ms.saturating_sub(prev.end_ms) > skew.saturating_mul(2)
+                        || p.end_ms.saturating_sub(first.end_ms) > ms(MAX_WINDOW)
                 }
-                Err(e) => return Err(e),
+                _ => false,
+            };
+            if split {
+                groups.push((last, std::mem::take(&mut group)));
             }
+            group.push(p);
         }
+        groups.push((last, group));
+    }
+    groups.sort_by_key(|(last, g)| (*last, g.first().map_or(i64::MAX, |p| p.end_ms)));
+    groups.into_iter().map(|(_, g)| g).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(flow: &str, conversation: &str, end_ms: i64) -> PendingEnrichment {
+        PendingEnrichment {
+            conversation_id: conversation.into(),
+            session_key: "s".into(),
+            flow_id: flow.into(),
+            end_ms,
+        }
+    }
+
+    fn ids(groups: &[Vec<PendingEnrichment>]) -> Vec<Vec<&str>> {
+        groups
+            .iter()
+            .map(|g| g.iter().map(|p| p.conversation_id.as_str()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn groups_are_oldest_first_split_by_gaps_and_failing_sessions_go_last() {
+        let all = vec![
+            pending("f", "old-failing", 0),
+            pending("f", "old", 1_000),
+            pending("f", "later", 600_000),
+            pending("g", "other-flow", 500),
+        ];
+        let failing: HashSet<String> = ["old-failing#s".to_string()].into();
+        let g = groups(all, 60_000, &failing);
+        assert_eq!(
+            ids(&g),
+            vec![
+                vec!["other-flow"],
+                vec!["old"],
+                vec!["later"],
+                vec!["old-failing"]
+            ]
+        );
+    }
+
+    #[test]
+    fn the_roll_up_keeps_a_quarter_of_the_sweep() {
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs(100);
+        assert_eq!(
+            enrichment_deadline(start, deadline),
+            start + Duration::from_secs(75)
+        );
+        // Past the deadline already: no time for enrichment at all.
+        assert_eq!(enrichment_deadline(deadline, start), start);
     }
 }

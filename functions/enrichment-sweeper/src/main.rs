@@ -97,6 +97,8 @@ fn log_report(r: &SweepReport, rate_limited: Option<u64>, org: Option<&str>) {
         ("EnrichmentFailures", count(r.failures.len())),
         ("HoursRolled", count(r.hours_rolled)),
         ("RollUpFailures", count(usize::from(r.roll_up_failed))),
+        ("EnrichmentItemFailures", count(r.item_failures.len())),
+        ("OldestPendingSeconds", r.oldest_pending_s as f64),
     ];
     if let Some(n) = rate_limited {
         metrics.push(("RateLimitedTotal", n as f64));
@@ -105,12 +107,20 @@ fn log_report(r: &SweepReport, rate_limited: Option<u64>, org: Option<&str>) {
     for f in &r.failures {
         tracing::warn!(org = org.unwrap_or_default(), failure = %f, "enrichment lookup failed; the sessions stay pending");
     }
+    if r.roll_up_failed {
+        tracing::error!(
+            org = org.unwrap_or_default(),
+            "roll-up failed; the next sweep tries again"
+        );
+    }
     tracing::info!(
         org = org.unwrap_or_default(),
         pending = r.pending,
         enriched = r.enriched,
         gave_up = r.gave_up,
         left = r.left,
+        item_failures = r.item_failures.len(),
+        oldest_pending_s = r.oldest_pending_s,
         api_calls = r.api_calls,
         "sweep done"
     );

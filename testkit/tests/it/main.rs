@@ -15,5 +15,6 @@ mod orgs;
 mod reads;
 mod redrive;
 mod simulator;
+mod sweeper;
 mod template;
 mod traffic;

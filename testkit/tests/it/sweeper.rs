@@ -1,0 +1,223 @@
+//! The enrichment sweeper in AWS for months (issue 23): no single session
+//! stops a sweep, the roll-up keeps its share of every sweep, and a bot
+//! session with no turns is counted at once.
+
+use std::time::Duration;
+
+use serde_json::json;
+use testkit::iam::Role;
+use testkit::iam::policy::Policy;
+use testkit::product;
+use testkit::sim::{FaultSide, Faults, Policies, Simulator};
+use testkit::traffic::{self, Traffic, TrafficConfig};
+use token_broker::BrokerConfig;
+use va_analytics::PendingEnrichment;
+use va_enrichment::SweepConfig;
+
+use crate::common::setup;
+
+/// An hour boundary (epoch ms), so a traffic's hours are known.
+const HOUR_START: i64 = 1_795_186_800_000;
+const HOUR_MS: i64 = 3_600_000;
+
+fn deadline(secs: u64) -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(secs)
+}
+
+/// `t`'s events counted by one handler, each at its time; the sessions
+/// left pending.
+async fn handle_all(
+    res: &testkit::aws::TestResources,
+    sim: &Simulator,
+    t: &Traffic,
+) -> Vec<PendingEnrichment> {
+    let handler = product::handler(res, sim);
+    for e in &t.events {
+        sim.clock().advance_to(e.at_ms);
+        handler
+            .handle(&e.envelope, deadline(30))
+            .await
+            .expect("counted");
+    }
+    product::store(res)
+        .pending(i64::MAX, 10_000)
+        .await
+        .expect("pending")
+}
+
+fn sweeper(res: &testkit::aws::TestResources, sim: &Simulator) -> product::ProductSweeper {
+    product::sweeper(
+        res,
+        sim,
+        BrokerConfig::default(),
+        SweepConfig {
+            delay: Duration::ZERO,
+            ..SweepConfig::default()
+        },
+    )
+}
+
+/// Denies the sweeper's role writing one session's marker: its enrichment
+/// transaction is refused every time (an explicit deny, as an SCP or a
+/// permissions boundary would give).
+fn deny_marker_of(res: &testkit::aws::TestResources, p: &PendingEnrichment) {
+    let stack = res.stack.as_ref().expect("the double");
+    let mut policies = stack.role(Role::EnrichmentSweeper).expect("role").policies;
+    let marker = format!("event#enriched#{}#{}", p.conversation_id, p.session_key);
+    let deny = json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny", "Action": "dynamodb:PutItem",
+        "Resource": testkit::iam::request::table_arn(&res.analytics_table),
+        "Condition": {"ForAnyValue:StringEquals": {"dynamodb:LeadingKeys": [marker]}}}]});
+    policies.push(Policy::parse(&deny).expect("policy"));
+    stack.set_policies(Role::EnrichmentSweeper, policies);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_whose_write_always_fails_never_holds_back_the_others_or_the_roll_up() {
+    let t = traffic::generate(&TrafficConfig {
+        seed: 23,
+        sessions_per_minute: 20,
+        minutes: 4,
+        start_ms: HOUR_START,
+        ..TrafficConfig::default()
+    });
+    let (sim, res) = setup(Policies::default(), HOUR_START).await;
+    sim.register_conversations(t.sim_conversations());
+    let pending = handle_all(&res, &sim, &t).await;
+    assert!(pending.len() > 50, "{} bot sessions", pending.len());
+    // The oldest session, which every sweep meets first.
+    let stuck = pending.iter().min_by_key(|p| p.end_ms).expect("one");
+    deny_marker_of(&res, stuck);
+    let stuck_key = format!("{}#{}", stuck.conversation_id, stuck.session_key);
+    // Three hours later: the traffic's hour is sealed.
+    sim.clock().advance_to(HOUR_START + 3 * HOUR_MS + 60_000);
+    let sweeper = sweeper(&res, &sim);
+    let first = sweeper.sweep(deadline(60)).await.expect("a sweep");
+    assert_eq!(first.enriched, pending.len() - 1, "{first:?}");
+    assert_eq!(first.item_failures.len(), 1, "{first:?}");
+    assert!(first.item_failures[0].starts_with(&stuck_key), "{first:?}");
+    assert!(first.item_failures[0].contains("AccessDenied"), "{first:?}");
+    assert!(!first.roll_up_failed && first.hours_rolled > 0, "{first:?}");
+    assert!(first.oldest_pending_s >= 3 * 3_600, "{first:?}");
+    let second = sweeper.sweep(deadline(60)).await.expect("a sweep");
+    assert_eq!((second.pending, second.enriched), (1, 0), "{second:?}");
+    assert_eq!(second.item_failures.len(), 1, "{second:?}");
+    assert!(!second.roll_up_failed, "{second:?}");
+    let left = product::store(&res)
+        .pending(i64::MAX, 10)
+        .await
+        .expect("pending");
+    assert_eq!(left.len(), 1, "the failing session stays pending");
+    let denials = res.denials();
+    assert!(
+        denials
+            .iter()
+            .all(|d| d.caller.contains("EnrichmentSweeper")),
+        "only the denied writes: {denials:?}"
+    );
+    res.delete().await.expect("cleanup");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_larger_than_a_sweep_still_rolls_up_every_sealed_hour() {
+    let t = traffic::generate(&TrafficConfig {
+        seed: 24,
+        sessions_per_minute: 1,
+        minutes: 50,
+        start_ms: HOUR_START,
+        ..TrafficConfig::default()
+    });
+    let (sim, res) = setup(Policies::default(), HOUR_START).await;
+    sim.register_conversations(t.sim_conversations());
+    let pending = handle_all(&res, &sim, &t).await;
+    // Sessions minutes apart: a lookup pair per session, a second each.
+    sim.set_faults(
+        FaultSide::Api,
+        Faults {
+            latency_ms: 1_000,
+            ..Faults::default()
+        },
+    );
+    // Four hours later: the traffic's hour and the two after it are sealed.
+    sim.clock().advance_to(HOUR_START + 4 * HOUR_MS + 60_000);
+    let report = sweeper(&res, &sim)
+        .sweep(deadline(16))
+        .await
+        .expect("a sweep");
+    assert!(
+        report.left > pending.len() / 2,
+        "the backlog is larger than the sweep: {report:?}"
+    );
+    assert!(!report.roll_up_failed, "{report:?}");
+    // Back to the traffic's hour, and up to the last sealed one.
+    assert!(report.hours_rolled >= 3, "{report:?}");
+    assert_eq!(
+        report.rolled_to,
+        Some(HOUR_START + 2 * HOUR_MS),
+        "{report:?}"
+    );
+    res.delete().await.expect("cleanup");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_session_without_turns_gets_its_result_and_intent_none_in_the_first_sweep() {
+    let mut t = traffic::generate(&TrafficConfig {
+        seed: 25,
+        sessions_per_minute: 6,
+        minutes: 5,
+        start_ms: HOUR_START,
+        ..TrafficConfig::default()
+    });
+    let (sim, res) = setup(Policies::default(), HOUR_START).await;
+    let mut conversations = t.sim_conversations();
+    // A session that handed back to a queue: its bot result is what counts
+    // its escalation, so a lost result would show.
+    let quiet = conversations
+        .iter_mut()
+        .find(|c| {
+            c.bot
+                .as_ref()
+                .is_some_and(|b| va_analytics::kpi::is_transfer_result(&b.bot_result))
+        })
+        .expect("a bot session that transferred");
+    let was = quiet
+        .bot
+        .as_ref()
+        .and_then(|b| b.final_intent().map(str::to_string));
+    if let Some(bot) = quiet.bot.as_mut() {
+        bot.turns.clear();
+    }
+    let (flow_id, minute) = (
+        quiet.flow_id.clone(),
+        va_analytics::minute_of(quiet.flow_end_ms),
+    );
+    sim.register_conversations(conversations);
+    // The truth without its turns: intent `none` instead of the last turn's.
+    let none = va_analytics::kpi::NO_TURNS_INTENT.to_string();
+    let flow_minutes = t.truth.by_flow_minute.entry(flow_id).or_default();
+    for kpis in [
+        t.truth.by_minute.entry(minute).or_default(),
+        flow_minutes.entry(minute).or_default(),
+    ] {
+        if let Some(was) = &was
+            && let Some(n) = kpis.intents.get_mut(was)
+        {
+            *n -= 1;
+            if *n == 0 {
+                kpis.intents.remove(was);
+            }
+        }
+        *kpis.intents.entry(none.clone()).or_default() += 1;
+    }
+    let pending = handle_all(&res, &sim, &t).await;
+    sim.clock().advance_to(HOUR_START + 10 * 60_000);
+    let report = sweeper(&res, &sim)
+        .sweep(deadline(60))
+        .await
+        .expect("a sweep");
+    assert_eq!(report.enriched, pending.len(), "{report:?}");
+    let diffs =
+        testkit::replay::compare(&product::store(&res), &t.truth, 0, HOUR_START + HOUR_MS).await;
+    assert!(diffs.is_empty(), "{diffs:#?}");
+    res.delete().await.expect("cleanup");
+}
