@@ -250,20 +250,26 @@ async fn sweeper(res: &TestResources, sim: &Simulator, tenants: &[Tenant]) {
         give_up_after: Duration::from_secs(3_600),
         ..SweepConfig::default()
     };
-    if tenants.is_empty() {
-        let s = crate::product::sweeper(res, sim, BrokerConfig::default(), cfg);
-        let _ = s.sweep(deadline()).await;
-        return;
-    }
+    // Under the lease, as the function runs it.
     let role = res.as_role(Role::EnrichmentSweeper);
-    let listed = listed(res, Role::EnrichmentSweeper).await;
-    let sweeps = OrgSweeps::new(
-        Arc::new(crate::orgs::org_fleet(&role, sim.clock())),
-        AnalyticsStore::new(role.analytics.clone(), res.analytics_table.clone()),
-        sim.clock(),
-        cfg,
-    );
-    let _ = sweeps.sweep_all(&listed, 4, deadline()).await;
+    let lease = va_analytics::SweepLease::new(role.analytics.clone(), res.analytics_table.clone());
+    let now = sim.clock().now_ms();
+    let sweep = async {
+        if tenants.is_empty() {
+            let s = crate::product::sweeper(res, sim, BrokerConfig::default(), cfg);
+            let _ = s.sweep(deadline()).await;
+            return;
+        }
+        let listed = listed(res, Role::EnrichmentSweeper).await;
+        let sweeps = OrgSweeps::new(
+            Arc::new(crate::orgs::org_fleet(&role, sim.clock())),
+            AnalyticsStore::new(role.analytics.clone(), res.analytics_table.clone()),
+            sim.clock(),
+            cfg,
+        );
+        let _ = sweeps.sweep_all(&listed, 4, deadline()).await;
+    };
+    let _ = lease.run("scenario", now, now + 120_000, sweep).await;
 }
 
 /// The dashboard's data and (many orgs) its orgs, as a signed-in viewer.

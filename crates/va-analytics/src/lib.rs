@@ -6,6 +6,7 @@
 pub mod dashboard;
 pub mod kpi;
 pub mod store;
+pub mod sweep_lease;
 
 pub use kpi::{
     ConversationState, Enrichment, KpiConfig, MAX_NAMES_PER_FLOW_DAY, NameKind, OTHER_NAME,
@@ -16,3 +17,4 @@ pub use store::{
     ANALYTICS_TABLE, AnalyticsError, AnalyticsStore, Applied, Breakdown, Bucket, MARKER_TTL_S,
     ReadStats, StateRead, batch_items, org_prefix,
 };
+pub use sweep_lease::SweepLease;

@@ -21,11 +21,11 @@ use lambda_support::{Clock, SystemClock, emf, telemetry};
 use serde_json::Value;
 use token_broker::fleet::OrgFleet;
 use token_broker::{GenesysTokenSource, TenantRegistry, genesys_broker};
-use va_analytics::AnalyticsStore;
+use va_analytics::{AnalyticsStore, SweepLease};
 use va_enrichment::lookup::BrokerAccess;
-use va_enrichment::{OrgSweep, OrgSweeps, SweepReport, Sweeper, SweeperConfig};
+use va_enrichment::{OrgSweep, OrgSweeps, SweepReport, SweeperConfig};
 
-type ProductSweeper = Sweeper<BrokerAccess<GenesysTokenSource>>;
+type ProductSweeper = va_enrichment::Sweeper<BrokerAccess<GenesysTokenSource>>;
 
 /// Leaves this much of the invocation for writing the result.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
@@ -37,6 +37,33 @@ const ORG_CONCURRENCY: usize = 4;
 enum Sweeps {
     Single(Arc<ProductSweeper>),
     Orgs(Arc<OrgSweeps>, TenantRegistry),
+}
+
+/// The deployment's sweeper and its lease: one sweep at a time without
+/// reserved concurrency.
+struct Sweeper {
+    sweeps: Sweeps,
+    lease: SweepLease,
+}
+
+impl Sweeper {
+    /// One sweep if no other holds the lease (until the invocation's end);
+    /// `holder` names the invocation (Lambda's request id).
+    async fn run(&self, remaining: Duration, holder: &str) -> Result<Value, Error> {
+        let now = SystemClock.now_ms();
+        let until = now.saturating_add(i64::try_from(remaining.as_millis()).unwrap_or(i64::MAX));
+        match self
+            .lease
+            .run(holder, now, until, self.sweeps.run(remaining))
+            .await?
+        {
+            Some(result) => result,
+            None => {
+                tracing::info!("another sweep holds the lease; this one skips");
+                Ok(serde_json::json!({"skipped": "another sweep is running"}))
+            }
+        }
+    }
 }
 
 impl Sweeps {
@@ -141,7 +168,8 @@ async fn main() -> Result<(), Error> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let ddb = aws_sdk_dynamodb::Client::new(&aws);
     let store = AnalyticsStore::new(ddb.clone(), cfg.analytics_table.clone());
-    let sweeper = Arc::new(match &cfg.token.tenants_table {
+    let lease = SweepLease::new(ddb.clone(), cfg.analytics_table.clone());
+    let sweeps = match &cfg.token.tenants_table {
         Some(table) => Sweeps::Orgs(
             Arc::new(OrgSweeps::new(
                 Arc::new(OrgFleet::from_config(&aws, &cfg.token, clock.clone())),
@@ -155,16 +183,17 @@ async fn main() -> Result<(), Error> {
             // One HTTP client (one connection pool) for the token endpoint and the API.
             let api = genesys::GenesysClient::new(cfg.token.hosts.clone(), Default::default())?;
             let broker = Arc::new(genesys_broker(&aws, &cfg.token, api.clone(), clock.clone()));
-            Sweeps::Single(Arc::new(Sweeper::new(
+            Sweeps::Single(Arc::new(va_enrichment::Sweeper::new(
                 BrokerAccess { broker, api },
                 store,
                 clock,
                 cfg.sweep.clone(),
             )))
         }
-    });
+    };
+    let sweeper = Arc::new(Sweeper { sweeps, lease });
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
-        let report = sweeper.run(Duration::from_secs(60)).await?;
+        let report = sweeper.run(Duration::from_secs(60), "local").await?;
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
@@ -181,7 +210,7 @@ async fn main() -> Result<(), Error> {
                 // Lambda records the error type: a sweep stops only on the
                 // store (or, with many orgs, the registry or an org's sweep).
                 sweeper
-                    .run(remaining)
+                    .run(remaining, &event.context.request_id)
                     .await
                     .map_err(|e| lambda_runtime::Diagnostic {
                         error_type: "Store".into(),

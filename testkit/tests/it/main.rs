@@ -11,6 +11,7 @@ mod hostile;
 mod hygiene;
 mod iam;
 mod moto;
+mod operations;
 mod orgs;
 mod reads;
 mod redrive;

@@ -221,3 +221,50 @@ async fn a_bot_session_without_turns_gets_its_result_and_intent_none_in_the_firs
     assert!(diffs.is_empty(), "{diffs:#?}");
     res.delete().await.expect("cleanup");
 }
+
+/// One sweep at a time without reserved concurrency: the lease item, under
+/// the sweeper's own role.
+#[tokio::test]
+async fn one_sweep_at_a_time_holds_the_lease_and_an_expired_one_is_taken_over() {
+    let res = testkit::aws::TestResources::create(
+        testkit::sim::DEFAULT_CLIENT_ID,
+        testkit::sim::DEFAULT_CLIENT_SECRET,
+    )
+    .await
+    .expect("moto");
+    let role = res.as_role(Role::EnrichmentSweeper);
+    let lease = va_analytics::SweepLease::new(role.dynamodb.clone(), res.analytics_table.clone());
+    let now = HOUR_START;
+    assert!(lease.acquire("a", now, now + 120_000).await.expect("put"));
+    let second = lease.run("b", now + 1_000, now + 121_000, async { "swept" });
+    assert_eq!(second.await.expect("put"), None, "a runs");
+    lease.release("a").await.expect("delete");
+    let third = lease.run("b", now + 2_000, now + 122_000, async { "swept" });
+    assert_eq!(third.await.expect("put"), Some("swept"));
+    // A holder that never gave it back (a crash) holds it until its end.
+    assert!(lease.acquire("c", now, now + 120_000).await.expect("put"));
+    assert!(
+        !lease
+            .acquire("d", now + 119_999, now + 240_000)
+            .await
+            .expect("put")
+    );
+    assert!(
+        lease
+            .acquire("d", now + 120_001, now + 240_000)
+            .await
+            .expect("put")
+    );
+    lease
+        .release("c")
+        .await
+        .expect("not c's any more: nothing to do");
+    assert!(
+        !lease
+            .acquire("e", now + 121_000, now + 240_000)
+            .await
+            .expect("put")
+    );
+    assert!(res.denials().is_empty(), "{:?}", res.denials());
+    res.delete().await.expect("cleanup");
+}
