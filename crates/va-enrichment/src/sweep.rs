@@ -195,16 +195,25 @@ impl<A: ApiAccess> Sweeper<A> {
     /// One sweep, stopping new work at `deadline`. Enrichment stops early
     /// enough to leave the roll-up its share; a session whose write fails is
     /// recorded and left pending, never stopping the others. Only listing
-    /// the pending sessions can fail the sweep.
+    /// the pending sessions can fail the sweep (after the roll-up).
     pub async fn sweep(&self, deadline: Instant) -> Result<SweepReport, AnalyticsError> {
         let started = Instant::now();
         let enrich_by = enrichment_deadline(started, deadline);
         let calls_before = self.stats.api.api_calls.load(Ordering::Relaxed);
         let now = self.clock.now_ms();
-        let pending = self
+        let listed = self
             .store
             .pending(now.saturating_sub(ms(self.cfg.delay)), self.cfg.batch)
-            .await?;
+            .await;
+        let pending = match listed {
+            Ok(pending) => pending,
+            Err(e) => {
+                // The roll-up still gets its turn; the sweep reports the error.
+                self.roll_up(now, deadline, &mut SweepReport::default())
+                    .await;
+                return Err(e);
+            }
+        };
         let mut report = SweepReport {
             pending: pending.len(),
             oldest_pending_s: pending
@@ -229,8 +238,19 @@ impl<A: ApiAccess> Sweeper<A> {
         for items in groups(pending, ms(self.cfg.skew), &failing) {
             self.sweep_group(&items, now, enrich_by, &mut report).await;
         }
-        // Roll up sealed and dirty hours (the dashboard's long ranges read
-        // them) in the share kept for it; a failure waits for the next sweep.
+        self.roll_up(now, deadline, &mut report).await;
+        report.api_calls = self
+            .stats
+            .api
+            .api_calls
+            .load(Ordering::Relaxed)
+            .saturating_sub(calls_before);
+        Ok(report)
+    }
+
+    /// Rolls up sealed and dirty hours (the dashboard's long ranges read
+    /// them) in the share kept for it; a failure waits for the next sweep.
+    async fn roll_up(&self, now: i64, deadline: Instant, report: &mut SweepReport) {
         match self.store.roll_up(now, 24, deadline).await {
             Ok(r) => {
                 report.hours_rolled = r.sealed + r.rerolled;
@@ -241,13 +261,6 @@ impl<A: ApiAccess> Sweeper<A> {
                 tracing::warn!(error = %e, "roll-up failed; next sweep");
             }
         }
-        report.api_calls = self
-            .stats
-            .api
-            .api_calls
-            .load(Ordering::Relaxed)
-            .saturating_sub(calls_before);
-        Ok(report)
     }
 
     /// Looks one group up and resolves each of its sessions: found ones
