@@ -5,13 +5,7 @@
 
 use serde_norway::Value;
 
-fn read(file: &str) -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../infra")
-        .join(file);
-    let text = std::fs::read_to_string(&path).expect("template");
-    serde_norway::from_str(&text).expect("valid YAML")
-}
+use crate::template::{org_template, template};
 
 /// A tagged value's tag and inner value (`!Ref X` -> ("Ref", "X")).
 fn tagged(v: &Value) -> (String, Value) {
@@ -63,7 +57,7 @@ fn alarm(t: &Value, name: &str) -> Alarm {
 
 #[test]
 fn every_sweeper_roll_up_and_dashboard_failure_has_an_alarm() {
-    let t = read("template.yaml");
+    let t = template();
     let sweeper = (
         "FunctionName".to_string(),
         "EnrichmentSweeperFunction".to_string(),
@@ -168,7 +162,7 @@ fn every_sweeper_roll_up_and_dashboard_failure_has_an_alarm() {
 /// the first org; a stopped refresher is RefresherNotRunningAlarm's).
 #[test]
 fn token_expiry_alarms_two_periods_before_expiry_in_both_tenancies() {
-    let t = read("template.yaml");
+    let t = template();
     let a = alarm(&t, "TokenExpiryAlarm");
     let (tag, args) = tagged(&a.threshold);
     assert_eq!(tag, "FindInMap");
@@ -194,7 +188,7 @@ fn token_expiry_alarms_two_periods_before_expiry_in_both_tenancies() {
 /// cap, since mappings do not see reservations.
 #[test]
 fn the_stack_reserves_no_concurrency_by_default_and_caps_the_batch_mapping() {
-    let t = read("template.yaml");
+    let t = template();
     let functions: Vec<&str> = t["Resources"]
         .as_mapping()
         .expect("resources")
@@ -227,7 +221,7 @@ fn the_stack_reserves_no_concurrency_by_default_and_caps_the_batch_mapping() {
 /// delivery modes, and no import sits inside a condition.
 #[test]
 fn an_org_stack_imports_only_what_the_main_stack_always_exports() {
-    let main = read("template.yaml");
+    let main = template();
     let always: Vec<String> = main["Outputs"]
         .as_mapping()
         .expect("outputs")
@@ -236,7 +230,7 @@ fn an_org_stack_imports_only_what_the_main_stack_always_exports() {
         .filter_map(|o| o.get("Export"))
         .map(|e| text(&e["Name"]))
         .collect();
-    let org = read("org.yaml");
+    let org = org_template();
     let mut imports = Vec::new();
     collect_imports(&org, false, &mut imports);
     assert!(!imports.is_empty());

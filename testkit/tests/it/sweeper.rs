@@ -24,6 +24,33 @@ fn deadline(secs: u64) -> tokio::time::Instant {
     tokio::time::Instant::now() + Duration::from_secs(secs)
 }
 
+/// Traffic from [`HOUR_START`]: `per_minute` conversations a minute for
+/// `minutes`.
+fn traffic_from_the_hour(seed: u64, per_minute: u32, minutes: u32) -> Traffic {
+    traffic::generate(&TrafficConfig {
+        seed,
+        sessions_per_minute: per_minute,
+        minutes,
+        start_ms: HOUR_START,
+        ..TrafficConfig::default()
+    })
+}
+
+/// A simulator at [`HOUR_START`] that knows `t`'s conversations, fresh
+/// resources, and `t`'s events counted: the sessions left pending.
+async fn counted(
+    t: &Traffic,
+) -> (
+    Simulator,
+    testkit::aws::TestResources,
+    Vec<PendingEnrichment>,
+) {
+    let (sim, res) = setup(Policies::default(), HOUR_START).await;
+    sim.register_conversations(t.sim_conversations());
+    let pending = handle_all(&res, &sim, t).await;
+    (sim, res, pending)
+}
+
 /// `t`'s events counted by one handler, each at its time; the sessions
 /// left pending.
 async fn handle_all(
@@ -74,16 +101,8 @@ fn deny_marker_of(res: &testkit::aws::TestResources, p: &PendingEnrichment) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_whose_write_always_fails_never_holds_back_the_others_or_the_roll_up() {
-    let t = traffic::generate(&TrafficConfig {
-        seed: 23,
-        sessions_per_minute: 20,
-        minutes: 4,
-        start_ms: HOUR_START,
-        ..TrafficConfig::default()
-    });
-    let (sim, res) = setup(Policies::default(), HOUR_START).await;
-    sim.register_conversations(t.sim_conversations());
-    let pending = handle_all(&res, &sim, &t).await;
+    let t = traffic_from_the_hour(23, 20, 4);
+    let (sim, res, pending) = counted(&t).await;
     assert!(pending.len() > 50, "{} bot sessions", pending.len());
     // The oldest session, which every sweep meets first.
     let stuck = pending.iter().min_by_key(|p| p.end_ms).expect("one");
@@ -120,16 +139,8 @@ async fn a_session_whose_write_always_fails_never_holds_back_the_others_or_the_r
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_larger_than_a_sweep_still_rolls_up_every_sealed_hour() {
-    let t = traffic::generate(&TrafficConfig {
-        seed: 24,
-        sessions_per_minute: 1,
-        minutes: 50,
-        start_ms: HOUR_START,
-        ..TrafficConfig::default()
-    });
-    let (sim, res) = setup(Policies::default(), HOUR_START).await;
-    sim.register_conversations(t.sim_conversations());
-    let pending = handle_all(&res, &sim, &t).await;
+    let t = traffic_from_the_hour(24, 1, 50);
+    let (sim, res, pending) = counted(&t).await;
     // Sessions minutes apart: a lookup pair per session, a second each.
     sim.set_faults(
         FaultSide::Api,
@@ -161,13 +172,7 @@ async fn a_backlog_larger_than_a_sweep_still_rolls_up_every_sealed_hour() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bot_session_without_turns_gets_its_result_and_intent_none_in_the_first_sweep() {
-    let mut t = traffic::generate(&TrafficConfig {
-        seed: 25,
-        sessions_per_minute: 6,
-        minutes: 5,
-        start_ms: HOUR_START,
-        ..TrafficConfig::default()
-    });
+    let mut t = traffic_from_the_hour(25, 6, 5);
     let (sim, res) = setup(Policies::default(), HOUR_START).await;
     let mut conversations = t.sim_conversations();
     // A session that handed back to a queue: its bot result is what counts

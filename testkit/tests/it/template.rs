@@ -2,7 +2,7 @@
 
 use serde_norway::Value;
 
-fn template() -> Value {
+pub(crate) fn template() -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/template.yaml");
     let text = std::fs::read_to_string(&path).expect("infra/template.yaml");
     serde_norway::from_str(&text).expect("valid YAML")
@@ -805,7 +805,7 @@ fn the_dashboard_reaches_org_data_only_through_per_org_bucket_queries() {
     assert_eq!(va_analytics::org_prefix("a"), "org#a#");
 }
 
-fn org_template() -> Value {
+pub(crate) fn org_template() -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/org.yaml");
     let text = std::fs::read_to_string(&path).expect("infra/org.yaml");
     serde_norway::from_str(&text).expect("valid YAML")
