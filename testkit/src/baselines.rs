@@ -92,6 +92,7 @@ impl<C: Clock> ApiAccess for OwnToken<C> {
         &self,
         _conversation_id: &str,
         path: &str,
+        deadline: tokio::time::Instant,
     ) -> Result<(Value, bool), CallError<ApiError>> {
         let mut force = false;
         let mut pause = self.policy.backoff;
@@ -101,7 +102,8 @@ impl<C: Clock> ApiAccess for OwnToken<C> {
                     message: "no token".into(),
                 }));
             };
-            match self.api.get_json(&token, path).await {
+            let limit = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.api.get_json_within(&token, path, limit).await {
                 Ok(v) => return Ok((v, attempt > 0)),
                 Err(e) if e.is_unauthorized() && attempt < self.policy.retries_after_401 => {
                     force = true;

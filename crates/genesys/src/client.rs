@@ -362,10 +362,25 @@ impl GenesysClient {
         token: &AccessToken,
         path_and_query: &str,
     ) -> Result<serde_json::Value, ApiError> {
+        self.get_json_within(token, path_and_query, self.retry.api_timeout)
+            .await
+    }
+
+    /// [`Self::get_json`] cut off after `limit` (and never later than the
+    /// API timeout): what a caller with a deadline asks.
+    pub async fn get_json_within(
+        &self,
+        token: &AccessToken,
+        path_and_query: &str,
+        limit: Duration,
+    ) -> Result<serde_json::Value, ApiError> {
+        if limit.is_zero() {
+            return Err(ApiError::Transport("not sent: no time left".into()));
+        }
         let resp = self
             .http
             .get(format!("{}{path_and_query}", self.hosts.api))
-            .timeout(self.retry.api_timeout)
+            .timeout(limit.min(self.retry.api_timeout))
             .bearer_auth(token.expose())
             .send()
             .await

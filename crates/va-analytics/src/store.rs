@@ -350,20 +350,26 @@ impl AnalyticsError {
         matches!(self, Self::Conflict { .. } | Self::Throttled { .. })
     }
 
-    /// DynamoDB failed on its side or did not answer (after the SDK's own
-    /// retries): an `InternalServerError` or `ServiceUnavailable`, a
-    /// dispatch failure or a timeout, read from the SDK's error chain. The
-    /// same request may succeed later, unlike a validation error or an
-    /// access denial.
-    pub fn is_server_error(&self) -> bool {
-        const SIGNS: [&str; 5] = [
+    /// The same request may succeed later (after the SDK's own retries):
+    /// a conflict or a throttle, or DynamoDB failed on its side or did not
+    /// answer. For reads and plain writes, which this store reports as
+    /// `DynamoDb`, that is read from the SDK's error chain: the throttling
+    /// codes, `InternalServerError`, `ServiceUnavailable`, a dispatch
+    /// failure or a timeout. A validation error or an access denial is not.
+    pub fn is_transient(&self) -> bool {
+        const SIGNS: [&str; 9] = [
+            "ProvisionedThroughputExceeded",
+            "ThrottlingException",
+            "RequestLimitExceeded",
+            "TransactionConflict",
             "InternalServerError",
             "ServiceUnavailable",
             "dispatch failure",
             "timeout",
             "timed out",
         ];
-        matches!(self, Self::DynamoDb { reason, .. } if SIGNS.iter().any(|s| reason.contains(s)))
+        self.is_retryable()
+            || matches!(self, Self::DynamoDb { reason, .. } if SIGNS.iter().any(|s| reason.contains(s)))
     }
 }
 
@@ -1149,7 +1155,7 @@ impl AnalyticsStore {
     /// read strongly consistent, summed over shards into one cell per flow
     /// and one for the rest, `active` as the peak minute. Idempotent: a
     /// roll-up overwrites the hour's cells. One writer at a time (the
-    /// sweeper's reserved concurrency is 1).
+    /// sweeper runs under [`crate::SweepLease`]).
     pub async fn roll_up(
         &self,
         now_ms: i64,

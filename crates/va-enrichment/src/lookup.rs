@@ -73,12 +73,15 @@ pub struct EnrichStats {
 /// Platform API access under some token policy: the fleet's broker in
 /// production; a per-container token in the baselines it is compared with.
 pub trait ApiAccess: Send + Sync + 'static {
-    /// `GET path` for work on `conversation_id`: the body, and whether the
-    /// call was retried after a 401.
+    /// `GET path` for work on `conversation_id`, the HTTP request cut off
+    /// at `deadline`: the body, and whether the call was retried after a
+    /// 401. The token's own work (a fetch under the token item's lease) is
+    /// never cut off: dropping it would leave the lease held.
     fn get_json(
         &self,
         conversation_id: &str,
         path: &str,
+        deadline: Instant,
     ) -> impl Future<Output = Result<(Value, bool), CallError<ApiError>>> + Send;
 }
 
@@ -95,12 +98,14 @@ impl<S: TokenSource> ApiAccess for BrokerAccess<S> {
         &self,
         conversation_id: &str,
         path: &str,
+        deadline: Instant,
     ) -> Result<(Value, bool), CallError<ApiError>> {
         let slot = slot_for(conversation_id, self.broker.config().pool_size);
         self.broker
             .call(slot, |t| {
                 let api = self.api.clone();
-                async move { api.get_json(&t, path).await }
+                let limit = deadline.saturating_duration_since(Instant::now());
+                async move { api.get_json_within(&t, path, limit).await }
             })
             .await
     }
@@ -128,6 +133,8 @@ pub(crate) enum GetError {
     Api(ApiError),
     /// Out of tries or time; the last failure.
     GaveUp(String),
+    /// The deadline came first: nothing failed, the work waits.
+    Deadline,
 }
 
 /// One GET through `access`: a 401 is the access policy's business (the
@@ -147,15 +154,11 @@ pub(crate) async fn get_retrying<A: ApiAccess>(
     let mut tries = 0u32;
     loop {
         if Instant::now() >= deadline {
-            return Err(GetError::GaveUp("not started: at the deadline".into()));
+            return Err(GetError::Deadline);
         }
         tries = tries.saturating_add(1);
         stats.api_calls.fetch_add(1, Ordering::Relaxed);
-        let answer = tokio::time::timeout_at(deadline, access.get_json(key, path)).await;
-        let Ok(answer) = answer else {
-            return Err(GetError::GaveUp("cut off at the deadline".into()));
-        };
-        let (wait, last) = match answer {
+        let (wait, last) = match access.get_json(key, path, deadline).await {
             Ok((v, retried)) => {
                 if retried {
                     stats.retried_after_401.fetch_add(1, Ordering::Relaxed);
@@ -166,6 +169,9 @@ pub(crate) async fn get_retrying<A: ApiAccess>(
             Err(CallError::Call(ApiError::RateLimited { retry_after })) => {
                 stats.rate_limited.fetch_add(1, Ordering::Relaxed);
                 (retry_after, "429".to_string())
+            }
+            Err(CallError::Call(ApiError::Transport(_))) if Instant::now() >= deadline => {
+                return Err(GetError::Deadline);
             }
             Err(CallError::Call(e)) if e.is_transient() => {
                 let p = pause;
@@ -181,7 +187,7 @@ pub(crate) async fn get_retrying<A: ApiAccess>(
             .checked_add(wait)
             .is_none_or(|t| t >= deadline)
         {
-            return Err(GetError::GaveUp(format!("{last} (at the deadline)")));
+            return Err(GetError::GaveUp(format!("{last} (no time left to retry)")));
         }
         tokio::time::sleep(wait).await;
     }
@@ -339,6 +345,10 @@ impl<A: ApiAccess> Enricher<A> {
             GetError::GaveUp(last) => EnrichError::Deadline {
                 conversation_id,
                 last,
+            },
+            GetError::Deadline => EnrichError::Deadline {
+                conversation_id,
+                last: "no time left".into(),
             },
         })
     }

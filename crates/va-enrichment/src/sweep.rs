@@ -88,6 +88,9 @@ pub struct SweepReport {
     /// `conversation#session: error`. They stay pending and go after the
     /// others in the next sweep (metric `EnrichmentItemFailures`).
     pub item_failures: Vec<String>,
+    /// Session writes tried again after a conflict, a throttle or a
+    /// DynamoDB server error (metric `EnrichmentWriteRetries`).
+    pub write_retries: u64,
     /// How long the oldest listed session has waited since it ended,
     /// seconds (0 with none; metric `OldestPendingSeconds`).
     pub oldest_pending_s: u64,
@@ -100,6 +103,8 @@ pub struct SweepStats {
     pub api: EnrichStats,
     /// Sessions enriched.
     pub enriched: AtomicU64,
+    /// Session writes tried again.
+    pub write_retries: AtomicU64,
 }
 
 /// A session as the sessions endpoint reports it (the fields used).
@@ -111,9 +116,9 @@ struct Session {
     bot_result: Option<String>,
 }
 
-/// The sweeper. Build once per container; one runs at a time (the template
-/// reserves a concurrency of one), and a second one racing would only lose
-/// its conditional deletes.
+/// The sweeper. Build once per container; one runs at a time (the function
+/// takes the sweep lease, `va_analytics::SweepLease`), and a second one
+/// racing would only lose its conditional deletes.
 pub struct Sweeper<A> {
     access: A,
     store: AnalyticsStore,
@@ -138,6 +143,15 @@ const NAMES_PER_SWEEP: usize = 10;
 /// The widest span of end times one sessions query covers.
 const MAX_WINDOW: Duration = Duration::from_secs(30 * 60);
 
+/// Why a lookup stopped.
+#[derive(Debug)]
+enum Stop {
+    /// The enrichment's time is up; nothing failed.
+    Deadline,
+    /// A request failed (after its retries): the flow's failure this sweep.
+    Failed(String),
+}
+
 /// A pending session's identity within a sweep.
 fn pending_key(p: &PendingEnrichment) -> String {
     format!("{}#{}", p.conversation_id, p.session_key)
@@ -153,7 +167,7 @@ const PAGE_SIZE: u32 = 250;
 
 /// Tries of one session's write (throttles, conflicts, DynamoDB 5xx) before
 /// it counts as an item failure and waits for the next sweep.
-const MAX_WRITE_TRIES: u32 = 6;
+const MAX_WRITE_TRIES: u32 = 8;
 
 /// The share of every sweep's time kept for the roll-up (divisor): a backlog
 /// of enrichment never starves the hours the dashboard's long ranges read.
@@ -200,12 +214,9 @@ impl<A: ApiAccess> Sweeper<A> {
         let started = Instant::now();
         let enrich_by = enrichment_deadline(started, deadline);
         let calls_before = self.stats.api.api_calls.load(Ordering::Relaxed);
+        let retries_before = self.stats.write_retries.load(Ordering::Relaxed);
         let now = self.clock.now_ms();
-        let listed = self
-            .store
-            .pending(now.saturating_sub(ms(self.cfg.delay)), self.cfg.batch)
-            .await;
-        let pending = match listed {
+        let pending = match self.list_pending(now, enrich_by).await {
             Ok(pending) => pending,
             Err(e) => {
                 // The roll-up still gets its turn; the sweep reports the error.
@@ -239,6 +250,11 @@ impl<A: ApiAccess> Sweeper<A> {
             self.sweep_group(&items, now, enrich_by, &mut report).await;
         }
         self.roll_up(now, deadline, &mut report).await;
+        report.write_retries = self
+            .stats
+            .write_retries
+            .load(Ordering::Relaxed)
+            .saturating_sub(retries_before);
         report.api_calls = self
             .stats
             .api
@@ -248,9 +264,33 @@ impl<A: ApiAccess> Sweeper<A> {
         Ok(report)
     }
 
+    /// The sessions ready for a look, oldest first; a throttle or a
+    /// DynamoDB server error is retried while there is time.
+    async fn list_pending(
+        &self,
+        now: i64,
+        deadline: Instant,
+    ) -> Result<Vec<PendingEnrichment>, AnalyticsError> {
+        let ended_by = now.saturating_sub(ms(self.cfg.delay));
+        let mut pause = Duration::from_millis(50);
+        loop {
+            match self.store.pending(ended_by, self.cfg.batch).await {
+                Err(e) if e.is_transient() && Instant::now() + pause < deadline => {
+                    tracing::warn!(error = %e, "listing pending sessions failed; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+                listed => return listed,
+            }
+        }
+    }
+
     /// Rolls up sealed and dirty hours (the dashboard's long ranges read
     /// them) in the share kept for it; a failure waits for the next sweep.
     async fn roll_up(&self, now: i64, deadline: Instant, report: &mut SweepReport) {
+        if Instant::now() >= deadline {
+            return;
+        }
         match self.store.roll_up(now, 24, deadline).await {
             Ok(r) => {
                 report.hours_rolled = r.sealed + r.rerolled;
@@ -280,7 +320,9 @@ impl<A: ApiAccess> Sweeper<A> {
         } else {
             match self.lookup(&flow_id, items, deadline).await {
                 Ok(found) => found,
-                Err(e) => {
+                // Out of time: not a failure; the sessions wait.
+                Err(Stop::Deadline) => HashMap::new(),
+                Err(Stop::Failed(e)) => {
                     report.failures.push(format!("{flow_id}: {e}"));
                     HashMap::new()
                 }
@@ -390,11 +432,13 @@ impl<A: ApiAccess> Sweeper<A> {
                     tracing::warn!(flow_id = %id, error = %e, "flow name not readable; the dashboard shows the id (grant architect:flow:view)");
                     Some(now.saturating_add(NAME_RETRY_MS))
                 }
+                Err(GetError::Deadline) => continue,
                 Err(e) => {
                     let e = match e {
                         GetError::Token(e) => e.to_string(),
                         GetError::Api(e) => e.to_string(),
                         GetError::GaveUp(last) => last,
+                        GetError::Deadline => "no time left".into(),
                     };
                     tracing::warn!(flow_id = %id, error = %e, "flow name not read; next sweep");
                     continue;
@@ -422,12 +466,12 @@ impl<A: ApiAccess> Sweeper<A> {
         flow_id: &str,
         items: &[PendingEnrichment],
         deadline: Instant,
-    ) -> Result<HashMap<String, Enrichment>, String> {
+    ) -> Result<HashMap<String, Enrichment>, Stop> {
         let skew = ms(self.cfg.skew);
         let from = items.iter().map(|p| p.end_ms).min().unwrap_or(0);
         let to = items.iter().map(|p| p.end_ms).max().unwrap_or(0);
         let window = interval(from.saturating_sub(skew), to.saturating_add(skew))
-            .ok_or("the sessions' end times are out of range")?;
+            .ok_or_else(|| Stop::Failed("the sessions' end times are out of range".into()))?;
         let flow = encode_component(flow_id);
         let first = format!(
             "/api/v2/analytics/botflows/{flow}/sessions?interval={}&pageSize={PAGE_SIZE}",
@@ -481,7 +525,7 @@ impl<A: ApiAccess> Sweeper<A> {
             .max()
             .unwrap_or(0);
         let window = interval(from.saturating_sub(1_000), to.saturating_add(skew))
-            .ok_or("the sessions' times are out of range")?;
+            .ok_or_else(|| Stop::Failed("the sessions' times are out of range".into()))?;
         let first = format!(
             "/api/v2/analytics/botflows/{flow}/divisions/reportingturns?interval={}&pageSize={PAGE_SIZE}",
             encode_component(&window)
@@ -523,7 +567,7 @@ impl<A: ApiAccess> Sweeper<A> {
     }
 
     /// Every entity of a listing, following relative `nextUri`s.
-    async fn pages(&self, first: &str, key: &str, deadline: Instant) -> Result<Vec<Value>, String> {
+    async fn pages(&self, first: &str, key: &str, deadline: Instant) -> Result<Vec<Value>, Stop> {
         let mut out = Vec::new();
         let mut path = first.to_string();
         loop {
@@ -541,7 +585,7 @@ impl<A: ApiAccess> Sweeper<A> {
     }
 
     /// One GET, at most [`MAX_TRIES`] tries.
-    async fn get(&self, path: &str, key: &str, deadline: Instant) -> Result<Value, String> {
+    async fn get(&self, path: &str, key: &str, deadline: Instant) -> Result<Value, Stop> {
         get_retrying(
             &self.access,
             &self.stats.api,
@@ -552,11 +596,12 @@ impl<A: ApiAccess> Sweeper<A> {
         )
         .await
         .map_err(|e| match e {
-            GetError::Token(e) => e.to_string(),
-            GetError::Api(e) => e.to_string(),
+            GetError::Token(e) => Stop::Failed(e.to_string()),
+            GetError::Api(e) => Stop::Failed(e.to_string()),
             GetError::GaveUp(last) => {
-                format!("still failing ({last}); the sessions stay pending")
+                Stop::Failed(format!("still failing ({last}); the sessions stay pending"))
             }
+            GetError::Deadline => Stop::Deadline,
         })
     }
 
@@ -575,7 +620,7 @@ impl<A: ApiAccess> Sweeper<A> {
             tries += 1;
             let e = match self.resolve_once(p, found).await {
                 Ok(()) => return Ok(()),
-                Err(e) if e.is_retryable() || e.is_server_error() => e,
+                Err(e) if e.is_transient() => e,
                 Err(e) => return Err(e),
             };
             let wait = pause.mul_f64(rand::rng().random_range(0.5..1.0));
@@ -586,6 +631,7 @@ impl<A: ApiAccess> Sweeper<A> {
             {
                 return Err(e);
             }
+            self.stats.write_retries.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(wait).await;
             pause = (pause * 2).min(Duration::from_millis(1_000));
         }

@@ -50,11 +50,14 @@ impl Sweeper {
     /// One sweep if no other holds the lease (until the invocation's end);
     /// `holder` names the invocation (Lambda's request id).
     async fn run(&self, remaining: Duration, holder: &str) -> Result<Value, Error> {
+        // Fixed before the lease is taken: a slow acquire shortens the sweep,
+        // never pushes it past the invocation's end.
+        let deadline = tokio::time::Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN);
         let now = SystemClock.now_ms();
         let until = now.saturating_add(i64::try_from(remaining.as_millis()).unwrap_or(i64::MAX));
         match self
             .lease
-            .run(holder, now, until, self.sweeps.run(remaining))
+            .run(holder, now, until, self.sweeps.run(deadline))
             .await?
         {
             Some(result) => result,
@@ -67,13 +70,11 @@ impl Sweeper {
 }
 
 impl Sweeps {
-    async fn run(&self, remaining: Duration) -> Result<Value, Error> {
+    async fn run(&self, deadline: tokio::time::Instant) -> Result<Value, Error> {
         match self {
-            Sweeps::Single(s) => Ok(serde_json::to_value(sweep(s, remaining, None).await?)?),
+            Sweeps::Single(s) => Ok(serde_json::to_value(sweep(s, deadline, None).await?)?),
             Sweeps::Orgs(sweeps, registry) => {
                 let tenants = registry.list().await?;
-                let deadline =
-                    tokio::time::Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN);
                 let results = sweeps.sweep_all(&tenants, ORG_CONCURRENCY, deadline).await;
                 let mut failed = Vec::new();
                 for OrgSweep { org_id, result } in &results {
@@ -97,10 +98,9 @@ impl Sweeps {
 
 async fn sweep(
     sweeper: &ProductSweeper,
-    remaining: Duration,
+    deadline: tokio::time::Instant,
     org: Option<&str>,
 ) -> Result<SweepReport, Error> {
-    let deadline = tokio::time::Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN);
     let report = sweeper.sweep(deadline).await;
     match &report {
         Ok(r) => log_report(
@@ -125,6 +125,7 @@ fn log_report(r: &SweepReport, rate_limited: Option<u64>, org: Option<&str>) {
         ("HoursRolled", count(r.hours_rolled)),
         ("RollUpFailures", count(usize::from(r.roll_up_failed))),
         ("EnrichmentItemFailures", count(r.item_failures.len())),
+        ("EnrichmentWriteRetries", r.write_retries as f64),
         ("OldestPendingSeconds", r.oldest_pending_s as f64),
     ];
     if let Some(n) = rate_limited {
