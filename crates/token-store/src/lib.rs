@@ -250,7 +250,9 @@ where
     }
 }
 
-fn conditional_check_failed<E, R>(e: &SdkError<E, R>) -> bool
+/// Whether DynamoDB refused a write because its condition did not hold
+/// (any operation's `ConditionalCheckFailedException`).
+pub fn conditional_check_failed<E, R>(e: &SdkError<E, R>) -> bool
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
 {

@@ -5,8 +5,8 @@
 //! account with a small concurrency quota.
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
+use token_store::conditional_check_failed;
 
 use crate::store::{AnalyticsError, key};
 
@@ -69,14 +69,7 @@ impl SweepLease {
             .await;
         match r {
             Ok(_) => Ok(true),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(PutItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(false)
-            }
+            Err(e) if conditional_check_failed(&e) => Ok(false),
             Err(e) => Err(self.error("PutItem (sweep lease)", e)),
         }
     }
@@ -93,18 +86,10 @@ impl SweepLease {
             .expression_attribute_values(":me", AttributeValue::S(holder.into()))
             .send()
             .await;
-        use aws_sdk_dynamodb::operation::delete_item::DeleteItemError as E;
         match r {
             Ok(_) => Ok(()),
             // Expired and taken by the next sweep: nothing to give back.
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(E::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(())
-            }
+            Err(e) if conditional_check_failed(&e) => Ok(()),
             Err(e) => Err(self.error("DeleteItem (sweep lease)", e)),
         }
     }

@@ -23,9 +23,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use genesys::{encode_component, interval};
 use lambda_support::Clock;
-use rand::Rng;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::time::Instant;
@@ -167,11 +167,20 @@ const PAGE_SIZE: u32 = 250;
 
 /// Tries of one session's write (throttles, conflicts, DynamoDB 5xx) before
 /// it counts as an item failure and waits for the next sweep.
-const MAX_WRITE_TRIES: u32 = 8;
+const MAX_WRITE_TRIES: usize = 8;
 
 /// The share of every sweep's time kept for the roll-up (divisor): a backlog
 /// of enrichment never starves the hours the dashboard's long ranges read.
 const ROLL_UP_SHARE: u32 = 4;
+
+/// Backoff of a store request that may succeed later: jittered, doubling
+/// from `first` up to `max` (callers bound it by tries and their deadline).
+fn store_backoff(first: Duration, max: Duration) -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(first)
+        .with_max_delay(max)
+        .with_jitter()
+}
 
 /// When enrichment stops so the roll-up keeps its share of the time left.
 fn enrichment_deadline(start: Instant, deadline: Instant) -> Instant {
@@ -241,12 +250,12 @@ impl<A: ApiAccess> Sweeper<A> {
             .into_iter()
             .collect();
         report.names_resolved = self.resolve_names(&flow_ids, now, enrich_by).await;
-        let failing = self
-            .failing
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        for items in groups(pending, ms(self.cfg.skew), &failing) {
+        let groups = groups(
+            pending,
+            ms(self.cfg.skew),
+            &self.failing.lock().unwrap_or_else(|e| e.into_inner()),
+        );
+        for items in groups {
             self.sweep_group(&items, now, enrich_by, &mut report).await;
         }
         self.roll_up(now, deadline, &mut report).await;
@@ -272,17 +281,16 @@ impl<A: ApiAccess> Sweeper<A> {
         deadline: Instant,
     ) -> Result<Vec<PendingEnrichment>, AnalyticsError> {
         let ended_by = now.saturating_sub(ms(self.cfg.delay));
-        let mut pause = Duration::from_millis(50);
-        loop {
-            match self.store.pending(ended_by, self.cfg.batch).await {
-                Err(e) if e.is_transient() && Instant::now() + pause < deadline => {
-                    tracing::warn!(error = %e, "listing pending sessions failed; retrying");
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(2));
-                }
-                listed => return listed,
-            }
-        }
+        (|| self.store.pending(ended_by, self.cfg.batch))
+            .retry(
+                store_backoff(Duration::from_millis(50), Duration::from_secs(2))
+                    .without_max_times(),
+            )
+            .sleep(tokio::time::sleep)
+            .when(AnalyticsError::is_transient)
+            .adjust(|_, wait| wait.filter(|w| Instant::now() + *w < deadline))
+            .notify(|e, _| tracing::warn!(error = %e, "listing pending sessions failed; retrying"))
+            .await
     }
 
     /// Rolls up sealed and dirty hours (the dashboard's long ranges read
@@ -315,17 +323,13 @@ impl<A: ApiAccess> Sweeper<A> {
         let give_up =
             |p: &PendingEnrichment| now.saturating_sub(p.end_ms) >= ms(self.cfg.give_up_after);
         let flow_id = items.first().map(|p| p.flow_id.clone()).unwrap_or_default();
-        let found = if Instant::now() >= deadline {
-            HashMap::new()
-        } else {
-            match self.lookup(&flow_id, items, deadline).await {
-                Ok(found) => found,
-                // Out of time: not a failure; the sessions wait.
-                Err(Stop::Deadline) => HashMap::new(),
-                Err(Stop::Failed(e)) => {
-                    report.failures.push(format!("{flow_id}: {e}"));
-                    HashMap::new()
-                }
+        let found = match self.lookup(&flow_id, items, deadline).await {
+            Ok(found) => found,
+            // Out of time: not a failure; the sessions wait.
+            Err(Stop::Deadline) => HashMap::new(),
+            Err(Stop::Failed(e)) => {
+                report.failures.push(format!("{flow_id}: {e}"));
+                HashMap::new()
             }
         };
         for p in items {
@@ -614,27 +618,18 @@ impl<A: ApiAccess> Sweeper<A> {
         found: Option<&Enrichment>,
         deadline: Instant,
     ) -> Result<(), AnalyticsError> {
-        let mut pause = Duration::from_millis(20);
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            let e = match self.resolve_once(p, found).await {
-                Ok(()) => return Ok(()),
-                Err(e) if e.is_transient() => e,
-                Err(e) => return Err(e),
-            };
-            let wait = pause.mul_f64(rand::rng().random_range(0.5..1.0));
-            if tries >= MAX_WRITE_TRIES
-                || Instant::now()
-                    .checked_add(wait)
-                    .is_none_or(|t| t >= deadline)
-            {
-                return Err(e);
-            }
-            self.stats.write_retries.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(wait).await;
-            pause = (pause * 2).min(Duration::from_millis(1_000));
-        }
+        (|| self.resolve_once(p, found))
+            .retry(
+                store_backoff(Duration::from_millis(20), Duration::from_secs(1))
+                    .with_max_times(MAX_WRITE_TRIES - 1),
+            )
+            .sleep(tokio::time::sleep)
+            .when(AnalyticsError::is_transient)
+            .adjust(|_, wait| wait.filter(|w| Instant::now() + *w < deadline))
+            .notify(|_, _| {
+                self.stats.write_retries.fetch_add(1, Ordering::Relaxed);
+            })
+            .await
     }
 
     /// One try of [`Self::resolve`]: read the state if a transfer needs it,

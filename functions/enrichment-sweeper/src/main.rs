@@ -23,9 +23,9 @@ use token_broker::fleet::OrgFleet;
 use token_broker::{GenesysTokenSource, TenantRegistry, genesys_broker};
 use va_analytics::{AnalyticsStore, SweepLease};
 use va_enrichment::lookup::BrokerAccess;
-use va_enrichment::{OrgSweep, OrgSweeps, SweepReport, SweeperConfig};
+use va_enrichment::{OrgSweep, OrgSweeps, SweepReport, Sweeper, SweeperConfig};
 
-type ProductSweeper = va_enrichment::Sweeper<BrokerAccess<GenesysTokenSource>>;
+type ProductSweeper = Sweeper<BrokerAccess<GenesysTokenSource>>;
 
 /// Leaves this much of the invocation for writing the result.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
@@ -39,14 +39,14 @@ enum Sweeps {
     Orgs(Arc<OrgSweeps>, TenantRegistry),
 }
 
-/// The deployment's sweeper and its lease: one sweep at a time without
+/// The deployment's sweeps and their lease: one sweep at a time without
 /// reserved concurrency.
-struct Sweeper {
+struct LeasedSweeps {
     sweeps: Sweeps,
     lease: SweepLease,
 }
 
-impl Sweeper {
+impl LeasedSweeps {
     /// One sweep if no other holds the lease (until the invocation's end);
     /// `holder` names the invocation (Lambda's request id).
     async fn run(&self, remaining: Duration, holder: &str) -> Result<Value, Error> {
@@ -184,7 +184,7 @@ async fn main() -> Result<(), Error> {
             // One HTTP client (one connection pool) for the token endpoint and the API.
             let api = genesys::GenesysClient::new(cfg.token.hosts.clone(), Default::default())?;
             let broker = Arc::new(genesys_broker(&aws, &cfg.token, api.clone(), clock.clone()));
-            Sweeps::Single(Arc::new(va_enrichment::Sweeper::new(
+            Sweeps::Single(Arc::new(Sweeper::new(
                 BrokerAccess { broker, api },
                 store,
                 clock,
@@ -192,7 +192,7 @@ async fn main() -> Result<(), Error> {
             )))
         }
     };
-    let sweeper = Arc::new(Sweeper { sweeps, lease });
+    let sweeper = Arc::new(LeasedSweeps { sweeps, lease });
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
         let report = sweeper.run(Duration::from_secs(60), "local").await?;
         println!("{}", serde_json::to_string_pretty(&report)?);

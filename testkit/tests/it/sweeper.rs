@@ -84,6 +84,19 @@ fn sweeper(res: &testkit::aws::TestResources, sim: &Simulator) -> product::Produ
     )
 }
 
+/// One sweep ten minutes after [`HOUR_START`]: the traffic's sessions
+/// are all ready.
+async fn sweep_ten_minutes_in(
+    res: &testkit::aws::TestResources,
+    sim: &Simulator,
+) -> va_enrichment::SweepReport {
+    sim.clock().advance_to(HOUR_START + 10 * 60_000);
+    sweeper(res, sim)
+        .sweep(deadline(60))
+        .await
+        .expect("a sweep")
+}
+
 /// Denies the sweeper's role writing one session's marker: its enrichment
 /// transaction is refused every time (an explicit deny, as an SCP or a
 /// permissions boundary would give).
@@ -156,11 +169,7 @@ async fn throttled_writes_are_retried_with_backoff_and_every_session_is_enriched
     )
     .await
     .expect("switches");
-    sim.clock().advance_to(HOUR_START + 10 * 60_000);
-    let report = sweeper(&res, &sim)
-        .sweep(deadline(60))
-        .await
-        .expect("a sweep");
+    let report = sweep_ten_minutes_in(&res, &sim).await;
     assert_eq!(report.enriched, pending.len(), "{report:?}");
     assert!(report.item_failures.is_empty(), "{report:?}");
     assert!(report.write_retries > 0, "the double throttled: {report:?}");
@@ -246,11 +255,7 @@ async fn a_bot_session_without_turns_gets_its_result_and_intent_none_in_the_firs
         *kpis.intents.entry(none.clone()).or_default() += 1;
     }
     let pending = handle_all(&res, &sim, &t).await;
-    sim.clock().advance_to(HOUR_START + 10 * 60_000);
-    let report = sweeper(&res, &sim)
-        .sweep(deadline(60))
-        .await
-        .expect("a sweep");
+    let report = sweep_ten_minutes_in(&res, &sim).await;
     assert_eq!(report.enriched, pending.len(), "{report:?}");
     let diffs =
         testkit::replay::compare(&product::store(&res), &t.truth, 0, HOUR_START + HOUR_MS).await;
