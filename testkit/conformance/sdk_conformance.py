@@ -8,7 +8,9 @@ Usage:  sdk_conformance.py SCENARIO.json
 Scenario keys: base_url, client_id, client_secret, bad_client_secret, flow_id,
 interval, expect_sessions_min; optional: page_size (default 2), turn_sessions
 (how many sessions to fetch reporting turns for, default 3), max_pages (default
-500), rate_limit ({"max_calls": 400}; the 429 check is skipped when absent).
+500), rate_limit ({"max_calls": 400}; the 429 check is skipped when absent),
+token_rate_limit ({"max_logins": 20}; the throttled-login check is skipped
+when absent).
 
 Prints one "ok ..." / "FAIL ..." line per check ("info ..." lines are not
 checks). Exit 0: all passed; 1: a check failed; 2: the SDK is not importable;
@@ -580,7 +582,36 @@ def main(argv):
                 if isinstance(body, dict) and body.get("code") != "too.many.requests.retry.after":
                     R.info("429 ErrorBody.code is %r (Genesys uses 'too.many.requests.retry.after')"
                            % body.get("code"))
+    throttled_login_check(base, cid, secret, sc.get("token_rate_limit"))
     return finish()
+
+
+def throttled_login_check(base, cid, secret, tl):
+    """f. Logins past the token endpoint's limit: the platform answers HTTP 400
+    invalid_request "rate limit exceeded; ..." (Genesys' Terraform provider,
+    PR #1004, matches exactly that before retrying), which the SDK surfaces as
+    an ApiException with the OAuth error body."""
+    if not tl:
+        R.info("no 'token_rate_limit' in the scenario: throttled-login check skipped")
+        return
+    max_logins = int(tl.get("max_logins", 20)) if isinstance(tl, dict) else 20
+    for n in range(1, max_logins + 1):
+        client = new_client(base, Capture(), sdk_retry=False)
+        try:
+            client.get_client_credentials_token(cid, secret)
+        except ApiException as e:
+            R.ok("throttled login after %d logins" % n)
+            R.check(e.status == 400, "throttled login answers HTTP 400", "got %s" % e.status)
+            body = strict_report("throttled login body", e.body or "", allowed=OAUTH_ERROR_KEYS)
+            if isinstance(body, dict):
+                text = body.get("error_description") or body.get("description") or ""
+                R.check(body.get("error") == "invalid_request" and "rate limit exceeded" in text,
+                        "throttled login body is invalid_request, 'rate limit exceeded'", repr(body)[:300])
+            return
+        except Exception as e:  # noqa: BLE001
+            R.fail("throttled login raised %s (not ApiException): %s" % (type(e).__name__, e))
+            return
+    R.fail("no throttled login within %d logins" % max_logins)
 
 
 def finish():

@@ -67,6 +67,14 @@ pub enum TokenRequestError {
         /// The server's `Retry-After`.
         retry_after: Duration,
     },
+    /// HTTP 400 `invalid_request` "rate limit exceeded": how the token
+    /// endpoint throttles (docs/DESIGN.md 3.5). No `Retry-After`; the
+    /// window is a minute, so it is not retried within the call.
+    #[error("the token endpoint is rate limiting this client (400 invalid_request: {description})")]
+    Throttled {
+        /// The server's `error_description`.
+        description: String,
+    },
     /// 429 with a `Retry-After` past what the official SDKs accept.
     #[error("the token endpoint asked to retry after {}s, past the {}s the SDKs accept; giving up", retry_after.as_secs(), MAX_RETRY_AFTER.as_secs())]
     RetryAfterTooLong {
@@ -155,12 +163,36 @@ struct TokenBody {
     expires_in: u64,
 }
 
+/// The login host's error body; it sends the text as both `error_description`
+/// and `description`, so either is read.
 #[derive(Deserialize, Default)]
 struct OAuthErrorBody {
     #[serde(default)]
     error: String,
     #[serde(default)]
     error_description: String,
+    #[serde(default)]
+    description: String,
+}
+
+impl OAuthErrorBody {
+    fn text(self) -> String {
+        if self.error_description.is_empty() {
+            self.description
+        } else {
+            self.error_description
+        }
+    }
+
+    /// The token endpoint's throttle: `400 - invalid_request (rate limit
+    /// exceeded; ...)`, as Genesys' Terraform provider matches it.
+    fn is_throttle(&self, status: StatusCode) -> bool {
+        status == StatusCode::BAD_REQUEST
+            && self.error == "invalid_request"
+            && [&self.error_description, &self.description]
+                .iter()
+                .any(|d| d.to_ascii_lowercase().contains("rate limit exceeded"))
+    }
 }
 
 /// The HTTP client could not be built (TLS roots, resolver).
@@ -301,36 +333,7 @@ impl GenesysClient {
                 expires_in: t.expires_in.min(MAX_TOKEN_LIFETIME_S),
             });
         }
-        let err: OAuthErrorBody = serde_json::from_slice(&body).unwrap_or_default();
-        match status {
-            StatusCode::TOO_MANY_REQUESTS => {
-                let retry_after = retry_after.unwrap_or(Duration::from_secs(1));
-                if retry_after > MAX_RETRY_AFTER {
-                    Err(TokenRequestError::RetryAfterTooLong { retry_after })
-                } else {
-                    Err(TokenRequestError::RateLimited { retry_after })
-                }
-            }
-            s if s.is_server_error() && s != StatusCode::NOT_IMPLEMENTED => {
-                Err(TokenRequestError::Unavailable {
-                    last: format!("HTTP {}", s.as_u16()),
-                })
-            }
-            _ if err.error == "invalid_client" || status == StatusCode::UNAUTHORIZED => {
-                Err(TokenRequestError::InvalidClient {
-                    description: if err.error_description.is_empty() {
-                        format!("HTTP {}", status.as_u16())
-                    } else {
-                        err.error_description
-                    },
-                })
-            }
-            _ => Err(TokenRequestError::Rejected {
-                status: status.as_u16(),
-                error: err.error,
-                description: err.error_description,
-            }),
-        }
+        Err(token_error(status, retry_after, &body))
     }
 
     /// `HEAD /api/v2/tokens/me`: `Ok(true)` alive, `Ok(false)` rejected (401).
@@ -409,5 +412,104 @@ impl GenesysClient {
                 message,
             },
         })
+    }
+}
+
+/// What a token response that is not a success means.
+fn token_error(
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body: &[u8],
+) -> TokenRequestError {
+    let err: OAuthErrorBody = serde_json::from_slice(body).unwrap_or_default();
+    if err.is_throttle(status) {
+        return TokenRequestError::Throttled {
+            description: err.text(),
+        };
+    }
+    match status {
+        StatusCode::TOO_MANY_REQUESTS => {
+            let retry_after = retry_after.unwrap_or(Duration::from_secs(1));
+            if retry_after > MAX_RETRY_AFTER {
+                TokenRequestError::RetryAfterTooLong { retry_after }
+            } else {
+                TokenRequestError::RateLimited { retry_after }
+            }
+        }
+        s if s.is_server_error() && s != StatusCode::NOT_IMPLEMENTED => {
+            TokenRequestError::Unavailable {
+                last: format!("HTTP {}", s.as_u16()),
+            }
+        }
+        _ if err.error == "invalid_client" || status == StatusCode::UNAUTHORIZED => {
+            let text = err.text();
+            TokenRequestError::InvalidClient {
+                description: if text.is_empty() {
+                    format!("HTTP {}", status.as_u16())
+                } else {
+                    text
+                },
+            }
+        }
+        _ => {
+            let error = err.error.clone();
+            TokenRequestError::Rejected {
+                status: status.as_u16(),
+                error,
+                description: err.text(),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classify(status: u16, body: &str) -> TokenRequestError {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+        token_error(status, None, body.as_bytes())
+    }
+
+    #[test]
+    fn the_token_endpoints_400_rate_limit_is_throttling_not_a_rejection() {
+        let e = classify(
+            400,
+            r#"{"error":"invalid_request","description":"rate limit exceeded; try again later","error_description":"rate limit exceeded; try again later"}"#,
+        );
+        assert!(matches!(e, TokenRequestError::Throttled { .. }), "{e:?}");
+        // Either key carries the text.
+        let e = classify(
+            400,
+            r#"{"error":"invalid_request","description":"Rate limit exceeded; ..."}"#,
+        );
+        assert!(matches!(e, TokenRequestError::Throttled { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn other_400s_stay_rejections_and_invalid_client_stays_itself() {
+        let e = classify(
+            400,
+            r#"{"error":"invalid_request","error_description":"Missing grant_type."}"#,
+        );
+        assert!(
+            matches!(e, TokenRequestError::Rejected { status: 400, .. }),
+            "{e:?}"
+        );
+        let e = classify(
+            400,
+            r#"{"error":"invalid_grant","error_description":"rate limit exceeded"}"#,
+        );
+        assert!(matches!(e, TokenRequestError::Rejected { .. }), "{e:?}");
+        let e = classify(
+            401,
+            r#"{"error":"invalid_client","description":"client not found"}"#,
+        );
+        assert!(
+            matches!(&e, TokenRequestError::InvalidClient { description } if description == "client not found"),
+            "{e:?}"
+        );
+        let e = classify(429, "");
+        assert!(matches!(e, TokenRequestError::RateLimited { .. }), "{e:?}");
     }
 }

@@ -44,6 +44,12 @@ impl GenesysTokenSource {
                 message: e.to_string(),
                 retry_after,
             },
+            // The platform's throttle is a 400; it says nothing of how long,
+            // so it backs off like a 429 without `Retry-After`.
+            TokenRequestError::Throttled { .. } => SourceError::RateLimited {
+                message: e.to_string(),
+                retry_after: Duration::from_secs(1),
+            },
             TokenRequestError::Unavailable { .. } | TokenRequestError::Protocol(_) => {
                 SourceError::Unavailable(e.to_string())
             }

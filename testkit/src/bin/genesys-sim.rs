@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use clap::Parser;
 use testkit::sim::{
-    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Policies, SimClock, SimConfig, Simulator,
+    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Policies, RateScope, SimClock, SimConfig, Simulator,
+    TokenThrottle,
 };
 use testkit::traffic::{self, TrafficConfig};
 
@@ -35,9 +36,16 @@ struct Args {
     /// Token-endpoint requests per client per minute.
     #[arg(long)]
     token_rate_limit: Option<u32>,
-    /// Platform API requests per token per minute (0 turns the limit off).
+    /// How a throttled token request is answered: the platform's 400
+    /// `invalid_request` "rate limit exceeded", or (a switch) a 429.
+    #[arg(long, value_enum, default_value = "400")]
+    token_throttle: TokenThrottle,
+    /// Platform API requests per minute (0 turns the limit off).
     #[arg(long, default_value_t = 300)]
     api_rate_limit: u32,
+    /// What that budget is counted against: each token, or the OAuth client.
+    #[arg(long, value_enum, default_value = "per-token")]
+    rate_scope: RateScope,
     /// ASSUMPTION: Platform API requests per minute across all tokens of the
     /// org (the documented 3000 per organization app); off unless given.
     #[arg(long)]
@@ -72,8 +80,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             token_lifetime_s: args.token_lifetime,
             idle_timeout_s: args.idle_timeout,
             token_rate_limit_per_min: args.token_rate_limit,
+            token_throttle: args.token_throttle,
             live_token_cap: args.token_cap,
             api_rate_limit_per_min: (args.api_rate_limit > 0).then_some(args.api_rate_limit),
+            api_rate_scope: args.rate_scope,
             app_rate_limit_per_min: args.app_rate_limit,
             analytics_lag_s: args.analytics_lag,
             invented_session_intents: false,

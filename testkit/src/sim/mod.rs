@@ -9,8 +9,8 @@ mod state;
 
 pub use clock::SimClock;
 pub use state::{
-    BotSession, BotTurn, Counters, FaultSide, Faults, Policies, RevokeReason, SimConversation,
-    TurnIntent,
+    BotSession, BotTurn, Counters, FaultSide, Faults, Policies, RateScope, RevokeReason,
+    SimConversation, TokenThrottle, TurnIntent,
 };
 
 use std::net::SocketAddr;

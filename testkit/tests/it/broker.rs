@@ -11,7 +11,7 @@ use lambda_support::Redacted;
 use testkit::aws::TestResources;
 use testkit::sim::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, FaultSide, Faults, Policies, SimClock, SimConfig,
-    Simulator,
+    Simulator, TokenThrottle,
 };
 use testkit::traffic::{self, TrafficConfig};
 use token_broker::{
@@ -139,6 +139,95 @@ async fn twenty_refreshers_and_two_hundred_readers_on_an_empty_table_make_one_to
         "at most one refresher published ({refreshed})"
     );
     fleet.done().await;
+}
+
+/// Every container asks every slot once, all at once.
+async fn every_slot_from_every_container(
+    containers: &[Arc<Broker>],
+    slots: usize,
+) -> Vec<Result<token_broker::SlotToken, BrokerError>> {
+    join_all(
+        containers
+            .iter()
+            .flat_map(|b| (0..slots).map(move |slot| b.token(slot))),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_over_the_token_endpoints_limit_backs_off_together_and_recovers_after_the_window() {
+    for shape in [
+        TokenThrottle::InvalidRequest400,
+        TokenThrottle::TooManyRequests429,
+    ] {
+        // Two logins a minute for a pool of four slots, ten containers.
+        let fleet = Fleet::new(Policies {
+            token_rate_limit_per_min: Some(2),
+            token_throttle: shape,
+            ..Policies::default()
+        })
+        .await;
+        let cfg = config(4);
+        let containers = fleet.brokers(10, &cfg);
+        let store = TokenStore::new(
+            fleet.res.dynamodb.clone(),
+            fleet.res.token_table.clone(),
+            &fleet.res.secret_id,
+        );
+        for round in 0..2 {
+            let got = every_slot_from_every_container(&containers, 4).await;
+            let served: std::collections::BTreeSet<usize> =
+                got.iter().flatten().map(|t| t.slot).collect();
+            assert_eq!(
+                served.len(),
+                2,
+                "{shape:?} round {round}: two slots got a token"
+            );
+            for e in got.iter().filter_map(|r| r.as_ref().err()) {
+                let throttled = matches!(
+                    e,
+                    BrokerError::BackingOff { .. }
+                        | BrokerError::Source {
+                            source: token_broker::SourceError::RateLimited { .. },
+                            ..
+                        }
+                );
+                assert!(
+                    throttled,
+                    "{shape:?}: read as rate limiting, not a refusal: {e}"
+                );
+            }
+            let c = fleet.sim.counters();
+            assert_eq!(
+                (c.token_requests, c.token_rate_limited),
+                (4, 2),
+                "{shape:?} round {round}: one request per slot, none while backing off"
+            );
+        }
+        let now = fleet.clock.now_ms();
+        for slot in 0..4 {
+            let item = store.read(slot).await.expect("read").expect("item");
+            if item.token.is_some() {
+                continue;
+            }
+            assert_eq!(item.last_error_code.as_deref(), Some("rate_limited"));
+            let wait = item.next_attempt_at.unwrap_or(0) - now;
+            assert!(
+                wait <= 60_000 && wait < cfg.backoff_max.as_millis() as i64,
+                "{shape:?}: a throttle backs off for the window, not the permanent maximum ({wait} ms)"
+            );
+        }
+
+        fleet.clock.advance(Duration::from_secs(60));
+        let got = every_slot_from_every_container(&containers, 4).await;
+        assert!(
+            got.iter().all(Result::is_ok),
+            "{shape:?}: every slot recovered"
+        );
+        let c = fleet.sim.counters();
+        assert_eq!((c.token_requests, c.tokens_issued), (6, 4), "{shape:?}");
+        fleet.done().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

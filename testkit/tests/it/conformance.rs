@@ -17,6 +17,7 @@ const FLOW: &str = "c2a1f0e4-7b3d-4e59-a8c6-1d2e3f4a5b6c";
 const LAG_S: u64 = 45;
 
 async fn run(policies: Policies) -> ConformanceRun {
+    let throttles_logins = policies.token_rate_limit_per_min.is_some();
     let t = traffic::generate(&TrafficConfig {
         seed: 7,
         sessions_per_minute: 20,
@@ -65,6 +66,7 @@ async fn run(policies: Policies) -> ConformanceRun {
         "page_size": 4,
         "turn_sessions": 3,
         "rate_limit": {"max_calls": 400},
+        "token_rate_limit": throttles_logins.then(|| json!({"max_logins": 20})),
     });
     let r = tokio::task::spawn_blocking(move || run_conformance(&scenario))
         .await
@@ -77,13 +79,23 @@ async fn run(policies: Policies) -> ConformanceRun {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_python_sdk_finds_every_response_conformant() {
-    let r = run(Policies::default()).await;
+    let r = run(Policies {
+        // Past the script's other logins, so its last check meets the limit.
+        token_rate_limit_per_min: Some(10),
+        ..Policies::default()
+    })
+    .await;
     let fails = r.failures();
     assert!(fails.is_empty(), "FAIL lines:\n{}", fails.join("\n"));
     assert_eq!(r.exit_code, Some(0), "{}", r.output);
     assert!(
         r.output.contains("ok   429 after"),
         "the 429 check ran: {}",
+        r.output
+    );
+    assert!(
+        r.output.contains("ok   throttled login after"),
+        "the throttled-login check ran: {}",
         r.output
     );
 }

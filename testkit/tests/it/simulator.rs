@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use testkit::sim::{DEFAULT_CLIENT_SECRET, FaultSide, Faults, Policies};
+use testkit::sim::{DEFAULT_CLIENT_SECRET, FaultSide, Faults, Policies, RateScope, TokenThrottle};
 
 use crate::common::{api_get, eventually, frozen_sim, http, new_token, token_request};
 
@@ -254,19 +254,63 @@ async fn per_token_limit_is_300_a_minute_with_ratelimit_headers_and_retry_after(
 }
 
 #[tokio::test]
-async fn token_endpoint_rate_limit_answers_429_with_retry_after() {
+async fn per_client_scope_shares_one_budget_across_the_clients_tokens() {
     let sim = frozen_sim(Policies {
-        token_rate_limit_per_min: Some(2),
+        api_rate_scope: RateScope::PerClient,
         ..Policies::default()
     })
     .await;
-    new_token(&sim).await;
-    new_token(&sim).await;
-    let r = token_request(&sim, DEFAULT_CLIENT_SECRET, "client_credentials").await;
-    assert_eq!(r.status(), 429);
-    assert_eq!(header(&r, "retry-after"), Some(60));
+    let (a, b) = (new_token(&sim).await, new_token(&sim).await);
+    for n in 1..=300u64 {
+        let token = if n % 2 == 0 { &a } else { &b };
+        let r = api_get(&sim, token, ME).await;
+        assert_eq!(r.status(), 200, "request {n}");
+        assert_eq!(
+            header(&r, "inin-ratelimit-count"),
+            Some(n),
+            "one count for both tokens"
+        );
+    }
+    for token in [&a, &b] {
+        assert_eq!(api_get(&sim, token, ME).await.status(), 429);
+    }
     sim.clock().advance(Duration::from_secs(60));
-    new_token(&sim).await;
+    assert_eq!(api_get(&sim, &a, ME).await.status(), 200);
+}
+
+#[tokio::test]
+async fn token_endpoint_throttling_is_400_invalid_request_and_the_switch_keeps_429() {
+    for shape in [
+        TokenThrottle::InvalidRequest400,
+        TokenThrottle::TooManyRequests429,
+    ] {
+        let sim = frozen_sim(Policies {
+            token_rate_limit_per_min: Some(2),
+            token_throttle: shape,
+            ..Policies::default()
+        })
+        .await;
+        new_token(&sim).await;
+        new_token(&sim).await;
+        let r = token_request(&sim, DEFAULT_CLIENT_SECRET, "client_credentials").await;
+        let (status, retry_after) = (r.status().as_u16(), header(&r, "retry-after"));
+        let body: Value = r.json().await.expect("json");
+        match shape {
+            TokenThrottle::InvalidRequest400 => {
+                assert_eq!((status, retry_after), (400, None));
+                assert_eq!(body["error"], "invalid_request");
+                let description = body["error_description"].as_str().unwrap_or_default();
+                assert!(description.contains("rate limit exceeded"), "{body}");
+            }
+            TokenThrottle::TooManyRequests429 => {
+                assert_eq!((status, retry_after), (429, Some(60)));
+                assert_eq!(body["code"], "too.many.requests");
+            }
+        }
+        assert_eq!(sim.counters().token_rate_limited, 1);
+        sim.clock().advance(Duration::from_secs(60));
+        new_token(&sim).await;
+    }
 }
 
 /// Sends one request to the given side: a token request or an API call.
@@ -358,8 +402,12 @@ async fn fault_429_storm_on_each_side() {
         );
         for _ in 0..3 {
             let r = hit(&sim, side, &token, &http()).await.expect("sent");
-            assert_eq!(r.status(), 429, "{side:?}");
-            assert_eq!(header(&r, "retry-after"), Some(7));
+            // The token endpoint throttles in its own shape (see above).
+            let expected = match side {
+                FaultSide::Token => (400, None),
+                FaultSide::Api => (429, Some(7)),
+            };
+            assert_eq!((r.status().as_u16(), header(&r, "retry-after")), expected);
         }
         assert!(
             hit(&sim, side, &token, &http())
