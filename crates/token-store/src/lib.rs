@@ -18,8 +18,12 @@ pub mod tenants;
 
 /// Attribute names of a token item.
 pub mod attr {
-    /// Partition key, `token#<hash of the client's secret id>#<slot>`.
+    /// Partition key, `token#<SHA-256 of the identity, hex>#<slot>`.
     pub const PK: &str = "pk";
+    /// Whose item it is: the identity its key was derived from (the OAuth
+    /// client's secret id, or `org#secret ARN`). Checked on every read and
+    /// acquire, so an item is never served to, or taken over by, another.
+    pub const IDENTITY: &str = "identity";
     /// The bearer token. Never read by the dashboard.
     pub const ACCESS_TOKEN: &str = "access_token";
     /// `token_type` as issued.
@@ -187,6 +191,15 @@ pub struct NewToken<'a> {
 /// A token store operation that failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
+    /// The slot's item carries another identity (or none): written by hand
+    /// or by something else. Never served, never overwritten.
+    #[error("token item {key} in table {table} belongs to another OAuth client or org; refusing to serve or replace it (delete the item if it is stray)")]
+    ForeignItem {
+        /// The item's partition key.
+        key: String,
+        /// The table.
+        table: String,
+    },
     /// Another writer took the lease over: this one must not publish.
     #[error("the lease on token slot {slot} was lost before publishing (another writer took over)")]
     LeaseLost {
@@ -210,6 +223,7 @@ pub enum StoreError {
 pub struct TokenStore {
     client: Client,
     table: String,
+    identity: String,
     key_prefix: String,
 }
 
@@ -221,13 +235,17 @@ fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-/// Stable FNV-1a hash, hex: names the item without naming the secret, and
-/// spreads keys over slots and workers.
-pub fn key_hash(input: &str) -> String {
-    format!("{:016x}", hash64(input))
+/// SHA-256, hex: names an identity's items without naming its secret, and
+/// two identities can never share a key.
+pub fn key_digest(identity: &str) -> String {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, identity.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
-/// The same FNV-1a hash as a number.
+/// Stable FNV-1a hash: spreads conversations over slots. Not for keys.
 pub fn hash64(input: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in input.bytes() {
@@ -268,7 +286,8 @@ impl TokenStore {
         Self {
             client,
             table: table.into(),
-            key_prefix: format!("token#{}", key_hash(identity)),
+            identity: identity.to_string(),
+            key_prefix: format!("token#{}", key_digest(identity)),
         }
     }
 
@@ -318,7 +337,21 @@ impl TokenStore {
             .send()
             .await
             .map_err(|e| self.err("GetItem", e))?;
-        Ok(out.item().map(TokenItem::from_item))
+        match out.item() {
+            None => Ok(None),
+            Some(item) if self.owns(item) => Ok(Some(TokenItem::from_item(item))),
+            Some(_) => Err(StoreError::ForeignItem {
+                key: self.key(slot),
+                table: self.table.clone(),
+            }),
+        }
+    }
+
+    /// Whether `item` carries this store's identity.
+    fn owns(&self, item: &Item) -> bool {
+        item.get(attr::IDENTITY)
+            .and_then(|v| v.as_s().ok())
+            .is_some_and(|id| *id == self.identity)
     }
 
     /// One slot without its token: only the [`attr::HEALTH`] attributes are
@@ -371,11 +404,14 @@ impl TokenStore {
                     attr::REFRESH_AT,
                     attr::STALE_VERSION,
                     attr::NEXT_ATTEMPT_AT,
+                    attr::PK,
+                    attr::IDENTITY,
                 ],
             )
-            .update_expression("SET #lease_owner = :me, #lease_until = :until")
+            .update_expression("SET #lease_owner = :me, #lease_until = :until, #identity = :identity")
             .condition_expression(
-                "(attribute_not_exists(#version) OR attribute_not_exists(#access_token) \
+                "(attribute_not_exists(#pk) OR #identity = :identity) \
+                 AND (attribute_not_exists(#version) OR attribute_not_exists(#access_token) \
                    OR #refresh_at <= :now OR #expires_at < :refresh_soon \
                    OR (attribute_not_exists(#refresh_at) AND #expires_at < :refresh_before) \
                    OR #stale_version = #version) \
@@ -383,6 +419,7 @@ impl TokenStore {
                  AND (attribute_not_exists(#next_attempt_at) OR #next_attempt_at <= :now)",
             )
             .expression_attribute_values(":me", s(owner))
+            .expression_attribute_values(":identity", s(self.identity.clone()))
             .expression_attribute_values(":until", n(until))
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":refresh_before", n(refresh_before))
@@ -542,10 +579,11 @@ impl TokenStore {
     /// Returns whether this call marked it.
     pub async fn mark_stale(&self, slot: usize, version: u64) -> Result<bool, StoreError> {
         let r = self
-            .update(slot, &[attr::STALE_VERSION, attr::VERSION])
+            .update(slot, &[attr::STALE_VERSION, attr::VERSION, attr::IDENTITY])
             .update_expression("SET #stale_version = :v")
-            .condition_expression("#version = :v")
+            .condition_expression("#version = :v AND #identity = :identity")
             .expression_attribute_values(":v", n(version))
+            .expression_attribute_values(":identity", s(self.identity.clone()))
             .send()
             .await;
         match r {
@@ -609,9 +647,13 @@ mod tests {
     }
 
     #[test]
-    fn key_hash_is_stable() {
-        assert_eq!(key_hash(""), "cbf29ce484222325");
-        assert_eq!(key_hash("genesys/oauth"), key_hash("genesys/oauth"));
-        assert_ne!(key_hash("a"), key_hash("b"));
+    fn key_digest_is_sha256_hex() {
+        // FIPS 180-2's "abc" vector.
+        assert_eq!(
+            key_digest("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_ne!(key_digest("org-1#arn"), key_digest("org-2#arn"));
+        assert_eq!(hash64(""), 0xcbf2_9ce4_8422_2325);
     }
 }

@@ -141,6 +141,72 @@ async fn twenty_refreshers_and_two_hundred_readers_on_an_empty_table_make_one_to
     fleet.done().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_item_of_another_identity_under_this_key_is_never_served_or_replaced() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let fleet = Fleet::new(Policies::default()).await;
+    let ours = TokenStore::new(
+        fleet.res.dynamodb.clone(),
+        fleet.res.token_table.clone(),
+        &fleet.res.secret_id,
+    );
+    let now = fleet.clock.now_ms();
+    let s = |v: &str| AttributeValue::S(v.to_string());
+    let n = |v: i64| AttributeValue::N(v.to_string());
+    // Slot 0: another identity's item; slot 1: an item with no identity.
+    for (slot, identity) in [(0, Some("org-2#arn:aws:secretsmanager:other")), (1, None)] {
+        let mut put = fleet
+            .res
+            .dynamodb
+            .put_item()
+            .table_name(&fleet.res.token_table)
+            .item("pk", s(&ours.key(slot)))
+            .item("access_token", s("foreign-token"))
+            .item("version", n(1))
+            .item("expires_at", n(now + 3_600_000))
+            .item("refresh_at", n(now + 3_000_000));
+        if let Some(id) = identity {
+            put = put.item("identity", s(id));
+        }
+        put.send().await.expect("put by hand");
+    }
+    let broker = fleet.broker(config(2));
+    for slot in [0, 1] {
+        match broker.token(slot).await {
+            Err(BrokerError::Store(token_broker::StoreError::ForeignItem { key, .. })) => {
+                assert_eq!(key, ours.key(slot));
+            }
+            other => panic!("slot {slot}: expected a refusal, got {other:?}"),
+        }
+        assert!(
+            broker.replace_rejected(slot, 1).await.is_err(),
+            "not taken over after a 401 either"
+        );
+    }
+    let report = broker.tick().await;
+    assert_eq!(report.failed(), 2, "{report:?}");
+    assert_eq!(
+        fleet.sim.counters().token_requests,
+        0,
+        "nothing fetched to overwrite them"
+    );
+    for slot in [0, 1] {
+        let raw = fleet
+            .res
+            .dynamodb
+            .get_item()
+            .table_name(&fleet.res.token_table)
+            .key("pk", s(&ours.key(slot)))
+            .send()
+            .await
+            .expect("get");
+        let item = raw.item().expect("still there");
+        assert_eq!(item.get("access_token"), Some(&s("foreign-token")));
+        assert!(item.get("stale_version").is_none(), "not marked stale");
+    }
+    fleet.done().await;
+}
+
 /// Every container asks every slot once, all at once.
 async fn every_slot_from_every_container(
     containers: &[Arc<Broker>],
