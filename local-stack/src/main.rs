@@ -101,6 +101,15 @@ struct Args {
     /// Simulated seconds per replay step (a step's deliveries run at once).
     #[arg(long, default_value_t = 1)]
     step_seconds: u64,
+    /// What the simulator counts the Platform API's 300 requests a minute
+    /// against: each token (the default) or the OAuth client (the disputed
+    /// other reading; see docs/DESIGN.md 3.5).
+    #[arg(long, value_enum, default_value = "per-token")]
+    rate_scope: testkit::sim::RateScope,
+    /// Spread the bot sessions over N bot flows (the sweeper's requests grow
+    /// with the flows that had sessions); default: the usual three flows.
+    #[arg(long)]
+    flows: Option<usize>,
     /// An AWS endpoint to use instead of starting moto (same as AWS_ENDPOINT_URL).
     #[arg(long)]
     aws_endpoint: Option<String>,
@@ -263,6 +272,8 @@ async fn run(args: Args) -> Result<bool, String> {
         },
         batch_size: args.batch_size.map(|n| n.clamp(1, 100)),
         step_s: args.step_seconds.max(1),
+        rate_scope: args.rate_scope,
+        flows: args.flows.map(|n| n.clamp(1, 10_000)),
     };
     let modes: Vec<Mode> = if args.compare {
         vec![Mode::Broker, Mode::Naive, Mode::SeedAdvice]

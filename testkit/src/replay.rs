@@ -270,6 +270,8 @@ pub struct DriveReport {
     pub enriched: u64,
     /// Every ended bot session was enriched (or given up on) by the end.
     pub enrichment_complete: bool,
+    /// The longest wait for enrichment a sweep saw (`oldest_pending_s`).
+    pub enrichment_wait_max_s: u64,
     /// Write conflicts the containers retried.
     pub conflicts: u64,
     /// Invocations that failed on a conflict or a throttle.
@@ -348,6 +350,8 @@ struct Schedule {
     last_sweep: Option<i64>,
     /// 1 while sessions wait for enrichment.
     pending: u64,
+    /// The longest wait for enrichment a sweep saw, seconds.
+    wait_max_s: u64,
 }
 
 impl Schedule {
@@ -365,8 +369,9 @@ impl Schedule {
         {
             self.last_sweep = Some(now);
             let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-            if let Err(e) = s.sweep(deadline).await {
-                tracing::warn!(error = %e, "sweep failed");
+            match s.sweep(deadline).await {
+                Ok(r) => self.wait_max_s = self.wait_max_s.max(r.oldest_pending_s),
+                Err(e) => tracing::warn!(error = %e, "sweep failed"),
             }
             self.pending = match s.has_pending().await {
                 Ok(false) => 0,
@@ -630,6 +635,7 @@ pub async fn drive<C: Container, A: ApiAccess>(
         api_calls: own.0 + swept.0,
         enriched: swept.3,
         enrichment_complete: fleet.sweeper.is_none() || schedule.pending == 0,
+        enrichment_wait_max_s: schedule.wait_max_s,
         conflicts: t.conflicts,
         conflict_failures: t.conflict_failures,
         invocations: t.invocations,

@@ -193,7 +193,9 @@ pub struct NewToken<'a> {
 pub enum StoreError {
     /// The slot's item carries another identity (or none): written by hand
     /// or by something else. Never served, never overwritten.
-    #[error("token item {key} in table {table} belongs to another OAuth client or org; refusing to serve or replace it (delete the item if it is stray)")]
+    #[error(
+        "token item {key} in table {table} belongs to another OAuth client or org; refusing to serve or replace it (delete the item if it is stray)"
+    )]
     ForeignItem {
         /// The item's partition key.
         key: String,
@@ -408,7 +410,9 @@ impl TokenStore {
                     attr::IDENTITY,
                 ],
             )
-            .update_expression("SET #lease_owner = :me, #lease_until = :until, #identity = :identity")
+            .update_expression(
+                "SET #lease_owner = :me, #lease_until = :until, #identity = :identity",
+            )
             .condition_expression(
                 "(attribute_not_exists(#pk) OR #identity = :identity) \
                  AND (attribute_not_exists(#version) OR attribute_not_exists(#access_token) \

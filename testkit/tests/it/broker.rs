@@ -10,8 +10,8 @@ use genesys::IssuedToken;
 use lambda_support::Redacted;
 use testkit::aws::TestResources;
 use testkit::sim::{
-    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, FaultSide, Faults, Policies, SimClock, SimConfig,
-    Simulator, TokenThrottle,
+    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, FaultSide, Faults, Policies, RateScope, SimClock,
+    SimConfig, Simulator, TokenThrottle,
 };
 use testkit::traffic::{self, TrafficConfig};
 use token_broker::{
@@ -692,6 +692,132 @@ async fn a_pool_of_four_tokens_carries_a_load_that_one_token_cannot() {
     assert_eq!(client_429, 600, "one token gets 429s past 300/min");
     assert_eq!(sim_429, 600);
     single.done().await;
+
+    // The other reading of the limit: one budget per OAuth client.
+    let per_client = Fleet::new(Policies {
+        api_rate_scope: RateScope::PerClient,
+        ..Policies::default()
+    })
+    .await;
+    let (client_429, sim_429) = load(&per_client, 4, 900).await;
+    assert_eq!(
+        (client_429, sim_429),
+        (600, 600),
+        "counted per client, a pool of 4 buys nothing"
+    );
+    per_client.done().await;
+}
+
+/// One row of the pool-by-scope table: `per_min` new lookups a simulated
+/// minute for `minutes`, through the product's broker and client. A lookup
+/// refused with a 429 waits for the next minute, as a pending session waits
+/// for the next sweep, and a slot that got a 429 sends nothing more that
+/// minute (its `Retry-After`). Four lookups are in flight at a time, as the
+/// sweeper serves four orgs at once.
+async fn backlog_row(scope: RateScope, pool: usize, per_min: usize, minutes: i64) -> String {
+    let fleet = Fleet::new(Policies {
+        api_rate_scope: scope,
+        ..Policies::default()
+    })
+    .await;
+    let cfg = config(pool);
+    let refresher = fleet.broker(cfg.clone());
+    refresher.tick().await;
+    let broker = fleet.broker(cfg);
+    let api = fleet.api();
+    let mut queue: std::collections::VecDeque<(i64, usize)> = Default::default();
+    let (mut waits, mut refused, mut next_id) = (Vec::new(), 0u64, 0usize);
+    let mut minute = 0i64;
+    while minute < minutes || (!queue.is_empty() && minute < minutes * 4) {
+        if minute < minutes {
+            queue.extend((0..per_min).map(|i| (minute, next_id + i)));
+            next_id += per_min;
+        }
+        let mut throttled = std::collections::BTreeSet::new();
+        // Conversation ids are UUIDs: spread like them, not like 0, 1, 2.
+        let key = |id: usize| format!("{:016x}{:016x}", mix(id as u64), mix(!(id as u64)));
+        let mut later = std::collections::VecDeque::new();
+        let work: Vec<_> = queue.drain(..).collect();
+        for chunk in work.chunks(4) {
+            let sent: Vec<_> = chunk
+                .iter()
+                .filter(|(_, id)| !throttled.contains(&slot_for(&key(*id), pool)))
+                .copied()
+                .collect();
+            later.extend(chunk.iter().filter(|c| !sent.contains(c)));
+            let results = join_all(sent.iter().map(|&(born, id)| {
+                let (api, broker) = (api.clone(), &broker);
+                let slot = slot_for(&key(id), pool);
+                async move {
+                    let r = broker
+                        .call(slot, |t| {
+                            let api = api.clone();
+                            async move { api.get_json(&t, "/api/v2/tokens/me").await }
+                        })
+                        .await;
+                    (born, id, slot, r)
+                }
+            }))
+            .await;
+            for (born, id, slot, r) in results {
+                match r {
+                    Ok(_) => waits.push(minute - born),
+                    Err(token_broker::CallError::Call(genesys::ApiError::RateLimited {
+                        ..
+                    })) => {
+                        refused += 1;
+                        throttled.insert(slot);
+                        later.push_back((born, id));
+                    }
+                    Err(e) => panic!("unexpected: {e}"),
+                }
+            }
+        }
+        queue = later;
+        fleet.clock.advance(Duration::from_secs(60));
+        minute += 1;
+    }
+    waits.sort_unstable();
+    let pct = |p: usize| {
+        waits
+            .get(waits.len().saturating_sub(1) * p / 100)
+            .copied()
+            .unwrap_or(0)
+    };
+    let row = format!(
+        "| {scope:?} | {pool} | {per_min} | {} | {refused} | {} | {} | {} | {} |",
+        per_min as i64 * minutes,
+        waits.len(),
+        pct(50),
+        pct(100),
+        queue.len()
+    );
+    fleet.done().await;
+    row
+}
+
+/// SplitMix64's finalizer: a fixed, well-spread id for a number.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The pool-by-scope table of BENCHMARKS.md: `cargo test -p testkit --test
+/// it broker::what_a_pool_buys -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: the pool-by-scope table of BENCHMARKS.md"]
+async fn what_a_pool_buys_under_each_reading_of_the_limit() {
+    println!(
+        "| scope | pool | lookups/min | lookups | 429s | served | wait p50 min | wait max min | left |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for scope in [RateScope::PerToken, RateScope::PerClient] {
+        for (per_min, pool) in [(600, 1), (600, 2), (600, 4), (1_000, 4), (1_000, 8)] {
+            println!("{}", backlog_row(scope, pool, per_min, 10).await);
+        }
+    }
 }
 
 #[test]
