@@ -127,8 +127,9 @@ pub struct StackReport {
     pub api_calls_per_session: f64,
     /// Every ended bot session was enriched by the end.
     pub enrichment_complete: bool,
-    /// The longest any session was seen waiting for enrichment, simulated
-    /// seconds from its end (the sweeps' `oldest_pending_s`).
+    /// The largest `OldestPendingSeconds` a sweep reported: simulated
+    /// seconds since the oldest pending bot session ended (it includes the
+    /// conversation's time after the bot, before its last event).
     pub enrichment_wait_max_s: u64,
     /// Write conflicts and throttles retried in the containers.
     pub conflicts: u64,
@@ -474,7 +475,7 @@ pub async fn run_mode(
 /// One table row per report.
 pub fn table(reports: &[StackReport]) -> String {
     let mut out = String::from(
-        "| mode | containers | sessions | events | duplicates | token requests | 401s | 429s | retries | rejected | DLQ | AccessDenied | exactly once | API calls/session | longest enrichment wait s | conflicts retried | failed on conflict | write units/event | items/tx p50 | items/tx p99 | events/s/container | invocations/event | p50 ms | p90 ms | p99 ms |\n\
+        "| mode | containers | sessions | events | duplicates | token requests | 401s | 429s | retries | rejected | DLQ | AccessDenied | exactly once | API calls/session | oldest pending s | conflicts retried | failed on conflict | write units/event | items/tx p50 | items/tx p99 | events/s/container | invocations/event | p50 ms | p90 ms | p99 ms |\n\
          | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
     for r in reports {

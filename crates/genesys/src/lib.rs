@@ -6,6 +6,7 @@
 mod client;
 mod credentials;
 mod hosts;
+mod rate_scope;
 mod token;
 
 pub use client::{
@@ -14,4 +15,5 @@ pub use client::{
 };
 pub use credentials::{ClientCredentials, CredentialsError, parse_secret};
 pub use hosts::{Hosts, REGIONS, UnknownRegion, encode_component, interval};
+pub use rate_scope::{RateScopeError, RateScopeVerdict, probe_rate_scope};
 pub use token::{AccessToken, IssuedToken};

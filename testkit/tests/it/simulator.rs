@@ -952,3 +952,33 @@ async fn flows_answer_their_names_and_refuse_without_the_permission() {
             .is_some_and(|m| m.contains("architect:flow:view"))
     );
 }
+
+#[tokio::test]
+async fn the_rate_scope_probe_tells_the_two_readings_apart() {
+    let creds = genesys::ClientCredentials {
+        client_id: testkit::sim::DEFAULT_CLIENT_ID.into(),
+        client_secret: lambda_support::Redacted::new(DEFAULT_CLIENT_SECRET),
+    };
+    for (scope, limit) in [
+        (RateScope::PerToken, Some(300)),
+        (RateScope::PerClient, Some(300)),
+        (RateScope::PerToken, None),
+    ] {
+        let sim = frozen_sim(Policies {
+            api_rate_scope: scope,
+            api_rate_limit_per_min: limit,
+            ..Policies::default()
+        })
+        .await;
+        let verdict = genesys::probe_rate_scope(&testkit::product::api(&sim), &creds, 350)
+            .await
+            .expect("probe");
+        let expected = match (scope, limit) {
+            (_, None) => genesys::RateScopeVerdict::NoLimitWithin { requests: 350 },
+            (RateScope::PerToken, _) => genesys::RateScopeVerdict::PerToken { requests: 301 },
+            (RateScope::PerClient, _) => genesys::RateScopeVerdict::PerClient { requests: 301 },
+        };
+        assert_eq!(verdict, expected, "{scope:?}, limit {limit:?}");
+        assert_eq!(sim.counters().token_requests, 2, "two tokens, no more");
+    }
+}

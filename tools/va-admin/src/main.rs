@@ -118,6 +118,21 @@ enum Command {
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(i32).range(0..=20))]
         wait_seconds: i32,
     },
+    /// Whether the Platform API's 300 requests a minute count per token (a
+    /// token pool multiplies them) or per OAuth client (it does not), for
+    /// this OAuth client's org. Spends one token's budget for a minute: run
+    /// it when nothing else uses the client.
+    RateScope {
+        /// The org's Genesys Cloud region (us-east-1, eu-west-1, ...).
+        #[arg(long)]
+        region: String,
+        /// The Secrets Manager secret with the OAuth client's {"clientId","clientSecret"}.
+        #[arg(long)]
+        secret_arn: String,
+        /// Give up without a 429 after this many requests.
+        #[arg(long, default_value_t = 400)]
+        max_requests: u32,
+    },
 }
 
 #[tokio::main]
@@ -130,6 +145,11 @@ async fn main() -> ExitCode {
             token_table,
             command,
         } => org(table, token_table, command).await,
+        Command::RateScope {
+            region,
+            secret_arn,
+            max_requests,
+        } => rate_scope(&region, &secret_arn, max_requests).await,
         Command::Redrive {
             queue_url,
             table,
@@ -190,6 +210,54 @@ async fn main() -> ExitCode {
             }
         }
     }
+}
+
+async fn rate_scope(region: &str, secret_arn: &str, max_requests: u32) -> ExitCode {
+    let hosts = match genesys::Hosts::for_region(region) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("--region: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let secret = token_broker::SecretsManagerCredentials::new(
+        aws_sdk_secretsmanager::Client::new(&aws),
+        secret_arn,
+        std::time::Duration::from_secs(60),
+    );
+    let verdict = match (
+        secret.get().await,
+        genesys::GenesysClient::new(hosts, genesys::RetryPolicy::default()),
+    ) {
+        (Ok(creds), Ok(client)) => genesys::probe_rate_scope(&client, &creds, max_requests).await,
+        (Err(e), _) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+        (_, Err(e)) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match verdict {
+        Ok(genesys::RateScopeVerdict::PerToken { requests }) => println!(
+            "per token: the first token was refused after {requests} requests, the second was served. \
+             TokenPoolSize multiplies the budget."
+        ),
+        Ok(genesys::RateScopeVerdict::PerClient { requests }) => println!(
+            "per OAuth client: the first token was refused after {requests} requests and the second too. \
+             TokenPoolSize buys nothing; see the deploy guide, \"per token or per OAuth client\"."
+        ),
+        Ok(genesys::RateScopeVerdict::NoLimitWithin { requests }) => println!(
+            "no 429 within {requests} requests: this client's limit is higher; nothing to conclude"
+        ),
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 async fn org(table: String, token_table: String, command: OrgCommand) -> ExitCode {
