@@ -103,7 +103,7 @@ struct Args {
     step_seconds: u64,
     /// What the simulator counts the Platform API's 300 requests a minute
     /// against: each token (the default) or the OAuth client (the disputed
-    /// other reading; see docs/DESIGN.md 3.5).
+    /// other reading; see docs/DESIGN.md 3.4).
     #[arg(long, value_enum, default_value = "per-token")]
     rate_scope: testkit::sim::RateScope,
     /// Spread the bot sessions over N bot flows (the sweeper's requests grow

@@ -73,7 +73,7 @@ pub struct StackOptions {
     /// so a longer step keeps more invocations in flight.
     pub step_s: u64,
     /// What the Platform API's 300 a minute is counted against (the
-    /// simulator's switch; DESIGN 3.5).
+    /// simulator's switch; DESIGN 3.4).
     pub rate_scope: RateScope,
     /// Spread the bot sessions over this many bot flows (the sweeper asks
     /// per flow, so more flows need more requests); `None`: the default mix.

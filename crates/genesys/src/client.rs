@@ -68,8 +68,9 @@ pub enum TokenRequestError {
         retry_after: Duration,
     },
     /// HTTP 400 `invalid_request` "rate limit exceeded": how the token
-    /// endpoint throttles (docs/DESIGN.md 3.5). No `Retry-After`; the
-    /// window is a minute, so it is not retried within the call.
+    /// endpoint throttles (docs/DESIGN.md 3.2). No `Retry-After`, and Genesys'
+    /// own tooling retries such a login for up to a minute, so it is not
+    /// retried within the call.
     #[error("the token endpoint is rate limiting this client (400 invalid_request: {description})")]
     Throttled {
         /// The server's `error_description`.
@@ -423,8 +424,9 @@ fn token_error(
 ) -> TokenRequestError {
     let err: OAuthErrorBody = serde_json::from_slice(body).unwrap_or_default();
     if err.is_throttle(status) {
+        // The server's text, bounded: it goes into logs and the token item.
         return TokenRequestError::Throttled {
-            description: err.text(),
+            description: err.text().chars().take(200).collect(),
         };
     }
     match status {

@@ -12,7 +12,9 @@ mod source;
 pub use broker::TokenBroker;
 pub use config::{BrokerConfig, Clamped, Margin, TokenConfig};
 pub use refresher::{SlotOutcome, SlotReport, TickReport};
-pub use source::{GenesysTokenSource, SecretsManagerCredentials, genesys_broker};
+pub use source::{
+    GenesysTokenSource, SecretsManagerCredentials, THROTTLED_LOGIN_WAIT, genesys_broker,
+};
 pub use token_store::tenants::{TENANTS_TABLE, Tenant, TenantRegistry};
 pub use token_store::{StoreError, TokenItem, TokenStore};
 

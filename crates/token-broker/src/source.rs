@@ -22,6 +22,9 @@ pub struct GenesysTokenSource {
     credentials: SecretsManagerCredentials,
 }
 
+/// The least the fleet waits after the token endpoint's 400 throttle.
+pub const THROTTLED_LOGIN_WAIT: Duration = Duration::from_secs(30);
+
 impl GenesysTokenSource {
     /// A source using `client` and the secret behind `credentials`.
     pub fn new(client: GenesysClient, credentials: SecretsManagerCredentials) -> Self {
@@ -44,11 +47,13 @@ impl GenesysTokenSource {
                 message: e.to_string(),
                 retry_after,
             },
-            // The platform's throttle is a 400; it says nothing of how long,
-            // so it backs off like a 429 without `Retry-After`.
+            // The platform's throttle is a 400 that says nothing of how long;
+            // Genesys' Terraform provider retries such a login for up to a
+            // minute, so the fleet waits half of that before the next try
+            // (ASSUMPTION: the window is not published).
             TokenRequestError::Throttled { .. } => SourceError::RateLimited {
                 message: e.to_string(),
-                retry_after: Duration::from_secs(1),
+                retry_after: THROTTLED_LOGIN_WAIT,
             },
             TokenRequestError::Unavailable { .. } | TokenRequestError::Protocol(_) => {
                 SourceError::Unavailable(e.to_string())

@@ -21,8 +21,9 @@ pub mod attr {
     /// Partition key, `token#<SHA-256 of the identity, hex>#<slot>`.
     pub const PK: &str = "pk";
     /// Whose item it is: the identity its key was derived from (the OAuth
-    /// client's secret id, or `org#secret ARN`). Checked on every read and
-    /// acquire, so an item is never served to, or taken over by, another.
+    /// client's secret id, or `org#secret ARN`). Checked by [`TokenStore::read`],
+    /// acquire and mark-stale, so an item is never served to, or taken over
+    /// by, another. Not a health attribute: the dashboard never sees it.
     pub const IDENTITY: &str = "identity";
     /// The bearer token. Never read by the dashboard.
     pub const ACCESS_TOKEN: &str = "access_token";

@@ -143,7 +143,7 @@ async fn apply_faults(
 /// A token request over the limit. The default is the platform's answer as
 /// Genesys' Terraform provider matches it (MyPureCloud/
 /// terraform-provider-genesyscloud PR #1004: `400 - invalid_request (rate
-/// limit exceeded; ...)`); DESIGN 3.5.
+/// limit exceeded; ...)`); DESIGN 3.2.
 fn token_throttled(shape: TokenThrottle, retry_after_s: u64) -> Response {
     match shape {
         TokenThrottle::InvalidRequest400 => oauth_error(

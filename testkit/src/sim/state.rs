@@ -21,7 +21,7 @@ pub struct Policies {
     /// Token-endpoint requests allowed per client per minute; past it, the
     /// answer `token_throttle` chooses.
     pub token_rate_limit_per_min: Option<u32>,
-    /// How a throttled token request is answered (DESIGN 3.5): HTTP 400
+    /// How a throttled token request is answered (DESIGN 3.2): HTTP 400
     /// `invalid_request` "rate limit exceeded" by default, as the platform does.
     pub token_throttle: TokenThrottle,
     /// ASSUMPTION (not in Genesys docs): at most this many live tokens per
@@ -30,7 +30,7 @@ pub struct Policies {
     /// Platform API requests per minute (DESIGN: 300), counted per
     /// `api_rate_scope`. `None` turns it off.
     pub api_rate_limit_per_min: Option<u32>,
-    /// What the 300 a minute is counted against (DESIGN 3.5: disputed).
+    /// What the 300 a minute is counted against (DESIGN 3.4: disputed).
     pub api_rate_scope: RateScope,
     /// ASSUMPTION (DESIGN 3.4 names 3000 requests per minute per organization
     /// app; how the platform counts it is not documented): Platform API
@@ -76,18 +76,20 @@ impl Default for Policies {
 pub enum TokenThrottle {
     /// HTTP 400, `{"error": "invalid_request", "error_description": "rate
     /// limit exceeded; ..."}`, no `Retry-After`: what Genesys' own Terraform
-    /// provider matches before retrying a login (DESIGN 3.5).
+    /// provider matches before retrying a login (DESIGN 3.2).
     #[default]
     #[value(name = "400")]
+    #[serde(rename = "400")]
     InvalidRequest400,
     /// SWITCH, for the case Genesys changes it: HTTP 429
     /// `too.many.requests` with `Retry-After`, the Platform API's shape.
     #[value(name = "429")]
+    #[serde(rename = "429")]
     TooManyRequests429,
 }
 
 /// What the Platform API's per-minute budget is counted against. Genesys
-/// staff and documentation disagree (DESIGN 3.5); both are switches.
+/// staff and documentation disagree (DESIGN 3.4); both are switches.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum RateScope {

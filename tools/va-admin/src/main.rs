@@ -249,9 +249,10 @@ async fn rate_scope(region: &str, secret_arn: &str, max_requests: u32) -> ExitCo
             "per OAuth client: the first token was refused after {requests} requests and the second too. \
              TokenPoolSize buys nothing; see the deploy guide, \"per token or per OAuth client\"."
         ),
-        Ok(genesys::RateScopeVerdict::NoLimitWithin { requests }) => println!(
-            "no 429 within {requests} requests: this client's limit is higher; nothing to conclude"
-        ),
+        Ok(genesys::RateScopeVerdict::Inconclusive { requests, reason }) => {
+            println!("inconclusive after {requests} requests: {reason}");
+            return ExitCode::from(3);
+        }
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::FAILURE;
