@@ -57,6 +57,9 @@ pub struct OrgFleet {
     credentials_max_age: Duration,
     allow_loopback_http: bool,
     brokers: std::sync::Mutex<HashMap<String, Built>>,
+    /// The first org a tick cut short by its deadline did not reach: the
+    /// next tick of this container starts there.
+    resume_at: std::sync::Mutex<Option<String>>,
 }
 
 impl OrgFleet {
@@ -83,6 +86,7 @@ impl OrgFleet {
             credentials_max_age,
             allow_loopback_http,
             brokers: std::sync::Mutex::new(HashMap::new()),
+            resume_at: std::sync::Mutex::new(None),
         }
     }
 
@@ -103,6 +107,11 @@ impl OrgFleet {
             cfg.credentials_max_age,
             cfg.allow_loopback_http,
         )
+    }
+
+    /// The lease every org's broker holds while it fetches.
+    pub fn lease(&self) -> Duration {
+        self.cfg.lease
     }
 
     /// The org's broker, built on first use and again when its item changes.
@@ -220,38 +229,103 @@ impl OrgFleet {
         concurrency: usize,
         per_org: Duration,
     ) -> Vec<OrgTick> {
-        let runs = tenants
-            .iter()
-            .filter(|t| t.enabled)
-            .enumerate()
-            .map(|(i, t)| async move {
-                let started = tokio::time::Instant::now();
-                let result = match self.broker(t) {
-                    Err(e) => Err(e.to_string()),
-                    Ok(b) => match tokio::time::timeout(per_org, b.tick()).await {
-                        Ok(report) => Ok(report),
-                        Err(_) => Err(format!(
-                            "the tick did not finish within {} s",
-                            per_org.as_secs()
-                        )),
-                    },
-                };
-                (
-                    i,
-                    OrgTick {
-                        org_id: t.org_id.clone(),
-                        result,
-                        elapsed_ms: u64::try_from(started.elapsed().as_millis())
-                            .unwrap_or(u64::MAX),
-                    },
-                )
-            });
-        // Unordered: a slow org holds one place, never the ones behind it.
+        let far = tokio::time::Instant::now() + Duration::from_secs(86_400);
+        self.tick_all_within(tenants, concurrency, per_org, far, 0)
+            .await
+    }
+
+    /// [`Self::tick_all`] inside an invocation that ends at `deadline`. An
+    /// org not started while its share still fits before the deadline is
+    /// reported as not reached ([`NOT_REACHED`]); one started later is cut
+    /// off at the deadline. The next tick of this container starts with the
+    /// first org not reached, so no org is left behind two ticks running; a
+    /// new container starts at `start` (modulo the orgs: the caller passes
+    /// something that changes, such as the minute).
+    pub async fn tick_all_within(
+        &self,
+        tenants: &[Tenant],
+        concurrency: usize,
+        per_org: Duration,
+        deadline: tokio::time::Instant,
+        start: usize,
+    ) -> Vec<OrgTick> {
+        let enabled: Vec<&Tenant> = tenants.iter().filter(|t| t.enabled).collect();
+        let order = self.order(&enabled, start);
+        let runs = order.iter().map(|&i| {
+            let t = enabled[i];
+            async move { (i, self.tick_one(t, per_org, deadline).await) }
+        });
+        // Buffered in order, so orgs start in the rotation's order; a slow
+        // org holds one place, never the ones behind it.
         let mut done: Vec<(usize, OrgTick)> = futures::stream::iter(runs)
             .buffer_unordered(concurrency.max(1))
             .collect()
             .await;
+        let first_missed = order.iter().find_map(|&i| {
+            done.iter()
+                .find(|(j, t)| *j == i && t.result.as_ref().is_err_and(|e| e == NOT_REACHED))
+                .map(|(_, t)| t.org_id.clone())
+        });
+        *self.resume_at.lock().unwrap_or_else(|e| e.into_inner()) = first_missed;
         done.sort_by_key(|(i, _)| *i);
         done.into_iter().map(|(_, t)| t).collect()
     }
+
+    /// Positions into `enabled`, starting where the last tick stopped short,
+    /// else at `start`.
+    fn order(&self, enabled: &[&Tenant], start: usize) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..enabled.len()).collect();
+        if order.is_empty() {
+            return order;
+        }
+        let resume = self
+            .resume_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let at = resume
+            .and_then(|id| enabled.iter().position(|t| t.org_id == id))
+            .unwrap_or(start % order.len());
+        order.rotate_left(at);
+        order
+    }
+
+    /// One org's tick, cut off after `per_org` or at `deadline`.
+    async fn tick_one(
+        &self,
+        t: &Tenant,
+        per_org: Duration,
+        deadline: tokio::time::Instant,
+    ) -> OrgTick {
+        let started = tokio::time::Instant::now();
+        let left = deadline.saturating_duration_since(started);
+        let result = if left < per_org.min(MIN_ORG_TIME) {
+            Err(NOT_REACHED.to_string())
+        } else {
+            let limit = per_org.min(left);
+            match self.broker(t) {
+                Err(e) => Err(e.to_string()),
+                Ok(b) => match tokio::time::timeout(limit, b.tick()).await {
+                    Ok(report) => Ok(report),
+                    Err(_) => Err(format!(
+                        "the tick did not finish within {} s",
+                        limit.as_secs()
+                    )),
+                },
+            }
+        };
+        OrgTick {
+            org_id: t.org_id.clone(),
+            result,
+            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        }
+    }
 }
+
+/// An org's result when the invocation's time ran out before its turn.
+pub const NOT_REACHED: &str =
+    "not reached before the invocation's deadline; the next tick starts with it";
+
+/// Less than this left is not worth starting an org's tick: a token request
+/// alone may take 5 s a try.
+const MIN_ORG_TIME: Duration = Duration::from_secs(15);

@@ -26,9 +26,14 @@ type Broker = TokenBroker<GenesysTokenSource>;
 
 /// Orgs ticked at once.
 const ORG_CONCURRENCY: usize = 16;
-/// One org's tick may take this long: a lease (at most 60 s) and a fetch,
-/// inside the function's 120 s timeout.
-const PER_ORG_LIMIT: Duration = Duration::from_secs(90);
+/// Time kept back from the invocation's deadline for the metrics and the reply.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
+
+/// One org's share of a tick: its fetch (four fifths of the lease, which is
+/// at most 60 s) and the item's reads and writes. A hung org loses only this.
+fn per_org_limit(lease: Duration) -> Duration {
+    lease.mul_f64(0.8) + Duration::from_secs(5)
+}
 
 #[derive(Debug)]
 struct TickFailed(String);
@@ -84,13 +89,18 @@ async fn tick(broker: &Broker) -> Result<TickReport, TickFailed> {
 async fn tick_orgs(
     fleet: &OrgFleet,
     registry: &TenantRegistry,
+    deadline: tokio::time::Instant,
 ) -> Result<Vec<OrgTick>, TickFailed> {
     let tenants = registry
         .list()
         .await
         .map_err(|e| TickFailed(format!("the tenant registry could not be read: {e}")))?;
+    // Each minute's tick starts at another org, so a tick cut short by the
+    // deadline never leaves the same orgs behind.
+    let start = usize::try_from(SystemClock.now_ms() / 60_000).unwrap_or(0);
+    let per_org = per_org_limit(fleet.lease());
     let ticks = fleet
-        .tick_all(&tenants, ORG_CONCURRENCY, PER_ORG_LIMIT)
+        .tick_all_within(&tenants, ORG_CONCURRENCY, per_org, deadline, start)
         .await;
     let now = SystemClock.now_ms();
     let mut failed = Vec::new();
@@ -139,16 +149,24 @@ enum Refresher {
 }
 
 impl Refresher {
-    async fn run(&self) -> Result<Value, TickFailed> {
+    async fn run(&self, deadline: tokio::time::Instant) -> Result<Value, TickFailed> {
         match self {
             Refresher::Single(b) => tick(b)
                 .await
                 .map(|r| serde_json::to_value(r).unwrap_or_default()),
-            Refresher::Orgs(fleet, registry) => tick_orgs(fleet, registry)
+            Refresher::Orgs(fleet, registry) => tick_orgs(fleet, registry, deadline)
                 .await
                 .map(|r| serde_json::to_value(r).unwrap_or_default()),
         }
     }
+}
+
+/// The invocation's deadline (epoch ms from the runtime) as an `Instant`,
+/// less the margin.
+fn deadline_of(deadline_ms: u64) -> tokio::time::Instant {
+    let now = u64::try_from(SystemClock.now_ms()).unwrap_or(0);
+    let left = Duration::from_millis(deadline_ms.saturating_sub(now));
+    tokio::time::Instant::now() + left.saturating_sub(DEADLINE_MARGIN)
 }
 
 #[tokio::main]
@@ -175,16 +193,19 @@ async fn main() -> Result<(), Error> {
         }
     });
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
-        let report = refresher.run().await?;
+        let report = refresher
+            .run(tokio::time::Instant::now() + Duration::from_secs(115))
+            .await?;
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
     lambda_runtime::run(service_fn(
-        move |_event: LambdaEvent<EventBridgeEvent<serde_json::Value>>| {
+        move |event: LambdaEvent<EventBridgeEvent<serde_json::Value>>| {
             let refresher = refresher.clone();
+            let deadline = deadline_of(event.context.deadline);
             async move {
                 refresher
-                    .run()
+                    .run(deadline)
                     .await
                     .map_err(|e| lambda_runtime::Diagnostic {
                         error_type: "TokenRefresh".into(),

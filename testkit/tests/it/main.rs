@@ -13,6 +13,7 @@ mod iam;
 mod moto;
 mod operations;
 mod orgs;
+mod policy_sizes;
 mod reads;
 mod redrive;
 mod simulator;

@@ -612,3 +612,78 @@ async fn a_viewer_of_one_org_is_refused_another_orgs_figures() {
     );
     res.delete().await.expect("cleanup");
 }
+
+/// 20 orgs whose token endpoint hangs, listed first, among 150: a tick cut
+/// short by the invocation's deadline reports the orgs it did not reach,
+/// and the container's next tick starts with them, so every healthy org is
+/// refreshed within two ticks and none fails because of another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_hung_orgs_among_150_never_keep_a_healthy_org_waiting_two_ticks() {
+    let res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+        .await
+        .expect("moto");
+    let clock = Arc::new(SimClock::frozen_at(START));
+    let (healthy, hung) = (sim(&clock, 3_600).await, sim(&clock, 3_600).await);
+    hung.set_faults(
+        testkit::sim::FaultSide::Token,
+        testkit::sim::Faults {
+            latency_ms: 600_000,
+            ..testkit::sim::Faults::default()
+        },
+    );
+    let mut tenants = Vec::new();
+    for i in 0..150u32 {
+        let s = if i < 20 { &hung } else { &healthy };
+        let (id, secret_value) = (format!("client-{i}"), format!("secret-{i}"));
+        s.add_client(&id, &secret_value);
+        let arn = secret(&res, &format!("fair-{i}"), &id, &secret_value).await;
+        tenants.push(Tenant {
+            org_id: org(5000 + i),
+            region: "us-east-1".into(),
+            secret_arn: arn,
+            pool_size: 1,
+            enabled: true,
+            display_name: String::new(),
+            base_url: Some(s.base_url()),
+        });
+    }
+    let fleet = fleet(&res, clock.clone());
+    // The function's share per org with the default 30 s lease, and an
+    // invocation too short for the hung orgs and everyone else in one go.
+    let per_org = Duration::from_secs(29);
+    let short = || tokio::time::Instant::now() + Duration::from_secs(30);
+    let first = fleet
+        .tick_all_within(&tenants, 16, per_org, short(), 0)
+        .await;
+    let second = fleet
+        .tick_all_within(&tenants, 16, per_org, short(), 0)
+        .await;
+    let not_reached = |t: &token_broker::fleet::OrgTick| {
+        t.result
+            .as_ref()
+            .is_err_and(|e| e == token_broker::fleet::NOT_REACHED)
+    };
+    let missed: Vec<&str> = first
+        .iter()
+        .filter(|t| not_reached(t))
+        .map(|t| t.org_id.as_str())
+        .collect();
+    assert!(!missed.is_empty(), "the first tick ran out of time");
+    for (i, (a, b)) in first.iter().zip(&second).enumerate().skip(20) {
+        assert!(
+            a.result.is_ok() || not_reached(a),
+            "healthy org {i} failed in the first tick: {:?}",
+            a.result
+        );
+        let report = b.result.as_ref().unwrap_or_else(|e| {
+            panic!("healthy org {i} was not refreshed by the second tick: {e}")
+        });
+        assert_eq!(report.failed(), 0, "{}", b.org_id);
+    }
+    assert_eq!(
+        healthy.counters().tokens_issued,
+        130,
+        "every healthy org has its token"
+    );
+    res.delete().await.expect("cleanup");
+}

@@ -869,8 +869,8 @@ fn an_orgs_bus_and_rule_are_a_stack_of_their_own_that_the_main_stack_admits() {
     assert_eq!(
         text.matches("rule/aws.partner/genesys.com/cloud/*/${AWS::StackName}-*")
             .count(),
-        3,
-        "the dead-letter queue, the event queue and the queue key"
+        4,
+        "the dead-letter queue, the event queue, the queue key and the handler's permission"
     );
     for export in [
         "ConversationEventsFunctionArn",
