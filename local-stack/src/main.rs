@@ -47,11 +47,13 @@ struct Args {
     /// Handler containers in the fleet.
     #[arg(long, default_value_t = 50)]
     containers: usize,
-    #[arg(long, default_value_t = 60)]
-    sessions_per_minute: u32,
-    /// Simulated minutes of traffic.
-    #[arg(long, default_value_t = 60)]
-    minutes: u32,
+    /// Bot sessions a simulated minute (per org with `--orgs`); default 60,
+    /// or 2 with more than 10 orgs.
+    #[arg(long)]
+    sessions_per_minute: Option<u32>,
+    /// Simulated minutes of traffic; default 60, or 10 with more than 10 orgs.
+    #[arg(long)]
+    minutes: Option<u32>,
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// `expires_in` of the simulator's tokens, seconds.
@@ -126,7 +128,7 @@ struct Args {
     /// each its own simulator, region, token lifetime and traffic; with 3 or
     /// more, org 2 has a wrong secret and org 3 is revoked every 10 minutes.
     /// Reports the ground-truth check per org.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=50))]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=200))]
     orgs: Option<u32>,
 }
 
@@ -153,8 +155,11 @@ async fn run_orgs(args: &Args, n: u32) -> Result<bool, String> {
     use testkit::orgs::{self, OrgRunOptions, OrgSpec};
     let specs: Vec<OrgSpec> = (0..n).map(|i| OrgSpec::nth(i, n >= 3)).collect();
     let opts = OrgRunOptions {
-        sessions_per_minute: args.sessions_per_minute,
-        minutes: args.minutes,
+        // Many orgs: a little traffic each, so 150 finish in minutes.
+        sessions_per_minute: args
+            .sessions_per_minute
+            .unwrap_or(if n > 10 { 2 } else { 60 }),
+        minutes: args.minutes.unwrap_or(if n > 10 { 10 } else { 60 }),
         repeats: testkit::replay::Repeats {
             duplicates: args.duplicates.clamp(0.0, 1.0),
             resends: args.resends.clamp(0.0, 1.0),
@@ -248,8 +253,8 @@ async fn run(args: Args) -> Result<bool, String> {
     }
     let opts = StackOptions {
         containers: args.containers,
-        sessions_per_minute: args.sessions_per_minute,
-        minutes: args.minutes,
+        sessions_per_minute: args.sessions_per_minute.unwrap_or(60),
+        minutes: args.minutes.unwrap_or(60),
         seed: args.seed,
         token_lifetime_s: args.token_lifetime,
         pool_size: args.pool_size,

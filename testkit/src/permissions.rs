@@ -303,10 +303,33 @@ async fn dashboard(res: &TestResources, clock: &Arc<SimClock>, multi: bool) -> R
         query.push(("org".into(), ORG.into()));
         paths = vec![("/api/orgs", Vec::new()), ("/api/dashboard", query)];
     }
-    for (path, q) in paths {
-        let reply = api.reply("GET", path, &q, Some(&bearer)).await;
+    for (path, q) in &paths {
+        let reply = api.reply("GET", path, q, Some(&bearer)).await;
         if reply.status != 200 {
             return Err(format!("{path}: {}", reply.status));
+        }
+    }
+    if multi {
+        // The vendor's staff: every registered org, listed from the registry.
+        let staff = sign_in
+            .add_viewer(
+                "scenario-staff",
+                &[va_analytics::dashboard::access::ALL_ORGS_GROUP],
+            )
+            .await
+            .map_err(|e| format!("staff: {e}"))?;
+        let bearer = format!(
+            "Bearer {}",
+            staff
+                .access_token()
+                .await
+                .map_err(|e| format!("token: {e}"))?
+        );
+        for (path, q) in &paths {
+            let reply = api.reply("GET", path, q, Some(&bearer)).await;
+            if reply.status != 200 {
+                return Err(format!("{path} as staff: {}", reply.status));
+            }
         }
     }
     Ok(())

@@ -179,7 +179,22 @@ impl TenantRegistry {
                 .client
                 .scan()
                 .table_name(&self.table)
-                .filter_expression("begins_with(pk, :p)")
+                // Only the registry's attributes (the dashboard may read no
+                // others: IAM `dynamodb:Attributes`).
+                .projection_expression(
+                    (0..ATTRIBUTES.len())
+                        .map(|i| format!("#a{i}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                )
+                .set_expression_attribute_names(Some(
+                    ATTRIBUTES
+                        .iter()
+                        .enumerate()
+                        .map(|(i, a)| (format!("#a{i}"), a.to_string()))
+                        .collect(),
+                ))
+                .filter_expression("begins_with(#a0, :p)")
                 .expression_attribute_values(":p", s(TENANT_PREFIX))
                 .set_exclusive_start_key(start)
                 .send()

@@ -36,6 +36,34 @@ pub struct OrgSweeps {
     clock: Arc<dyn Clock>,
     cfg: SweepConfig,
     sweepers: Mutex<HashMap<String, (Tenant, Arc<OrgSweeper>)>>,
+    /// The first org a sweep cut short by its deadline did not reach: the
+    /// next sweep of this container starts there.
+    resume_at: Mutex<Option<String>>,
+}
+
+/// An org's result when the invocation's time ran out before its turn.
+pub const NOT_REACHED: &str =
+    "not reached before the invocation's deadline; the next sweep starts with it";
+
+/// The least time an org's sweep is given (its share never goes below it),
+/// and the least left for one to be started at all.
+const MIN_SHARE: std::time::Duration = std::time::Duration::from_secs(10);
+const MIN_START: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Each org's share of the time to `deadline`: an even split among `orgs`
+/// over `concurrency` places, never under [`MIN_SHARE`], never past the
+/// deadline. One org with a backlog or a hung API cannot hold a place for
+/// the whole invocation.
+pub fn org_share(
+    budget: std::time::Duration,
+    orgs: usize,
+    concurrency: usize,
+) -> std::time::Duration {
+    let even = budget
+        .saturating_mul(u32::try_from(concurrency.max(1)).unwrap_or(u32::MAX))
+        .checked_div(u32::try_from(orgs.max(1)).unwrap_or(u32::MAX))
+        .unwrap_or(budget);
+    even.max(MIN_SHARE).min(budget)
 }
 
 impl OrgSweeps {
@@ -52,6 +80,7 @@ impl OrgSweeps {
             clock,
             cfg,
             sweepers: Mutex::new(HashMap::new()),
+            resume_at: Mutex::new(None),
         }
     }
 
@@ -75,7 +104,10 @@ impl OrgSweeps {
     }
 
     /// One sweep of every enabled org in `tenants`, `concurrency` at a time,
-    /// all stopping by `deadline`. Results in the order of `tenants`' enabled orgs.
+    /// each within its share of the time ([`org_share`]) and all by
+    /// `deadline`. Starts with the first org the last sweep of this
+    /// container did not reach, else at an org that changes every minute.
+    /// Results in the order of `tenants`' enabled orgs.
     pub async fn sweep_all(
         &self,
         tenants: &[Tenant],
@@ -83,34 +115,74 @@ impl OrgSweeps {
         deadline: Instant,
     ) -> Vec<OrgSweep> {
         let enabled: Vec<&Tenant> = tenants.iter().filter(|t| t.enabled).collect();
-        // Each run starts at another org, so when time runs short it is not
-        // always the same orgs that wait.
-        let start = usize::try_from(self.clock.now_ms().div_euclid(60_000)).unwrap_or(0)
-            % enabled.len().max(1);
-        let runs = (0..enabled.len()).map(|k| {
-            let i = (start + k) % enabled.len();
+        let share = org_share(
+            deadline.saturating_duration_since(Instant::now()),
+            enabled.len(),
+            concurrency,
+        );
+        let order = self.order(&enabled);
+        let runs = order.iter().map(|&i| {
             let t = enabled[i];
-            async move {
-                let result = match self.sweeper(t) {
-                    Err(e) => Err(e.to_string()),
-                    Ok(s) => s.sweep(deadline).await.map_err(|e| e.to_string()),
-                };
-                (
-                    i,
-                    OrgSweep {
-                        org_id: t.org_id.clone(),
-                        result,
-                    },
-                )
-            }
+            async move { (i, self.sweep_one(t, share, deadline).await) }
         });
         // Unordered: an org waiting out a Retry-After holds one place only.
         let mut done: Vec<(usize, OrgSweep)> = futures::stream::iter(runs)
             .buffer_unordered(concurrency.max(1))
             .collect()
             .await;
+        let first_missed = order.iter().find_map(|&i| {
+            done.iter()
+                .find(|(j, s)| *j == i && s.result.as_ref().is_err_and(|e| e == NOT_REACHED))
+                .map(|(_, s)| s.org_id.clone())
+        });
+        *self.resume_at.lock().unwrap_or_else(|e| e.into_inner()) = first_missed;
         done.sort_by_key(|(i, _)| *i);
         done.into_iter().map(|(_, s)| s).collect()
+    }
+
+    /// Positions into `enabled`, starting where the last sweep stopped
+    /// short, else at the minute's org.
+    fn order(&self, enabled: &[&Tenant]) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..enabled.len()).collect();
+        if order.is_empty() {
+            return order;
+        }
+        let resume = self
+            .resume_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let minute = usize::try_from(self.clock.now_ms().div_euclid(60_000)).unwrap_or(0);
+        let at = resume
+            .and_then(|id| enabled.iter().position(|t| t.org_id == id))
+            .unwrap_or(minute % order.len());
+        order.rotate_left(at);
+        order
+    }
+
+    /// One org's sweep within `share`, by `deadline`.
+    async fn sweep_one(
+        &self,
+        t: &Tenant,
+        share: std::time::Duration,
+        deadline: Instant,
+    ) -> OrgSweep {
+        let now = Instant::now();
+        let result = if deadline.saturating_duration_since(now) < MIN_START {
+            Err(NOT_REACHED.to_string())
+        } else {
+            match self.sweeper(t) {
+                Err(e) => Err(e.to_string()),
+                Ok(s) => s
+                    .sweep(deadline.min(now + share))
+                    .await
+                    .map_err(|e| e.to_string()),
+            }
+        };
+        OrgSweep {
+            org_id: t.org_id.clone(),
+            result,
+        }
     }
 
     /// Whether any enabled org in `tenants` still has sessions waiting.
@@ -123,5 +195,26 @@ impl OrgSweeps {
             }
         }
         Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::org_share;
+
+    #[test]
+    fn each_org_gets_an_even_share_never_under_ten_seconds_nor_past_the_budget() {
+        let s = Duration::from_secs;
+        // 150 orgs, four at a time, 115 s: about 3 s each, raised to 10 s.
+        assert_eq!(org_share(s(115), 150, 4), s(10));
+        // Three orgs: each could have the whole budget.
+        assert_eq!(org_share(s(115), 3, 4), s(115));
+        // 20 orgs, four at a time: a fifth of the budget each.
+        assert_eq!(org_share(s(100), 20, 4), s(20));
+        // Less left than the floor: the budget.
+        assert_eq!(org_share(s(4), 150, 4), s(4));
+        assert_eq!(org_share(s(60), 0, 0), s(60));
     }
 }

@@ -613,6 +613,111 @@ async fn a_viewer_of_one_org_is_refused_another_orgs_figures() {
     res.delete().await.expect("cleanup");
 }
 
+/// The vendor's staff (group `orgs-all`) read every registered org without
+/// a group per org, each through that org's tagged reader; a customer's
+/// viewer of org A stays refused org B, and a group that only looks like
+/// the vendor's grants nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vendors_staff_read_every_org_and_a_customers_viewer_still_only_theirs() {
+    use testkit::orgs::{self, OrgRunOptions, OrgSpec};
+    use va_analytics::dashboard::access::ALL_ORGS_GROUP;
+    use va_analytics::dashboard::auth::Verifier;
+    let opts = OrgRunOptions {
+        sessions_per_minute: 5,
+        minutes: 3,
+        ..OrgRunOptions::default()
+    };
+    let specs: Vec<OrgSpec> = (0..2).map(|n| OrgSpec::nth(n, false)).collect();
+    let (a, b) = (specs[0].org_id.clone(), specs[1].org_id.clone());
+    let res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+        .await
+        .expect("moto");
+    orgs::run(&res, &specs, &opts).await.expect("two orgs");
+    let sign_in = testkit::sign_in::LocalSignIn::create(&res.config)
+        .await
+        .expect("cognito");
+    let staff = sign_in
+        .add_viewer("staff", &[ALL_ORGS_GROUP])
+        .await
+        .expect("staff");
+    let viewer_a = sign_in
+        .add_viewer("viewer-a", &[&format!("org-{a}"), "orgs-all-readonly"])
+        .await
+        .expect("viewer a");
+    let api = testkit::product::dashboard(
+        &orgs::multi_org(&res).expect("MultiOrg"),
+        Arc::new(SimClock::frozen_at(opts.start_ms + 3_600_000)),
+        1,
+        Verifier::new(sign_in.auth.clone()),
+    );
+    let range = |org: &str| {
+        vec![
+            ("from".to_string(), opts.start_ms.to_string()),
+            ("to".to_string(), (opts.start_ms + 3_600_000).to_string()),
+            ("org".to_string(), org.to_string()),
+        ]
+    };
+    let bearer = |t: String| format!("Bearer {t}");
+    let staff_token = bearer(staff.access_token().await.expect("sign in"));
+    for org in [&a, &b] {
+        let r = api
+            .reply("GET", "/api/dashboard", &range(org), Some(&staff_token))
+            .await;
+        assert_eq!(r.status, 200, "{org}: {}", r.body);
+        let body: serde_json::Value = serde_json::from_str(&r.body).expect("json");
+        let stored: i64 = testkit::product::store(&res)
+            .for_org(org)
+            .query(
+                &va_analytics::Scope::Org,
+                opts.start_ms,
+                opts.start_ms + 3_600_000,
+            )
+            .await
+            .expect("query")
+            .iter()
+            .map(|c| c.counters.get("started").copied().unwrap_or(0))
+            .sum();
+        assert!(stored > 0);
+        assert_eq!(body["totals"]["started"], stored, "{org}: its own figures");
+    }
+    let listed = api.reply("GET", "/api/orgs", &[], Some(&staff_token)).await;
+    let listed: serde_json::Value = serde_json::from_str(&listed.body).expect("json");
+    let ids: Vec<&str> = listed["orgs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| o["org_id"].as_str())
+        .collect();
+    assert_eq!(ids, vec![a.as_str(), b.as_str()], "every registered org");
+    // Named, or it is not clear which of all the orgs to show.
+    let r = api
+        .reply("GET", "/api/dashboard", &range("")[..2], Some(&staff_token))
+        .await;
+    assert_eq!(r.status, 400);
+    // An unregistered org: not found, not another org's figures.
+    let r = api
+        .reply(
+            "GET",
+            "/api/dashboard",
+            &range(&org(999_999)),
+            Some(&staff_token),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    // The customer's viewer: their org only, whatever else their groups say.
+    let token_a = bearer(viewer_a.access_token().await.expect("sign in"));
+    let r = api
+        .reply("GET", "/api/dashboard", &range(&b), Some(&token_a))
+        .await;
+    assert_eq!(r.status, 403);
+    let r = api
+        .reply("GET", "/api/dashboard", &range(&a), Some(&token_a))
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(res.denials().is_empty(), "{:?}", res.denials());
+    res.delete().await.expect("cleanup");
+}
+
 /// 20 orgs whose token endpoint hangs, listed first, among 150: a tick cut
 /// short by the invocation's deadline reports the orgs it did not reach,
 /// and the container's next tick starts with them, so every healthy org is

@@ -1,10 +1,22 @@
 //! Which org a viewer may read. In a multi-org deployment a viewer's Cognito
-//! groups name their orgs (`org-<orgId>`, one group per org); a request for
-//! any other org is refused before a key is built, so the store is never
-//! asked for another tenant's items.
+//! groups name their orgs (`org-<orgId>`, one group per org), or grant every
+//! registered org (`orgs-all`, the vendor's staff); a request for any other
+//! org is refused before a key is built, so the store is never asked for
+//! another tenant's items. Either way each org is read with credentials
+//! that can read only that org ([`TaggedReaders`]).
 
 /// Prefix of the Cognito groups that grant an org.
 pub const ORG_GROUP_PREFIX: &str = "org-";
+
+/// The Cognito group that grants every registered org: for the vendor's
+/// staff, so they need no group per org. Only the user pool's
+/// administrators can put a user in it.
+pub const ALL_ORGS_GROUP: &str = "orgs-all";
+
+/// Whether `groups` grant every registered org.
+pub fn grants_all(groups: &[String]) -> bool {
+    groups.iter().any(|g| g == ALL_ORGS_GROUP)
+}
 
 /// The orgs `groups` grant, lowercased, sorted, without duplicates.
 pub fn orgs_of(groups: &[String]) -> Vec<String> {
@@ -43,18 +55,21 @@ impl Refusal {
 
 /// The org a viewer with `groups` reads when asking for `requested`: the
 /// one named, if their groups grant it; their only org, if they named none.
+/// With [`ALL_ORGS_GROUP`], any org id (whether it is registered is the
+/// registry's answer), and one must be named.
 pub fn org_for(groups: &[String], requested: Option<&str>) -> Result<String, Refusal> {
     let allowed = orgs_of(groups);
     match requested.filter(|r| !r.is_empty()) {
         Some(r) if !va_events::is_uuid(r) => Err(Refusal::Invalid),
         Some(r) => {
             let r = r.to_ascii_lowercase();
-            if allowed.contains(&r) {
+            if grants_all(groups) || allowed.contains(&r) {
                 Ok(r)
             } else {
                 Err(Refusal::Forbidden)
             }
         }
+        None if grants_all(groups) => Err(Refusal::Required),
         None => match allowed.as_slice() {
             [only] => Ok(only.clone()),
             [] => Err(Refusal::Forbidden),
@@ -153,6 +168,24 @@ mod tests {
         ] {
             assert_eq!(org_for(&g, Some(A)), Err(Refusal::Forbidden), "{g:?}");
             assert_eq!(org_for(&g, None), Err(Refusal::Forbidden), "{g:?}");
+        }
+    }
+
+    #[test]
+    fn the_vendor_group_grants_any_named_org_and_look_alikes_grant_none() {
+        let staff = groups(&["orgs-all"]);
+        assert_eq!(org_for(&staff, Some(A)), Ok(A.to_string()));
+        assert_eq!(org_for(&staff, Some(B)), Ok(B.to_string()));
+        assert_eq!(org_for(&staff, None), Err(Refusal::Required));
+        assert_eq!(org_for(&staff, Some("../agg")), Err(Refusal::Invalid));
+        for g in [
+            groups(&["orgs-all-x"]),
+            groups(&["Orgs-All"]),
+            groups(&["org-all"]),
+            groups(&[&format!("org-{A}"), "orgs-al"]),
+        ] {
+            assert!(!grants_all(&g), "{g:?}");
+            assert_eq!(org_for(&g, Some(B)), Err(Refusal::Forbidden), "{g:?}");
         }
     }
 }

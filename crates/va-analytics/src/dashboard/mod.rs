@@ -476,6 +476,24 @@ impl DashboardApi {
                 serde_json::json!({"multi_org": false, "orgs": []}).to_string(),
             );
         };
+        if access::grants_all(&viewer.groups) {
+            return match registry.list().await {
+                Ok(all) => {
+                    let orgs: Vec<_> = all
+                        .iter()
+                        .map(|t| serde_json::json!({"org_id": t.org_id, "name": t.display_name}))
+                        .collect();
+                    Reply::json(
+                        200,
+                        serde_json::json!({"multi_org": true, "orgs": orgs}).to_string(),
+                    )
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "tenant registry read failed");
+                    Reply::error(502, "store_unavailable", "the store could not be read")
+                }
+            };
+        }
         let mut orgs = Vec::new();
         for org in access::orgs_of(&viewer.groups) {
             match registry.get(&org).await {
