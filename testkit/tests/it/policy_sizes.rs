@@ -241,6 +241,7 @@ fn a_permission_per_org_would_pass_the_lambda_limit_long_before_1000_orgs() {
     let per_org: usize = additions.iter().map(|(_, b)| b).sum();
     assert!(per_org > 300, "{additions:?}");
     let orgs_that_fit = LAMBDA_POLICY_LIMIT / per_org;
+    println!("a permission per org: {per_org} bytes an org, {orgs_that_fit} orgs fit in 20 KB");
     assert!(
         orgs_that_fit < 100,
         "{per_org} bytes an org: {orgs_that_fit} orgs fit in 20 KB"
