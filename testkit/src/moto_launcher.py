@@ -3,7 +3,9 @@
 #
 # Fixes to moto's DynamoDB emulation, all toward real DynamoDB semantics:
 # - a conditional write and a transaction are atomic with respect to each
-#   other (moto's threaded server can interleave them);
+#   other (moto's threaded server can interleave them), and a GetItem or a
+#   Query never sees an item half written (moto's UpdateItem builds a new
+#   item in steps);
 # - TransactWriteItems rolls back only the items it touched. moto deep-copies
 #   every table the transaction names, once per operation, and on failure puts
 #   the copies back, which is O(table size) per transaction and also erases
@@ -290,9 +292,16 @@ def _apply_transaction(self, transact_items):
 
 
 def _read(method):
+    # Under the writers' lock: moto's UpdateItem creates a missing item with
+    # its key alone and then applies the update's actions one by one, so a
+    # read in another thread could see an item no write ever made. DynamoDB
+    # writes an item atomically: a read sees it before or after, never half
+    # (developer guide, "Read consistency"; "UpdateItem ... edits an
+    # existing item's attributes, or adds a new item").
     def wrapper(self, table_name, *args, **kwargs):
         _available(self, table_name)
-        return method(self, table_name, *args, **kwargs)
+        with _lock:
+            return method(self, table_name, *args, **kwargs)
 
     wrapper.__name__ = method.__name__
     return wrapper

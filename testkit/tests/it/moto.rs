@@ -71,6 +71,81 @@ async fn fifty_racing_conditional_updates_have_exactly_one_winner_every_round() 
         .expect("cleanup");
 }
 
+/// DynamoDB writes an item atomically: a read sees it whole or not at all.
+/// moto's UpdateItem creates a missing item with its key and then applies
+/// the update's actions one at a time, so without the double's lock a
+/// concurrent GetItem saw items with the key alone (the token store took
+/// them for another identity's items).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_read_never_sees_an_item_half_created_by_an_update() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let config = aws::sdk_config().await.expect("endpoint");
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    let table = aws::unique_name("atomic");
+    aws::create_table(&ddb, &table, false).await.expect("table");
+    const ITEMS: usize = 300;
+    let key = |i: usize| AttributeValue::S(format!("item#{i}"));
+    // The readers chase the item being created.
+    let (current, done) = (
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let mut readers = Vec::new();
+    for _ in 0..6 {
+        let (ddb, table, current, done) =
+            (ddb.clone(), table.clone(), current.clone(), done.clone());
+        readers.push(tokio::spawn(async move {
+            let mut whole = 0;
+            while !done.load(Ordering::Relaxed) {
+                let i = current.load(Ordering::Relaxed);
+                let got = ddb
+                    .get_item()
+                    .table_name(&table)
+                    .key("pk", key(i))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .expect("read");
+                if let Some(item) = got.item() {
+                    let missing: Vec<&str> = ["a", "b", "c", "d", "e", "f"]
+                        .into_iter()
+                        .filter(|a| !item.contains_key(*a))
+                        .collect();
+                    assert!(
+                        missing.is_empty(),
+                        "item {i} read half made, missing {missing:?}"
+                    );
+                    whole += 1;
+                }
+            }
+            whole
+        }));
+    }
+    for i in 0..ITEMS {
+        current.store(i, Ordering::Relaxed);
+        ddb.update_item()
+            .table_name(&table)
+            .key("pk", key(i))
+            .update_expression("SET a = :v, b = :v, c = :v, d = :v, e = :v, f = :v")
+            .expression_attribute_values(":v", AttributeValue::N("1".into()))
+            .send()
+            .await
+            .expect("update");
+    }
+    done.store(true, Ordering::Relaxed);
+    let mut seen = 0;
+    for r in readers {
+        seen += r.await.expect("reader");
+    }
+    assert!(seen > 0, "the readers met items the writer made");
+    ddb.delete_table()
+        .table_name(&table)
+        .send()
+        .await
+        .expect("cleanup");
+}
+
 #[tokio::test]
 async fn creates_the_products_tables_and_secret_and_deletes_only_them() {
     let res = aws::TestResources::create("client-a", "secret-a")
