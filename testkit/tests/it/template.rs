@@ -1045,3 +1045,23 @@ fn leading_key_patterns_match_the_keys_the_store_builds() {
         );
     }
 }
+
+/// The dashboard's throttle comes from the deployment's request budget (150
+/// orgs, 5 tabs each, a minute view refreshing every 5 s: 150 a second), not
+/// a fixed 10 a second that 50 tabs across every customer used up.
+#[test]
+fn the_dashboards_throttle_fits_150_orgs_by_default() {
+    let t = template();
+    let settings = &t["Resources"]["DashboardHttpApi"]["Properties"]["DefaultRouteSettings"];
+    let param = |field: &str| {
+        let (kind, name) = reference(&settings[field]);
+        assert_eq!(kind, "Ref", "{field}");
+        t["Parameters"][name.as_str()]["Default"]
+            .as_u64()
+            .expect("a number")
+    };
+    let (rate, burst) = (param("ThrottlingRateLimit"), param("ThrottlingBurstLimit"));
+    let budget = 150 * 5 / 5;
+    assert!(rate >= budget, "{rate} a second for a budget of {budget}");
+    assert!(burst >= 2 * budget, "burst {burst}");
+}
