@@ -401,6 +401,7 @@ async fn operator(
         .await
         .map_err(|e| format!("rotate: {e}"))?;
     registry.list().await.map_err(|e| e.to_string())?;
+    va_admin::buses::count_event_buses(&aws_sdk_eventbridge::Client::new(&op.config)).await?;
     registry
         .get(&added.org_id)
         .await

@@ -27,6 +27,8 @@ pub enum Service {
     /// Cognito user pools: the dashboard's sign-in (public operations) and
     /// test set-up.
     Cognito,
+    /// EventBridge: `va-admin` counts the account's event buses.
+    Events,
     Other,
 }
 
@@ -61,6 +63,7 @@ impl Call {
                 "secretsmanager" => Service::SecretsManager,
                 "TrentService" => Service::Kms,
                 "AWSCognitoIdentityProviderService" => Service::Cognito,
+                "AWSEvents" => Service::Events,
                 _ => Service::Other,
             };
             let body = serde_json::from_slice(body).unwrap_or(Value::Null);
@@ -117,6 +120,21 @@ impl Call {
                 format!("kms:{}", self.operation),
                 self.str("KeyId").unwrap_or("*").to_string(),
             )],
+            // ListEventBuses names no resource (Service Authorization
+            // Reference, Amazon EventBridge: no resource types); the others
+            // name a bus.
+            Service::Events => {
+                let resource = match self.operation.as_str() {
+                    "ListEventBuses" => "*".to_string(),
+                    _ => format!(
+                        "arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{}",
+                        self.str("EventBusName")
+                            .or_else(|| self.str("Name"))
+                            .unwrap_or("default")
+                    ),
+                };
+                vec![check(format!("events:{}", self.operation), resource)]
+            }
             Service::Cognito | Service::Other => {
                 vec![check(format!("unknown:{}", self.operation), "*".into())]
             }

@@ -792,3 +792,27 @@ async fn twenty_hung_orgs_among_150_never_keep_a_healthy_org_waiting_two_ticks()
     );
     res.delete().await.expect("cleanup");
 }
+
+/// `org add` counts the account's event buses as the operator (the
+/// `EventBusCount` statement) and warns from 90% of the quota; a role
+/// without the statement is refused by the double as EventBridge refuses.
+#[tokio::test]
+async fn org_add_counts_the_event_buses_and_warns_near_the_quota() {
+    let res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+        .await
+        .expect("moto");
+    let res = testkit::orgs::multi_org(&res).expect("MultiOrg");
+    let as_role = |role| aws_sdk_eventbridge::Client::new(&res.as_role(role).config);
+    let count = va_admin::buses::count_event_buses(&as_role(testkit::iam::Role::Operator))
+        .await
+        .expect("the operator may count");
+    assert!(count >= 1, "the default bus at least");
+    assert!(va_admin::buses::quota_warning(count, 100).is_none());
+    let warning = va_admin::buses::quota_warning(count, count).expect("at the quota");
+    assert!(warning.contains("Service Quotas"), "{warning}");
+    let refused = va_admin::buses::count_event_buses(&as_role(testkit::iam::Role::DashboardApi))
+        .await
+        .expect_err("the dashboard may not");
+    assert!(refused.contains("AccessDenied"), "{refused}");
+    res.delete().await.expect("cleanup");
+}

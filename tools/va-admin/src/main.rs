@@ -51,6 +51,10 @@ enum OrgCommand {
         /// A name for people.
         #[arg(long, default_value = "")]
         name: String,
+        /// The account's quota of event buses in this region (Service
+        /// Quotas, Amazon EventBridge, "Event buses"); `add` warns at 90%.
+        #[arg(long, default_value_t = va_admin::buses::DEFAULT_BUS_QUOTA)]
+        event_bus_quota: u32,
     },
     /// Every registered org.
     List,
@@ -261,6 +265,18 @@ async fn rate_scope(region: &str, secret_arn: &str, max_requests: u32) -> ExitCo
     ExitCode::SUCCESS
 }
 
+/// Every org needs an event bus of this account: say so before they run out.
+async fn warn_near_bus_quota(aws: &aws_config::SdkConfig, quota: u32) {
+    match va_admin::buses::count_event_buses(&aws_sdk_eventbridge::Client::new(aws)).await {
+        Ok(count) => {
+            if let Some(w) = va_admin::buses::quota_warning(count, quota) {
+                eprintln!("{w}");
+            }
+        }
+        Err(e) => eprintln!("could not count the account's event buses (quota {quota}): {e}"),
+    }
+}
+
 async fn org(table: String, token_table: String, command: OrgCommand) -> ExitCode {
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let registry = TenantRegistry::new(aws_sdk_dynamodb::Client::new(&aws), table.clone());
@@ -315,7 +331,9 @@ async fn org(table: String, token_table: String, command: OrgCommand) -> ExitCod
             secret_arn,
             pool_size,
             name,
+            event_bus_quota,
         } => {
+            warn_near_bus_quota(&aws, event_bus_quota).await;
             if !va_events::is_uuid(&org_id) {
                 eprintln!("--org-id must be the org's UUID");
                 return ExitCode::from(2);
