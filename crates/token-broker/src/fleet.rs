@@ -57,9 +57,54 @@ pub struct OrgFleet {
     credentials_max_age: Duration,
     allow_loopback_http: bool,
     brokers: std::sync::Mutex<HashMap<String, Built>>,
-    /// The first org a tick cut short by its deadline did not reach: the
-    /// next tick of this container starts there.
+    /// Where this container's next tick starts.
+    rotation: Rotation,
+}
+
+/// Where a fan-out over orgs starts: with the first org the container's
+/// last run did not reach, else at a position the caller chooses (one that
+/// changes, such as the minute), so no org waits behind the same others
+/// every time.
+#[derive(Debug, Default)]
+pub struct Rotation {
     resume_at: std::sync::Mutex<Option<String>>,
+}
+
+impl Rotation {
+    /// Positions into `orgs` in the order to start them.
+    pub fn order(&self, orgs: &[&Tenant], start: usize) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..orgs.len()).collect();
+        if order.is_empty() {
+            return order;
+        }
+        let resume = self
+            .resume_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let at = resume
+            .and_then(|id| orgs.iter().position(|t| t.org_id == id))
+            .unwrap_or(start % order.len());
+        order.rotate_left(at);
+        order
+    }
+
+    /// Remembers the first org, in `order`, whose result `missed` says it
+    /// was not reached: the next run starts there.
+    pub fn remember<T>(
+        &self,
+        order: &[usize],
+        done: &[(usize, T)],
+        org_of: impl Fn(&T) -> &str,
+        missed: impl Fn(&T) -> bool,
+    ) {
+        let first = order.iter().find_map(|&i| {
+            done.iter()
+                .find(|(j, t)| *j == i && missed(t))
+                .map(|(_, t)| org_of(t).to_string())
+        });
+        *self.resume_at.lock().unwrap_or_else(|e| e.into_inner()) = first;
+    }
 }
 
 impl OrgFleet {
@@ -86,7 +131,7 @@ impl OrgFleet {
             credentials_max_age,
             allow_loopback_http,
             brokers: std::sync::Mutex::new(HashMap::new()),
-            resume_at: std::sync::Mutex::new(None),
+            rotation: Rotation::default(),
         }
     }
 
@@ -250,7 +295,7 @@ impl OrgFleet {
         start: usize,
     ) -> Vec<OrgTick> {
         let enabled: Vec<&Tenant> = tenants.iter().filter(|t| t.enabled).collect();
-        let order = self.order(&enabled, start);
+        let order = self.rotation.order(&enabled, start);
         let runs = order.iter().map(|&i| {
             let t = enabled[i];
             async move { (i, self.tick_one(t, per_org, deadline).await) }
@@ -261,33 +306,14 @@ impl OrgFleet {
             .buffer_unordered(concurrency.max(1))
             .collect()
             .await;
-        let first_missed = order.iter().find_map(|&i| {
-            done.iter()
-                .find(|(j, t)| *j == i && t.result.as_ref().is_err_and(|e| e == NOT_REACHED))
-                .map(|(_, t)| t.org_id.clone())
-        });
-        *self.resume_at.lock().unwrap_or_else(|e| e.into_inner()) = first_missed;
+        self.rotation.remember(
+            &order,
+            &done,
+            |t| &t.org_id,
+            |t| t.result.as_ref().is_err_and(|e| e == NOT_REACHED),
+        );
         done.sort_by_key(|(i, _)| *i);
         done.into_iter().map(|(_, t)| t).collect()
-    }
-
-    /// Positions into `enabled`, starting where the last tick stopped short,
-    /// else at `start`.
-    fn order(&self, enabled: &[&Tenant], start: usize) -> Vec<usize> {
-        let mut order: Vec<usize> = (0..enabled.len()).collect();
-        if order.is_empty() {
-            return order;
-        }
-        let resume = self
-            .resume_at
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let at = resume
-            .and_then(|id| enabled.iter().position(|t| t.org_id == id))
-            .unwrap_or(start % order.len());
-        order.rotate_left(at);
-        order
     }
 
     /// One org's tick, cut off after `per_org` or at `deadline`.
@@ -329,3 +355,52 @@ pub const NOT_REACHED: &str =
 /// Less than this left is not worth starting an org's tick: a token request
 /// alone may take 5 s a try.
 const MIN_ORG_TIME: Duration = Duration::from_secs(15);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn org(id: &str) -> Tenant {
+        Tenant {
+            org_id: id.into(),
+            region: "us-east-1".into(),
+            secret_arn: String::new(),
+            pool_size: 1,
+            enabled: true,
+            display_name: String::new(),
+            base_url: None,
+        }
+    }
+
+    #[test]
+    fn a_run_starts_where_the_last_one_stopped_short_else_at_the_start_given() {
+        let (a, b, c, d) = (org("a"), org("b"), org("c"), org("d"));
+        let orgs = [&a, &b, &c, &d];
+        let r = Rotation::default();
+        assert_eq!(r.order(&orgs, 0), vec![0, 1, 2, 3]);
+        assert_eq!(
+            r.order(&orgs, 6),
+            vec![2, 3, 0, 1],
+            "the start, modulo the orgs"
+        );
+        // c and d were not reached: the next run starts with c.
+        let order = r.order(&orgs, 1);
+        // (position, (org, reached)), in the order the runs finished.
+        let done = [
+            (1, ("b", true)),
+            (3, ("d", false)),
+            (2, ("c", false)),
+            (0, ("a", true)),
+        ];
+        r.remember(&order, &done, |t| t.0, |t| !t.1);
+        assert_eq!(
+            r.order(&orgs, 0)[0],
+            2,
+            "c: the first not reached in start order"
+        );
+        // Everyone reached: back to the start given.
+        r.remember(&order, &[(0, ("a", true))], |t| t.0, |t| !t.1);
+        assert_eq!(r.order(&orgs, 3), vec![3, 0, 1, 2]);
+        assert!(r.order(&[], 5).is_empty());
+    }
+}

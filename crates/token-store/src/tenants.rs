@@ -53,6 +53,23 @@ fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
+/// [`ATTRIBUTES`] as a projection, `#a0, #a1, ...` (`#a0` is `pk`).
+fn projection() -> String {
+    (0..ATTRIBUTES.len())
+        .map(|i| format!("#a{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The projection's placeholders.
+fn projection_names() -> std::collections::HashMap<String, String> {
+    ATTRIBUTES
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (format!("#a{i}"), a.to_string()))
+        .collect()
+}
+
 /// The key of an org's item.
 fn key(org_id: &str) -> AttributeValue {
     s(format!("{TENANT_PREFIX}{org_id}"))
@@ -150,19 +167,8 @@ impl TenantRegistry {
             .get_item()
             .table_name(&self.table)
             .key("pk", key(org_id))
-            .projection_expression(
-                (0..ATTRIBUTES.len())
-                    .map(|i| format!("#a{i}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            )
-            .set_expression_attribute_names(Some(
-                ATTRIBUTES
-                    .iter()
-                    .enumerate()
-                    .map(|(i, a)| (format!("#a{i}"), a.to_string()))
-                    .collect(),
-            ))
+            .projection_expression(projection())
+            .set_expression_attribute_names(Some(projection_names()))
             .consistent_read(true)
             .send()
             .await
@@ -181,19 +187,8 @@ impl TenantRegistry {
                 .table_name(&self.table)
                 // Only the registry's attributes (the dashboard may read no
                 // others: IAM `dynamodb:Attributes`).
-                .projection_expression(
-                    (0..ATTRIBUTES.len())
-                        .map(|i| format!("#a{i}"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                )
-                .set_expression_attribute_names(Some(
-                    ATTRIBUTES
-                        .iter()
-                        .enumerate()
-                        .map(|(i, a)| (format!("#a{i}"), a.to_string()))
-                        .collect(),
-                ))
+                .projection_expression(projection())
+                .set_expression_attribute_names(Some(projection_names()))
                 .filter_expression("begins_with(#a0, :p)")
                 .expression_attribute_values(":p", s(TENANT_PREFIX))
                 .set_exclusive_start_key(start)

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use futures::StreamExt;
 use lambda_support::Clock;
 use serde::Serialize;
-use token_broker::fleet::{OrgFleet, TenantError};
+use token_broker::fleet::{OrgFleet, Rotation, TenantError};
 use token_broker::{GenesysTokenSource, Tenant};
 use tokio::time::Instant;
 use va_analytics::{AnalyticsError, AnalyticsStore};
@@ -36,9 +36,8 @@ pub struct OrgSweeps {
     clock: Arc<dyn Clock>,
     cfg: SweepConfig,
     sweepers: Mutex<HashMap<String, (Tenant, Arc<OrgSweeper>)>>,
-    /// The first org a sweep cut short by its deadline did not reach: the
-    /// next sweep of this container starts there.
-    resume_at: Mutex<Option<String>>,
+    /// Where this container's next sweep starts.
+    rotation: Rotation,
 }
 
 /// An org's result when the invocation's time ran out before its turn.
@@ -80,7 +79,7 @@ impl OrgSweeps {
             clock,
             cfg,
             sweepers: Mutex::new(HashMap::new()),
-            resume_at: Mutex::new(None),
+            rotation: Rotation::default(),
         }
     }
 
@@ -120,7 +119,8 @@ impl OrgSweeps {
             enabled.len(),
             concurrency,
         );
-        let order = self.order(&enabled);
+        let minute = usize::try_from(self.clock.now_ms().div_euclid(60_000)).unwrap_or(0);
+        let order = self.rotation.order(&enabled, minute);
         let runs = order.iter().map(|&i| {
             let t = enabled[i];
             async move { (i, self.sweep_one(t, share, deadline).await) }
@@ -130,34 +130,14 @@ impl OrgSweeps {
             .buffer_unordered(concurrency.max(1))
             .collect()
             .await;
-        let first_missed = order.iter().find_map(|&i| {
-            done.iter()
-                .find(|(j, s)| *j == i && s.result.as_ref().is_err_and(|e| e == NOT_REACHED))
-                .map(|(_, s)| s.org_id.clone())
-        });
-        *self.resume_at.lock().unwrap_or_else(|e| e.into_inner()) = first_missed;
+        self.rotation.remember(
+            &order,
+            &done,
+            |s| &s.org_id,
+            |s| s.result.as_ref().is_err_and(|e| e == NOT_REACHED),
+        );
         done.sort_by_key(|(i, _)| *i);
         done.into_iter().map(|(_, s)| s).collect()
-    }
-
-    /// Positions into `enabled`, starting where the last sweep stopped
-    /// short, else at the minute's org.
-    fn order(&self, enabled: &[&Tenant]) -> Vec<usize> {
-        let mut order: Vec<usize> = (0..enabled.len()).collect();
-        if order.is_empty() {
-            return order;
-        }
-        let resume = self
-            .resume_at
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let minute = usize::try_from(self.clock.now_ms().div_euclid(60_000)).unwrap_or(0);
-        let at = resume
-            .and_then(|id| enabled.iter().position(|t| t.org_id == id))
-            .unwrap_or(minute % order.len());
-        order.rotate_left(at);
-        order
     }
 
     /// One org's sweep within `share`, by `deadline`.
