@@ -3,8 +3,8 @@
 #
 # Fixes to moto's DynamoDB emulation, all toward real DynamoDB semantics:
 # - a conditional write and a transaction are atomic with respect to each
-#   other (moto's threaded server can interleave them), and a GetItem or a
-#   Query never sees an item half written (moto's UpdateItem builds a new
+#   other (moto's threaded server can interleave them), and a GetItem, Query
+#   or Scan never sees an item half written (moto's UpdateItem builds a new
 #   item in steps);
 # - TransactWriteItems rolls back only the items it touched. moto deep-copies
 #   every table the transaction names, once per operation, and on failure puts
@@ -349,6 +349,7 @@ if os.environ.get("VA_MOTO_QUERY_BY_PARTITION", "1") != "0":
 
 DynamoDBBackend.get_item = _read(DynamoDBBackend.get_item)
 DynamoDBBackend.query = _read(DynamoDBBackend.query)
+DynamoDBBackend.scan = _read(DynamoDBBackend.scan)
 DynamoDBBackend.transact_write_items = _transact_write_items
 DynamoDBBackend.put_item = _single_write(DynamoDBBackend.put_item, "item_attrs")
 DynamoDBBackend.update_item = _single_write(DynamoDBBackend.update_item, "key")

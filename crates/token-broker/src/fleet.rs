@@ -267,20 +267,22 @@ impl OrgFleet {
     }
 
     /// One tick for every enabled org in `tenants`, `concurrency` at a time,
-    /// each cut off after `per_org`. Results in the order of `tenants`.
+    /// each cut off after `per_slot` times its slots. Results in the order
+    /// of `tenants`' enabled orgs.
     pub async fn tick_all(
         &self,
         tenants: &[Tenant],
         concurrency: usize,
-        per_org: Duration,
+        per_slot: Duration,
     ) -> Vec<OrgTick> {
         let far = tokio::time::Instant::now() + Duration::from_secs(86_400);
-        self.tick_all_within(tenants, concurrency, per_org, far, 0)
+        self.tick_all_within(tenants, concurrency, per_slot, far, 0)
             .await
     }
 
-    /// [`Self::tick_all`] inside an invocation that ends at `deadline`. An
-    /// org not started while its share still fits before the deadline is
+    /// [`Self::tick_all`] inside an invocation that ends at `deadline`, each
+    /// org cut off after `per_slot` times its slots (a tick refreshes them
+    /// one after another). An org not started while its share still fits before the deadline is
     /// reported as not reached ([`NOT_REACHED`]); one started later is cut
     /// off at the deadline. The next tick of this container starts with the
     /// first org not reached, so no org is left behind two ticks running; a
@@ -290,7 +292,7 @@ impl OrgFleet {
         &self,
         tenants: &[Tenant],
         concurrency: usize,
-        per_org: Duration,
+        per_slot: Duration,
         deadline: tokio::time::Instant,
         start: usize,
     ) -> Vec<OrgTick> {
@@ -298,7 +300,9 @@ impl OrgFleet {
         let order = self.rotation.order(&enabled, start);
         let runs = order.iter().map(|&i| {
             let t = enabled[i];
-            async move { (i, self.tick_one(t, per_org, deadline).await) }
+            let share =
+                per_slot.saturating_mul(u32::try_from(t.pool_size.clamp(1, 32)).unwrap_or(1));
+            async move { (i, self.tick_one(t, share, deadline).await) }
         });
         // Buffered in order, so orgs start in the rotation's order; a slow
         // org holds one place, never the ones behind it.

@@ -189,6 +189,8 @@ impl TenantRegistry {
                 // others: IAM `dynamodb:Attributes`).
                 .projection_expression(projection())
                 .set_expression_attribute_names(Some(projection_names()))
+                // Said outright, so IAM's `dynamodb:Select` condition sees it.
+                .select(aws_sdk_dynamodb::types::Select::SpecificAttributes)
                 .filter_expression("begins_with(#a0, :p)")
                 .expression_attribute_values(":p", s(TENANT_PREFIX))
                 .set_exclusive_start_key(start)

@@ -333,7 +333,6 @@ async fn org(table: String, token_table: String, command: OrgCommand) -> ExitCod
             name,
             event_bus_quota,
         } => {
-            warn_near_bus_quota(&aws, event_bus_quota).await;
             if !va_events::is_uuid(&org_id) {
                 eprintln!("--org-id must be the org's UUID");
                 return ExitCode::from(2);
@@ -342,6 +341,7 @@ async fn org(table: String, token_table: String, command: OrgCommand) -> ExitCod
                 eprintln!("--region: {e}");
                 return ExitCode::from(2);
             }
+            warn_near_bus_quota(&aws, event_bus_quota).await;
             let mut tenant = Tenant {
                 // Keys and groups use the lowercase form.
                 org_id: org_id.to_ascii_lowercase(),
