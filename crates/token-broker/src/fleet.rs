@@ -282,12 +282,12 @@ impl OrgFleet {
 
     /// [`Self::tick_all`] inside an invocation that ends at `deadline`, each
     /// org cut off after `per_slot` times its slots (a tick refreshes them
-    /// one after another). An org not started while its share still fits before the deadline is
-    /// reported as not reached ([`NOT_REACHED`]); one started later is cut
-    /// off at the deadline. The next tick of this container starts with the
-    /// first org not reached, so no org is left behind two ticks running; a
-    /// new container starts at `start` (modulo the orgs: the caller passes
-    /// something that changes, such as the minute).
+    /// one after another). An org not started while its share still fits
+    /// before the deadline is reported as not reached ([`NOT_REACHED`]); one
+    /// started later is cut off at the deadline. This container's next tick
+    /// starts with the first org not reached ([`Rotation`]); a new container
+    /// starts at `start` (modulo the orgs: the caller passes something that
+    /// changes, such as the minute).
     pub async fn tick_all_within(
         &self,
         tenants: &[Tenant],

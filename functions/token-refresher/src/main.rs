@@ -96,8 +96,9 @@ async fn tick_orgs(
         .list()
         .await
         .map_err(|e| TickFailed(format!("the tenant registry could not be read: {e}")))?;
-    // Each minute's tick starts at another org, so a tick cut short by the
-    // deadline never leaves the same orgs behind.
+    // A warm container resumes where its last tick stopped short; a new
+    // one starts at the minute's org, so it is not always the same orgs
+    // that a short tick leaves behind.
     let start = usize::try_from(SystemClock.now_ms() / 60_000).unwrap_or(0);
     let per_slot = per_slot_limit(fleet.lease());
     let ticks = fleet

@@ -501,29 +501,79 @@ async fn events_of_unknown_or_disabled_orgs_are_rejected_and_counted_nowhere() {
     res.delete().await.expect("cleanup");
 }
 
+/// Two orgs' traffic run into one deployment, and its dashboard's sign-in:
+/// what the dashboard's isolation tests start from.
+struct TwoOrgs {
+    res: TestResources,
+    opts: testkit::orgs::OrgRunOptions,
+    reports: Vec<testkit::orgs::OrgReport>,
+    a: String,
+    b: String,
+    sign_in: testkit::sign_in::LocalSignIn,
+}
+
+impl TwoOrgs {
+    async fn run() -> Self {
+        use testkit::orgs::{self, OrgRunOptions, OrgSpec};
+        let opts = OrgRunOptions {
+            sessions_per_minute: 5,
+            minutes: 3,
+            ..OrgRunOptions::default()
+        };
+        let specs: Vec<OrgSpec> = (0..2).map(|n| OrgSpec::nth(n, false)).collect();
+        let res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+            .await
+            .expect("moto");
+        let reports = orgs::run(&res, &specs, &opts).await.expect("two orgs");
+        let sign_in = testkit::sign_in::LocalSignIn::create(&res.config)
+            .await
+            .expect("cognito");
+        Self {
+            a: specs[0].org_id.clone(),
+            b: specs[1].org_id.clone(),
+            res,
+            opts,
+            reports,
+            sign_in,
+        }
+    }
+
+    /// The dashboard as deployed: each org read through its tagged reader.
+    fn dashboard(&self) -> va_analytics::dashboard::DashboardApi {
+        testkit::product::dashboard(
+            &testkit::orgs::multi_org(&self.res).expect("MultiOrg"),
+            Arc::new(SimClock::frozen_at(self.opts.start_ms + 3_600_000)),
+            1,
+            va_analytics::dashboard::auth::Verifier::new(self.sign_in.auth.clone()),
+        )
+    }
+
+    /// Sessions started in `org`'s hour, read from the store directly.
+    async fn started(&self, org: &str) -> i64 {
+        let (from, to) = (self.opts.start_ms, self.opts.start_ms + 3_600_000);
+        testkit::product::store(&self.res)
+            .for_org(org)
+            .query(&va_analytics::Scope::Org, from, to)
+            .await
+            .expect("query")
+            .iter()
+            .map(|c| c.counters.get("started").copied().unwrap_or(0))
+            .sum()
+    }
+}
+
 /// Tenant isolation at the dashboard: a viewer signed in for org A (Cognito
 /// group `org-<A>`) reads A's figures, equal to A's store, and is refused
 /// org B's, over HTTP with real (moto) Cognito tokens.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_viewer_of_one_org_is_refused_another_orgs_figures() {
-    use testkit::orgs::{self, OrgRunOptions, OrgSpec};
-    use va_analytics::dashboard::auth::Verifier;
-    let opts = OrgRunOptions {
-        sessions_per_minute: 5,
-        minutes: 3,
-        ..OrgRunOptions::default()
-    };
-    let specs: Vec<OrgSpec> = (0..2).map(|n| OrgSpec::nth(n, false)).collect();
-    let (a, b) = (specs[0].org_id.clone(), specs[1].org_id.clone());
-    let res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
-        .await
-        .expect("moto");
-    let reports = orgs::run(&res, &specs, &opts).await.expect("two orgs");
-    assert!(reports.iter().all(|r| r.exactly_once), "{reports:?}");
-
-    let sign_in = testkit::sign_in::LocalSignIn::create(&res.config)
-        .await
-        .expect("cognito");
+    let two = TwoOrgs::run().await;
+    let (res, opts, sign_in, a, b) = (&two.res, &two.opts, &two.sign_in, &two.a, &two.b);
+    assert!(
+        two.reports.iter().all(|r| r.exactly_once),
+        "{:?}",
+        two.reports
+    );
     let viewer_a = sign_in
         .add_viewer("viewer-a", &[&format!("org-{a}")])
         .await
@@ -532,12 +582,7 @@ async fn a_viewer_of_one_org_is_refused_another_orgs_figures() {
     // As in AWS: the dashboard's role, each org read through a session of
     // the org reader role tagged with that org, which the double authorizes
     // against the template's trust and bucket policies.
-    let api = Arc::new(testkit::product::dashboard(
-        &orgs::multi_org(&res).expect("MultiOrg"),
-        Arc::new(SimClock::frozen_at(opts.start_ms + 3_600_000)),
-        1,
-        Verifier::new(sign_in.auth.clone()),
-    ));
+    let api = Arc::new(two.dashboard());
     let (addr, _server) = testkit::stack::serve_api(api, "127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("serve");
@@ -561,19 +606,7 @@ async fn a_viewer_of_one_org_is_refused_another_orgs_figures() {
     let (status, own) = get(token_a.clone(), format!("{range}&org={a}")).await;
     assert_eq!(status, 200, "{own}");
     assert_eq!(own["org"], a.as_str());
-    let stored = testkit::product::store(&res)
-        .for_org(&a)
-        .query(
-            &va_analytics::Scope::Org,
-            opts.start_ms,
-            opts.start_ms + 3_600_000,
-        )
-        .await
-        .expect("query");
-    let started: i64 = stored
-        .iter()
-        .map(|b| b.counters.get("started").copied().unwrap_or(0))
-        .sum();
+    let started = two.started(a).await;
     assert!(started > 0);
     assert_eq!(own["totals"]["started"], started);
     // Named alone: the only org granted.
@@ -619,23 +652,9 @@ async fn a_viewer_of_one_org_is_refused_another_orgs_figures() {
 /// the vendor's grants nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_vendors_staff_read_every_org_and_a_customers_viewer_still_only_theirs() {
-    use testkit::orgs::{self, OrgRunOptions, OrgSpec};
     use va_analytics::dashboard::access::ALL_ORGS_GROUP;
-    use va_analytics::dashboard::auth::Verifier;
-    let opts = OrgRunOptions {
-        sessions_per_minute: 5,
-        minutes: 3,
-        ..OrgRunOptions::default()
-    };
-    let specs: Vec<OrgSpec> = (0..2).map(|n| OrgSpec::nth(n, false)).collect();
-    let (a, b) = (specs[0].org_id.clone(), specs[1].org_id.clone());
-    let res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
-        .await
-        .expect("moto");
-    orgs::run(&res, &specs, &opts).await.expect("two orgs");
-    let sign_in = testkit::sign_in::LocalSignIn::create(&res.config)
-        .await
-        .expect("cognito");
+    let two = TwoOrgs::run().await;
+    let (res, opts, sign_in, a, b) = (&two.res, &two.opts, &two.sign_in, &two.a, &two.b);
     let staff = sign_in
         .add_viewer("staff", &[ALL_ORGS_GROUP])
         .await
@@ -644,12 +663,7 @@ async fn the_vendors_staff_read_every_org_and_a_customers_viewer_still_only_thei
         .add_viewer("viewer-a", &[&format!("org-{a}"), "orgs-all-readonly"])
         .await
         .expect("viewer a");
-    let api = testkit::product::dashboard(
-        &orgs::multi_org(&res).expect("MultiOrg"),
-        Arc::new(SimClock::frozen_at(opts.start_ms + 3_600_000)),
-        1,
-        Verifier::new(sign_in.auth.clone()),
-    );
+    let api = two.dashboard();
     let range = |org: &str| {
         vec![
             ("from".to_string(), opts.start_ms.to_string()),
@@ -659,24 +673,13 @@ async fn the_vendors_staff_read_every_org_and_a_customers_viewer_still_only_thei
     };
     let bearer = |t: String| format!("Bearer {t}");
     let staff_token = bearer(staff.access_token().await.expect("sign in"));
-    for org in [&a, &b] {
+    for org in [a, b] {
         let r = api
             .reply("GET", "/api/dashboard", &range(org), Some(&staff_token))
             .await;
         assert_eq!(r.status, 200, "{org}: {}", r.body);
         let body: serde_json::Value = serde_json::from_str(&r.body).expect("json");
-        let stored: i64 = testkit::product::store(&res)
-            .for_org(org)
-            .query(
-                &va_analytics::Scope::Org,
-                opts.start_ms,
-                opts.start_ms + 3_600_000,
-            )
-            .await
-            .expect("query")
-            .iter()
-            .map(|c| c.counters.get("started").copied().unwrap_or(0))
-            .sum();
+        let stored = two.started(org).await;
         assert!(stored > 0);
         assert_eq!(body["totals"]["started"], stored, "{org}: its own figures");
     }
@@ -707,11 +710,11 @@ async fn the_vendors_staff_read_every_org_and_a_customers_viewer_still_only_thei
     // The customer's viewer: their org only, whatever else their groups say.
     let token_a = bearer(viewer_a.access_token().await.expect("sign in"));
     let r = api
-        .reply("GET", "/api/dashboard", &range(&b), Some(&token_a))
+        .reply("GET", "/api/dashboard", &range(b), Some(&token_a))
         .await;
     assert_eq!(r.status, 403);
     let r = api
-        .reply("GET", "/api/dashboard", &range(&a), Some(&token_a))
+        .reply("GET", "/api/dashboard", &range(a), Some(&token_a))
         .await;
     assert_eq!(r.status, 200);
     assert!(res.denials().is_empty(), "{:?}", res.denials());
