@@ -43,6 +43,22 @@ async fn secret(res: &TestResources, name: &str, client_id: &str, client_secret:
         .to_string()
 }
 
+/// Org `n`, enabled, with an OAuth client of its own on `sim` and its
+/// secret (named after `name`) where the functions may read it.
+async fn org_on(res: &TestResources, sim: &Simulator, n: u32, name: &str) -> Tenant {
+    let (id, secret_value) = (format!("client-{n}"), format!("secret-{n}"));
+    sim.add_client(&id, &secret_value);
+    Tenant {
+        org_id: org(n),
+        region: "us-east-1".into(),
+        secret_arn: secret(res, name, &id, &secret_value).await,
+        pool_size: 1,
+        enabled: true,
+        display_name: String::new(),
+        base_url: Some(sim.base_url()),
+    }
+}
+
 /// The refresher's fleet of a MultiOrg deployment, signing as its role.
 fn fleet(res: &TestResources, clock: Arc<SimClock>) -> OrgFleet {
     let res = testkit::orgs::multi_org(res).expect("MultiOrg");
@@ -250,18 +266,8 @@ async fn refresher_ticks_for_1_10_and_100_orgs() {
         let s = sim(&clock, 3_600).await;
         let mut tenants = Vec::new();
         for i in 0..n {
-            let (id, secret_value) = (format!("client-{i}"), format!("secret-{i}"));
-            s.add_client(&id, &secret_value);
-            let arn = secret(&res, &format!("bench-{n}-{i}"), &id, &secret_value).await;
-            tenants.push(Tenant {
-                org_id: org(1000 * n + i),
-                region: "us-east-1".into(),
-                secret_arn: arn,
-                pool_size: 1,
-                enabled: true,
-                display_name: String::new(),
-                base_url: Some(s.base_url()),
-            });
+            let name = format!("bench-{n}-{i}");
+            tenants.push(org_on(&res, &s, 1000 * n + i, &name).await);
         }
         let fleet = fleet(&res, clock.clone());
         let t = std::time::Instant::now();
@@ -743,18 +749,7 @@ async fn twenty_hung_orgs_among_150_never_keep_a_healthy_org_waiting_two_ticks()
     let mut tenants = Vec::new();
     for i in 0..150u32 {
         let s = if i < 20 { &hung } else { &healthy };
-        let (id, secret_value) = (format!("client-{i}"), format!("secret-{i}"));
-        s.add_client(&id, &secret_value);
-        let arn = secret(&res, &format!("fair-{i}"), &id, &secret_value).await;
-        tenants.push(Tenant {
-            org_id: org(5000 + i),
-            region: "us-east-1".into(),
-            secret_arn: arn,
-            pool_size: 1,
-            enabled: true,
-            display_name: String::new(),
-            base_url: Some(s.base_url()),
-        });
+        tenants.push(org_on(&res, s, 5000 + i, &format!("fair-{i}")).await);
     }
     let fleet = fleet(&res, clock.clone());
     // The function's share per org with the default 30 s lease, and an
