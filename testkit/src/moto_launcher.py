@@ -35,6 +35,9 @@
 #   on the table with a 500 InternalServerError, the shape DynamoDB gives a
 #   server-side failure (API reference, "Error handling with DynamoDB").
 #
+# A fix to moto's EventBridge: a disabled rule delivers nothing (moto 5.2.5
+# delivers whatever the rule's state; the patch below cites the API).
+#
 # Speed, not semantics:
 # - a Query on the table's own key reads only its partition. moto 5.2.5's
 #   Table.query builds its candidates from Table.all_items(), which sorts every
@@ -335,6 +338,24 @@ def _table_query(self, hash_key, *args, **kwargs):
     finally:
         _partition.hint = None
 
+
+# EventBridge: a disabled rule matches no event. The API reference's
+# DisableRule: "A disabled rule won't match any events". moto 5.2.5's
+# Rule.send_to_targets delivers whatever the rule's state; here a rule
+# that is not ENABLED delivers nothing (`va-admin org offboard` stops an
+# org's events by disabling its rule).
+from moto.events.models import Rule as EventsRule
+
+_original_send_to_targets = EventsRule.send_to_targets
+
+
+def _send_to_targets(self, *args, **kwargs):
+    if self.state != "ENABLED":
+        return None
+    return _original_send_to_targets(self, *args, **kwargs)
+
+
+EventsRule.send_to_targets = _send_to_targets
 
 import moto.backends as moto_backends
 import werkzeug.serving

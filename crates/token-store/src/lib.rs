@@ -517,6 +517,19 @@ impl TokenStore {
         }
     }
 
+    /// Deletes the slot's item, token and all (offboarding an org: no token
+    /// of its client stays behind). Deleting a missing item is not an error.
+    pub async fn delete(&self, slot: usize) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key(attr::PK, s(self.key(slot)))
+            .send()
+            .await
+            .map_err(|e| self.err("DeleteItem (offboard)", e))?;
+        Ok(())
+    }
+
     /// Releases the lease without counting a failure: the holder ran out of
     /// its caller's time, which says nothing about the token endpoint.
     pub async fn release(&self, lease: &Lease) -> Result<(), StoreError> {

@@ -5,6 +5,8 @@
 
 pub mod dashboard;
 pub mod kpi;
+pub mod org_items;
+pub mod purge;
 pub mod store;
 pub mod sweep_lease;
 
@@ -17,4 +19,5 @@ pub use store::{
     ANALYTICS_TABLE, AnalyticsError, AnalyticsStore, Applied, Breakdown, Bucket, MARKER_TTL_S,
     ReadStats, StateRead, batch_items, org_prefix,
 };
+pub use purge::{OrgPurge, PurgeReport};
 pub use sweep_lease::SweepLease;

@@ -21,6 +21,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Up
 use serde::Serialize;
 use tokio::time::Instant;
 
+use crate::org_items::{self, ORG_SHARD};
 use crate::kpi::{
     ConversationState, MAX_ACTIVE_MINUTES, MAX_NAMES_PER_FLOW_DAY, NameKind, OTHER_NAME,
     PendingEnrichment, Plan, Scope, active_from_spans, attr, minute_of, minute_sk,
@@ -334,6 +335,12 @@ pub enum AnalyticsError {
         /// What was throttled.
         reason: String,
     },
+    /// A request this store refuses to make.
+    #[error("invalid request: {reason}")]
+    Invalid {
+        /// Why.
+        reason: String,
+    },
     /// More items than one transaction holds.
     #[error("event {event_id} touches {items} items; a transaction holds at most 100")]
     TooLarge {
@@ -397,6 +404,7 @@ type NameCache = HashMap<(NameKind, String, i64), HashMap<String, bool>>;
 pub struct AnalyticsStore {
     client: Client,
     table: String,
+    org_id: String,
     prefix: String,
     names: std::sync::Arc<std::sync::Mutex<NameCache>>,
 }
@@ -407,6 +415,7 @@ impl AnalyticsStore {
         Self {
             client,
             table: table.into(),
+            org_id: String::new(),
             prefix: String::new(),
             names: std::sync::Arc::default(),
         }
@@ -415,8 +424,30 @@ impl AnalyticsStore {
     /// The same table (and client) for `org_id`'s items.
     pub fn for_org(&self, org_id: &str) -> Self {
         Self {
+            org_id: org_id.to_string(),
             prefix: org_prefix(org_id),
             ..self.clone()
+        }
+    }
+
+    /// The org tag of the item in partition `pk` (see [`crate::org_items`]).
+    fn tag(&self, pk: &str) -> Option<AttributeValue> {
+        org_items::tag(&self.org_id, pk)
+    }
+
+    /// The org tag of `pk` as the start of an item (`None`: untagged).
+    fn tagged_item(&self, pk: &str) -> Option<HashMap<String, AttributeValue>> {
+        self.tag(pk)
+            .map(|t| HashMap::from([(ORG_SHARD.to_string(), t)]))
+    }
+
+    /// `expr` (an update expression) that also sets the org tag of `pk`,
+    /// and the tag's value; `expr` unchanged for the implicit org.
+    fn tagged(&self, pk: &str, expr: &str) -> (String, Option<AttributeValue>) {
+        match self.tag(pk) {
+            None => (expr.to_string(), None),
+            Some(t) if expr.contains("SET ") => (format!("{expr}, #org_shard = :org_shard"), Some(t)),
+            Some(t) => (format!("{expr} SET #org_shard = :org_shard"), Some(t)),
         }
     }
 
@@ -450,6 +481,28 @@ impl AnalyticsStore {
         ]
     }
 
+    /// Every partition of this org whose key is known without reading:
+    /// the cell shards, dirty marks, pending enrichments, flow names and
+    /// hours (the rest, one per conversation, event or flow, are found
+    /// through the org tag).
+    pub(crate) fn known_partitions(&self) -> Vec<String> {
+        let mut out: Vec<String> = (0..BUCKET_SHARDS)
+            .flat_map(|s| [self.shard_pk(s), self.dirty_pk(s)])
+            .collect();
+        out.extend([self.pending_pk(), self.flows_pk(), self.hours_pk()]);
+        out
+    }
+
+    /// The table's name.
+    pub(crate) fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The DynamoDB client.
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
     fn flows_pk(&self) -> String {
         format!("{}flows", self.prefix)
     }
@@ -468,14 +521,22 @@ impl AnalyticsStore {
 
     /// The mark a late write leaves on `hour`, in the shard of its cells.
     fn dirty_update(&self, hour: i64, shard: u32) -> Result<Update, String> {
-        Update::builder()
+        let pk = self.dirty_pk(shard);
+        let (expr, tag) = self.tagged(&pk, "ADD #n :one");
+        let update = Update::builder()
             .table_name(&self.table)
-            .key(key::PK, AttributeValue::S(self.dirty_pk(shard)))
+            .key(key::PK, AttributeValue::S(pk))
             .key(key::SK, AttributeValue::S(format!("h#{hour:013}")))
-            .update_expression("ADD #n :one")
+            .update_expression(expr)
             .expression_attribute_names("#n", "n")
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .build()
+            .expression_attribute_values(":one", AttributeValue::N("1".into()));
+        match tag {
+            Some(t) => update
+                .expression_attribute_names("#org_shard", ORG_SHARD)
+                .expression_attribute_values(":org_shard", t),
+            None => update,
+        }
+        .build()
             .map_err(|e| e.to_string())
     }
 
@@ -535,13 +596,20 @@ impl AnalyticsStore {
             return Ok(known);
         }
         let (pk, sk) = self.names_key(flow, day);
-        let r = self
-            .client
-            .update_item()
+        let (expr, tag) = self.tagged(&pk, "ADD #set :one SET #ttl = :ttl");
+        let update = match tag {
+            Some(t) => self
+                .client
+                .update_item()
+                .expression_attribute_names("#org_shard", ORG_SHARD)
+                .expression_attribute_values(":org_shard", t),
+            None => self.client.update_item(),
+        };
+        let r = update
             .table_name(&self.table)
             .key(key::PK, AttributeValue::S(pk))
             .key(key::SK, AttributeValue::S(sk))
-            .update_expression("ADD #set :one SET #ttl = :ttl")
+            .update_expression(expr)
             .condition_expression(
                 "attribute_not_exists(#set) OR size(#set) < :cap OR contains(#set, :name)",
             )
@@ -747,9 +815,11 @@ impl AnalyticsStore {
             (&plan.state, plan_conversation(plan, resolves))
         {
             let json = serde_json::to_string(state).map_err(|e| err(e.to_string()))?;
+            let pk = self.state_pk(&conversation_id);
             let put = Put::builder()
                 .table_name(&self.table)
-                .item(key::PK, s(self.state_pk(&conversation_id)))
+                .set_item(self.tagged_item(&pk))
+                .item(key::PK, s(pk))
                 .item(key::SK, s(STATE_SK.into()))
                 .item(key::STATE, s(json))
                 .item(
@@ -966,9 +1036,11 @@ impl AnalyticsStore {
 
     /// The event's marker: refused if it exists (counted before).
     fn marker_put(&self, plan: &Plan, now_ms: i64, ttl: i64) -> Result<Put, String> {
+        let pk = self.marker_pk(&plan.marker);
         Put::builder()
             .table_name(&self.table)
-            .item(key::PK, AttributeValue::S(self.marker_pk(&plan.marker)))
+            .set_item(self.tagged_item(&pk))
+            .item(key::PK, AttributeValue::S(pk))
             .item(key::SK, AttributeValue::S("event".into()))
             .item(
                 key::EVENTBRIDGE_ID,
@@ -984,9 +1056,11 @@ impl AnalyticsStore {
 
     fn pending_put(&self, p: &PendingEnrichment, ttl: i64) -> Result<Put, String> {
         let json = serde_json::to_string(p).map_err(|e| e.to_string())?;
+        let pk = self.pending_pk();
         Put::builder()
             .table_name(&self.table)
-            .item(key::PK, AttributeValue::S(self.pending_pk()))
+            .set_item(self.tagged_item(&pk))
+            .item(key::PK, AttributeValue::S(pk))
             .item(key::SK, AttributeValue::S(pending_sk(p)))
             .item(key::PENDING, AttributeValue::S(json))
             .item(key::TTL, AttributeValue::N(ttl.to_string()))
@@ -1009,11 +1083,16 @@ impl AnalyticsStore {
             values.insert(format!(":v{i}"), AttributeValue::N(delta.to_string()));
             adds.push(format!("#a{i} :v{i}"));
         }
+        let (expr, tag) = self.tagged(shard, &format!("ADD {}", adds.join(", ")));
+        if let Some(t) = tag {
+            names.insert("#org_shard".into(), ORG_SHARD.into());
+            values.insert(":org_shard".into(), t);
+        }
         Update::builder()
             .table_name(&self.table)
             .key(key::PK, AttributeValue::S(shard.to_string()))
             .key(key::SK, AttributeValue::S(cell_sk(minute, flow)))
-            .update_expression(format!("ADD {}", adds.join(", ")))
+            .update_expression(expr)
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .build()
@@ -1122,10 +1201,12 @@ impl AnalyticsStore {
         name: &str,
         now_ms: i64,
     ) -> Result<(), AnalyticsError> {
+        let pk = self.flows_pk();
         self.client
             .put_item()
             .table_name(&self.table)
-            .item(key::PK, AttributeValue::S(self.flows_pk()))
+            .set_item(self.tagged_item(&pk))
+            .item(key::PK, AttributeValue::S(pk))
             .item(key::SK, AttributeValue::S(flow_id.to_string()))
             .item(key::NAME, AttributeValue::S(name.to_string()))
             .item(key::AT, AttributeValue::N(now_ms.to_string()))
@@ -1277,10 +1358,12 @@ impl AnalyticsStore {
         to: i64,
         backfilled: bool,
     ) -> Result<(), AnalyticsError> {
+        let pk = self.hours_pk();
         self.client
             .put_item()
             .table_name(&self.table)
-            .item(key::PK, AttributeValue::S(self.hours_pk()))
+            .set_item(self.tagged_item(&pk))
+            .item(key::PK, AttributeValue::S(pk))
             .item(key::SK, AttributeValue::S("state".into()))
             .item("rolled_to", AttributeValue::N(to.to_string()))
             .item("rolled_from", AttributeValue::N(from.to_string()))
@@ -1486,6 +1569,7 @@ impl AnalyticsStore {
                 .into_iter()
                 .map(|(k, n)| (k, AttributeValue::N(n.to_string())))
                 .collect();
+            item.extend(self.tagged_item(&self.hours_pk()).unwrap_or_default());
             item.insert(key::PK.into(), AttributeValue::S(self.hours_pk()));
             item.insert(key::SK.into(), AttributeValue::S(sk));
             self.client

@@ -523,3 +523,94 @@ async fn patched_query_answers_as_moto_does() {
         "{items} items, {multi_page} paged"
     );
 }
+
+/// A disabled rule matches no event (EventBridge API reference,
+/// DisableRule); moto delivered whatever the rule's state until the
+/// launcher's patch. Delivery to an SQS target happens inside `PutEvents`,
+/// so the queue is read at once.
+#[tokio::test]
+async fn a_disabled_rule_delivers_nothing() {
+    let config = aws::sdk_config().await.expect("endpoint");
+    let events = aws_sdk_eventbridge::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let (bus, rule) = (aws::unique_name("bus"), aws::unique_name("rule"));
+    events
+        .create_event_bus()
+        .name(&bus)
+        .send()
+        .await
+        .expect("bus");
+    let queue = sqs
+        .create_queue()
+        .queue_name(aws::unique_name("target"))
+        .send()
+        .await
+        .expect("queue")
+        .queue_url()
+        .unwrap_or_default()
+        .to_string();
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("attributes")
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+        .expect("queue arn");
+    events
+        .put_rule()
+        .name(&rule)
+        .event_bus_name(&bus)
+        .event_pattern(r#"{"source":["va.test"]}"#)
+        .send()
+        .await
+        .expect("rule");
+    events
+        .put_targets()
+        .rule(&rule)
+        .event_bus_name(&bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("queue")
+                .arn(queue_arn)
+                .build()
+                .expect("target"),
+        )
+        .send()
+        .await
+        .expect("target");
+    let deliveries = || async {
+        events
+            .put_events()
+            .entries(
+                aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                    .event_bus_name(&bus)
+                    .source("va.test")
+                    .detail_type("t")
+                    .detail("{}")
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("put events");
+        let got = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("receive");
+        got.messages().len()
+    };
+    assert_eq!(deliveries().await, 1, "an enabled rule delivers");
+    events
+        .disable_rule()
+        .name(&rule)
+        .event_bus_name(&bus)
+        .send()
+        .await
+        .expect("disable");
+    assert_eq!(deliveries().await, 0, "a disabled rule delivers nothing");
+}
