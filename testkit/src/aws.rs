@@ -504,7 +504,7 @@ impl TestResources {
         let analytics_table = unique_name("analytics");
         let tenant_table = unique_name("tenants");
         create_table(&dynamodb, &token_table, false).await?;
-        create_table(&dynamodb, &analytics_table, true).await?;
+        create_analytics_table(&dynamodb, &analytics_table).await?;
         create_table(&dynamodb, &tenant_table, false).await?;
         let secret_id = unique_name("genesys-oauth");
         let value =
@@ -749,6 +749,42 @@ pub async fn create_table(
     name: &str,
     sorted: bool,
 ) -> Result<(), HarnessError> {
+    create_table_with(ddb, name, sorted, None).await
+}
+
+/// The analytics table as the template makes it: `pk`/`sk` and the sparse,
+/// keys-only index `OrgItems` on `org_shard` (a template test holds the two
+/// equal).
+pub async fn create_analytics_table(
+    ddb: &aws_sdk_dynamodb::Client,
+    name: &str,
+) -> Result<(), HarnessError> {
+    use va_analytics::org_items::{ORG_ITEMS_INDEX, ORG_SHARD};
+    let index = aws_sdk_dynamodb::types::GlobalSecondaryIndex::builder()
+        .index_name(ORG_ITEMS_INDEX)
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(ORG_SHARD)
+                .key_type(KeyType::Hash)
+                .build()
+                .map_err(|e| HarnessError::Aws(e.to_string()))?,
+        )
+        .projection(
+            aws_sdk_dynamodb::types::Projection::builder()
+                .projection_type(aws_sdk_dynamodb::types::ProjectionType::KeysOnly)
+                .build(),
+        )
+        .build()
+        .map_err(|e| HarnessError::Aws(e.to_string()))?;
+    create_table_with(ddb, name, true, Some(index)).await
+}
+
+async fn create_table_with(
+    ddb: &aws_sdk_dynamodb::Client,
+    name: &str,
+    sorted: bool,
+    index: Option<aws_sdk_dynamodb::types::GlobalSecondaryIndex>,
+) -> Result<(), HarnessError> {
     let attr = |n: &str| {
         AttributeDefinition::builder()
             .attribute_name(n)
@@ -771,6 +807,14 @@ pub async fn create_table(
         req = req
             .attribute_definitions(attr("sk").map_err(|e| HarnessError::Aws(e.to_string()))?)
             .key_schema(key("sk", KeyType::Range).map_err(|e| HarnessError::Aws(e.to_string()))?);
+    }
+    if let Some(index) = index {
+        for k in index.key_schema() {
+            req = req.attribute_definitions(
+                attr(k.attribute_name()).map_err(|e| HarnessError::Aws(e.to_string()))?,
+            );
+        }
+        req = req.global_secondary_indexes(index);
     }
     req.send().await.map_err(|e| {
         HarnessError::Aws(format!(

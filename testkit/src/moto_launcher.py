@@ -35,8 +35,9 @@
 #   on the table with a 500 InternalServerError, the shape DynamoDB gives a
 #   server-side failure (API reference, "Error handling with DynamoDB").
 #
-# A fix to moto's EventBridge: a disabled rule delivers nothing (moto 5.2.5
-# delivers whatever the rule's state; the patch below cites the API).
+# Fixes to moto's EventBridge (each cites the API below): a disabled rule
+# delivers nothing (moto 5.2.5 delivers whatever the rule's state), and a
+# partner bus's name, which holds slashes, names that bus.
 #
 # Speed, not semantics:
 # - a Query on the table's own key reads only its partition. moto 5.2.5's
@@ -356,6 +357,23 @@ def _send_to_targets(self, *args, **kwargs):
 
 
 EventsRule.send_to_targets = _send_to_targets
+
+# EventBridge: a bus is named by its name or its ARN, and a partner bus's
+# name holds slashes (`aws.partner/genesys.com/cloud/<orgId>/<suffix>`; the
+# API reference's EventBusName: "The name or ARN of the event bus", pattern
+# `(arn:aws[\w-]*:events:...:event-bus\/)?[/\.\-_A-Za-z0-9]+`). moto 5.2.5
+# keeps only the text after the last slash, so no rule of a partner bus
+# could be put, listed or disabled; here an ARN loses its prefix only.
+from moto.events.models import EventsBackend
+
+
+def _normalize_event_bus_arn(self, event_bus_arn):
+    if event_bus_arn is None:
+        return "default"
+    return event_bus_arn.split(":event-bus/")[-1]
+
+
+EventsBackend._normalize_event_bus_arn = _normalize_event_bus_arn
 
 import moto.backends as moto_backends
 import werkzeug.serving

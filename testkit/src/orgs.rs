@@ -300,6 +300,7 @@ pub async fn run(
             enabled: true,
             display_name: spec.name.clone(),
             base_url: Some(sim.base_url()),
+            offboarded: false,
         };
         registry.put(&tenant).await.map_err(|e| e.to_string())?;
         deliveries.extend(replay::deliveries(&traffic, opts.repeats, spec.seed));
@@ -413,6 +414,8 @@ pub async fn run(
             match r {
                 Ok(Applied::Duplicate) => t.duplicates += 1,
                 Ok(Applied::Processed) => {}
+                // No org of a run is offboarded: a dropped event is lost.
+                Ok(Applied::Dropped) => t.rejected += 1,
                 Err(HandleError::Rejected(_)) => t.rejected += 1,
                 Err(_) if attempt < 3 => retry.push((d, attempt + 1)),
                 Err(_) => t.dead_lettered += 1,

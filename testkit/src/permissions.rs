@@ -147,6 +147,7 @@ async fn register(res: &TestResources, sim: &Simulator) -> Result<Vec<Tenant>, S
         enabled: true,
         display_name: "Org C".into(),
         base_url: Some(sim.base_url()),
+        offboarded: false,
     };
     TenantRegistry::new(res.dynamodb.clone(), res.tenant_table.clone())
         .put(&tenant)

@@ -373,6 +373,7 @@ mod tests {
             enabled: true,
             display_name: String::new(),
             base_url: None,
+            offboarded: false,
         }
     }
 

@@ -15,7 +15,7 @@ pub const TENANTS_TABLE: &str = "TENANTS_TABLE";
 /// Every attribute of a tenant item: reads name them (a
 /// `ProjectionExpression`), so a role may be limited to them with
 /// `dynamodb:Attributes` (the dashboard's and the handler's are).
-pub const ATTRIBUTES: [&str; 8] = [
+pub const ATTRIBUTES: [&str; 9] = [
     "pk",
     "org_id",
     "region",
@@ -24,6 +24,7 @@ pub const ATTRIBUTES: [&str; 8] = [
     "enabled",
     "display_name",
     "base_url",
+    "offboarded",
 ];
 
 /// Key prefix of tenant items.
@@ -47,6 +48,10 @@ pub struct Tenant {
     /// One base URL for its login and API hosts instead of the region's
     /// (tests and local runs: the simulator).
     pub base_url: Option<String>,
+    /// Offboarded (`va-admin org offboard`): its rule is disabled and its
+    /// items purged; an event still in flight is dropped, not dead-lettered.
+    /// Never enabled.
+    pub offboarded: bool,
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -99,6 +104,9 @@ impl Tenant {
         if let Some(u) = &self.base_url {
             m.insert("base_url".to_string(), s(u));
         }
+        if self.offboarded {
+            m.insert("offboarded".to_string(), AttributeValue::Bool(true));
+        }
         m
     }
 
@@ -120,6 +128,11 @@ impl Tenant {
                 .unwrap_or(false),
             display_name: text("display_name").unwrap_or_default(),
             base_url: text("base_url"),
+            offboarded: item
+                .get("offboarded")
+                .and_then(|v| v.as_bool().ok())
+                .copied()
+                .unwrap_or(false),
         })
     }
 }
@@ -226,6 +239,27 @@ impl TenantRegistry {
         }
     }
 
+    /// Marks a known org offboarded (and disabled); `false` when there is
+    /// none. Its item stays, so the events still in flight find it.
+    pub async fn set_offboarded(&self, org_id: &str) -> Result<bool, StoreError> {
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", key(org_id))
+            .update_expression("SET enabled = :f, offboarded = :t")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":f", AttributeValue::Bool(false))
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if conditional_check_failed(&e) => Ok(false),
+            Err(e) => Err(self.err("UpdateItem (tenant offboarded)", e)),
+        }
+    }
+
     /// Removes an org's item (its token items expire on their own).
     pub async fn remove(&self, org_id: &str) -> Result<bool, StoreError> {
         let out = self
@@ -255,6 +289,7 @@ mod tests {
             enabled: true,
             display_name: "Org A".into(),
             base_url: None,
+            offboarded: false,
         };
         let item = t.item();
         let mut with_url = t.clone();

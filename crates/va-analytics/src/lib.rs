@@ -15,9 +15,9 @@ pub use kpi::{
     PendingEnrichment, Plan, Scope, attr, plan, plan_enrichment,
 };
 pub use kpi::{ExitClass, classify, duration_bucket, minute_of, needs_state};
+pub use purge::{OrgPurge, PurgeReport};
 pub use store::{
     ANALYTICS_TABLE, AnalyticsError, AnalyticsStore, Applied, Breakdown, Bucket, MARKER_TTL_S,
     ReadStats, StateRead, batch_items, org_prefix,
 };
-pub use purge::{OrgPurge, PurgeReport};
 pub use sweep_lease::SweepLease;

@@ -71,6 +71,10 @@ mod tests {
             assert!(shards.contains(&tag), "{tag} is one of the org's shards");
             seen.insert(tag);
         }
-        assert_eq!(seen.len(), ORG_SHARDS as usize, "the keys spread over every shard");
+        assert_eq!(
+            seen.len(),
+            ORG_SHARDS as usize,
+            "the keys spread over every shard"
+        );
     }
 }

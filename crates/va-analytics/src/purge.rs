@@ -57,7 +57,8 @@ impl OrgPurge {
     pub fn new(store: &AnalyticsStore, org_id: &str) -> Result<Self, AnalyticsError> {
         if org_id.is_empty() {
             return Err(AnalyticsError::Invalid {
-                reason: "the implicit org of a single-org deployment cannot be purged by key".into(),
+                reason: "the implicit org of a single-org deployment cannot be purged by key"
+                    .into(),
             });
         }
         Ok(Self {

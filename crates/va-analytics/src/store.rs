@@ -21,11 +21,11 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Up
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::org_items::{self, ORG_SHARD};
 use crate::kpi::{
     ConversationState, MAX_ACTIVE_MINUTES, MAX_NAMES_PER_FLOW_DAY, NameKind, OTHER_NAME,
     PendingEnrichment, Plan, Scope, active_from_spans, attr, minute_of, minute_sk,
 };
+use crate::org_items::{self, ORG_SHARD};
 
 /// Key attribute names of the analytics table.
 pub mod key {
@@ -308,6 +308,8 @@ pub enum Applied {
     Processed,
     /// Counted before (its marker exists).
     Duplicate,
+    /// Not counted, on purpose: its org is offboarded (its data purged).
+    Dropped,
 }
 
 /// The store could not be written or read.
@@ -446,7 +448,9 @@ impl AnalyticsStore {
     fn tagged(&self, pk: &str, expr: &str) -> (String, Option<AttributeValue>) {
         match self.tag(pk) {
             None => (expr.to_string(), None),
-            Some(t) if expr.contains("SET ") => (format!("{expr}, #org_shard = :org_shard"), Some(t)),
+            Some(t) if expr.contains("SET ") => {
+                (format!("{expr}, #org_shard = :org_shard"), Some(t))
+            }
             Some(t) => (format!("{expr} SET #org_shard = :org_shard"), Some(t)),
         }
     }
@@ -537,7 +541,7 @@ impl AnalyticsStore {
             None => update,
         }
         .build()
-            .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())
     }
 
     fn marker_pk(&self, marker: &str) -> String {

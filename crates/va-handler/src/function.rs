@@ -103,16 +103,18 @@ impl ConversationEvents {
             _ => false,
         };
         let conflicts = result.as_ref().map_or(0, |h| h.conflicts);
-        let (processed, duplicate, unknown) = match &result {
+        let (processed, duplicate, unknown, dropped) = match &result {
             Ok(h) => match h.applied {
-                Applied::Processed => (1.0, 0.0, f64::from(u8::from(h.unknown_topic))),
-                Applied::Duplicate => (0.0, 1.0, 0.0),
+                Applied::Processed => (1.0, 0.0, f64::from(u8::from(h.unknown_topic)), 0.0),
+                Applied::Duplicate => (0.0, 1.0, 0.0, 0.0),
+                Applied::Dropped => (0.0, 0.0, 0.0, 1.0),
             },
-            Err(_) => (0.0, 0.0, 0.0),
+            Err(_) => (0.0, 0.0, 0.0, 0.0),
         };
         metrics(&[
             ("EventsProcessed", processed),
             ("DuplicateEvents", duplicate),
+            ("OffboardedOrgEvents", dropped),
             ("UnknownTopics", unknown),
             ("RejectedEvents", f64::from(u8::from(rejected))),
             ("WriteConflictsRetried", f64::from(conflicts)),
@@ -197,6 +199,7 @@ impl ConversationEvents {
             .handle_batch(&events, deadline(started, remaining))
             .await;
         let (mut processed, mut duplicate, mut rejected, mut conflicts) = (0.0, 0.0, 0.0, 0.0);
+        let mut dropped = 0.0;
         for ((id, event), r) in ids.into_iter().zip(&events).zip(results) {
             match r {
                 Ok(h) => {
@@ -204,6 +207,7 @@ impl ConversationEvents {
                     match h.applied {
                         Applied::Processed => processed += 1.0,
                         Applied::Duplicate => duplicate += 1.0,
+                        Applied::Dropped => dropped += 1.0,
                     }
                 }
                 Err(HandleError::Rejected(r)) => {
@@ -222,6 +226,7 @@ impl ConversationEvents {
         metrics(&[
             ("EventsProcessed", processed),
             ("DuplicateEvents", duplicate),
+            ("OffboardedOrgEvents", dropped),
             ("RejectedEvents", rejected),
             ("WriteConflictsRetried", conflicts),
             ("BatchItemFailures", failures.len() as f64),

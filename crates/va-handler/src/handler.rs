@@ -38,6 +38,11 @@ impl From<RouteError> for HandleError {
         match e {
             RouteError::Rejected(r) => HandleError::Rejected(r),
             RouteError::Registry(e) => HandleError::Registry(e),
+            RouteError::Offboarded(org) => HandleError::Rejected(Rejection {
+                event_id: String::new(),
+                field: "source".into(),
+                problem: format!("names org {org}, which is offboarded"),
+            }),
         }
     }
 }
@@ -67,6 +72,14 @@ pub struct Handled {
     /// its state first, another transaction held an item, or DynamoDB
     /// throttled one.
     pub conflicts: u32,
+}
+
+/// Where an event goes.
+enum Route {
+    /// Counted for this org, in its view of the store.
+    Count(String, AnalyticsStore),
+    /// Dropped: its org is offboarded.
+    Drop(Handled),
 }
 
 /// Parse, plan, apply. Build once per container.
@@ -135,11 +148,26 @@ impl EventHandler {
         &self.store
     }
 
-    /// The org `raw` counts for and that org's view of the store.
-    async fn route(&self, raw: &Value) -> Result<(String, AnalyticsStore), HandleError> {
-        let org = self.tenancy.org_of(raw).await?;
-        let store = self.store.for_org(&org);
-        Ok((org, store))
+    /// The org `event` counts for and that org's view of the store, or
+    /// the event dropped (its org is offboarded).
+    async fn route(&self, raw: &Value, event: &Event) -> Result<Route, HandleError> {
+        match self.tenancy.org_of(raw).await {
+            Ok(org) => {
+                let store = self.store.for_org(&org);
+                Ok(Route::Count(org, store))
+            }
+            Err(RouteError::Offboarded(org)) => {
+                tracing::info!(event_id = event.id(), org_id = %org, "dropped: the org is offboarded");
+                Ok(Route::Drop(Handled {
+                    event_id: event.id().to_string(),
+                    org_id: org,
+                    applied: Applied::Dropped,
+                    unknown_topic: matches!(event, Event::Unknown { .. }),
+                    conflicts: 0,
+                }))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Handles one event. Errors mean "not counted": the caller fails the
@@ -150,8 +178,10 @@ impl EventHandler {
     /// own three attempts) a throttle.
     pub async fn handle(&self, raw: &Value, deadline: Instant) -> Result<Handled, HandleError> {
         let event = self.parse(raw)?;
-        let (org, store) = self.route(raw).await?;
-        self.handle_event(&store, org, &event, deadline).await
+        match self.route(raw, &event).await? {
+            Route::Count(org, store) => self.handle_event(&store, org, &event, deadline).await,
+            Route::Drop(dropped) => Ok(dropped),
+        }
     }
 
     /// Parses and bounds an event: its `eventTime` must lie within what the
@@ -245,7 +275,15 @@ impl EventHandler {
         for (i, r) in raw.iter().enumerate() {
             let routed = match self.parse(r) {
                 Err(e) => Err(e.into()),
-                Ok(event) => self.route(r).await.map(|(org, store)| (event, org, store)),
+                Ok(event) => self.route(r, &event).await.map(|route| (event, route)),
+            };
+            let routed = match routed {
+                Ok((_, Route::Drop(dropped))) => {
+                    results[i] = Some(Ok(dropped));
+                    continue;
+                }
+                Ok((event, Route::Count(org, store))) => Ok((event, org, store)),
+                Err(e) => Err(e),
             };
             match routed {
                 Err(e) => results[i] = Some(Err(e)),

@@ -49,6 +49,8 @@ pub struct RedriveReport {
     pub counted: u64,
     /// Events found already counted (and deleted).
     pub already_counted: u64,
+    /// Events of an offboarded org (deleted, not counted: its data is gone).
+    pub offboarded: u64,
     /// Rejected again as malformed (left, unless dropped).
     pub rejected: u64,
     /// Of those, deleted (`drop_rejected`).
@@ -101,6 +103,7 @@ pub async fn redrive(
                     match h.applied {
                         Applied::Processed => report.counted += 1,
                         Applied::Duplicate => report.already_counted += 1,
+                        Applied::Dropped => report.offboarded += 1,
                     }
                 }
                 Err(HandleError::Rejected(r)) => {

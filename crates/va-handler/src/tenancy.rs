@@ -3,7 +3,8 @@
 //! from the event's `source` and counts the event only if the tenant
 //! registry has that org enabled; otherwise the event is rejected with the
 //! reason (dead-lettered, redrivable once the org is enabled), never
-//! counted under another org.
+//! counted under another org. An offboarded org's events (still in flight
+//! after its rule was disabled) are dropped: its data is gone on purpose.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -84,6 +85,10 @@ pub enum RouteError {
     /// The source names no org, or one that is unknown or disabled.
     #[error(transparent)]
     Rejected(#[from] Rejection),
+    /// The org is offboarded: the event is dropped, neither counted nor
+    /// dead-lettered.
+    #[error("names org {0}, which is offboarded")]
+    Offboarded(String),
     /// The registry could not be read; a retry may route the event.
     #[error("the tenant registry could not be read: {0}")]
     Registry(#[from] StoreError),
@@ -103,6 +108,7 @@ impl Tenancy {
         };
         match directory.get(&org).await? {
             Some(t) if t.enabled => Ok(org),
+            Some(t) if t.offboarded => Err(RouteError::Offboarded(org)),
             Some(_) => Err(reject(format!(
                 "names org {org}, which is disabled in the tenant registry"
             ))

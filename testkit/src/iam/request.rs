@@ -120,12 +120,25 @@ impl Call {
                 format!("kms:{}", self.operation),
                 self.str("KeyId").unwrap_or("*").to_string(),
             )],
-            // ListEventBuses names no resource (Service Authorization
-            // Reference, Amazon EventBridge: no resource types); the others
-            // name a bus.
+            // Service Authorization Reference, Amazon EventBridge:
+            // ListEventBuses and ListRules name no resource (no resource
+            // types); the rule actions name the rule,
+            // `rule/<bus>/<rule>` on a custom or partner bus
+            // (rule-on-custom-event-bus) and `rule/<rule>` on the default
+            // bus (rule-on-default-event-bus); the rest name a bus.
             Service::Events => {
+                let bus = self.str("EventBusName").unwrap_or("default");
                 let resource = match self.operation.as_str() {
-                    "ListEventBuses" => "*".to_string(),
+                    "ListEventBuses" | "ListRules" => "*".to_string(),
+                    "DisableRule" | "EnableRule" | "DescribeRule" | "PutRule" | "DeleteRule"
+                    | "PutTargets" | "RemoveTargets" | "ListTargetsByRule" => {
+                        let rule = self.str("Name").or_else(|| self.str("Rule")).unwrap_or("*");
+                        if bus == "default" {
+                            format!("arn:aws:events:{REGION}:{ACCOUNT}:rule/{rule}")
+                        } else {
+                            format!("arn:aws:events:{REGION}:{ACCOUNT}:rule/{bus}/{rule}")
+                        }
+                    }
                     _ => format!(
                         "arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{}",
                         self.str("EventBusName")
@@ -641,6 +654,32 @@ mod tests {
         assert_eq!(checks[1].action, "sts:TagSession");
         assert_eq!(keys(&checks[0], "aws:RequestTag/org"), ["o1"]);
         assert_eq!(keys(&checks[0], "aws:TagKeys"), ["org"]);
+    }
+
+    #[test]
+    fn rule_actions_name_the_rule_on_its_bus_and_listing_names_nothing() {
+        let call = |op: &str, body: Value| Call {
+            service: Service::Events,
+            operation: op.into(),
+            access_key: None,
+            body,
+        };
+        let bus = "aws.partner/genesys.com/cloud/o1/va";
+        let disable = call(
+            "DisableRule",
+            serde_json::json!({"Name": "s-org-o1", "EventBusName": bus}),
+        );
+        assert_eq!(
+            disable.checks(&|_| None)[0].resource,
+            format!("arn:aws:events:{REGION}:{ACCOUNT}:rule/{bus}/s-org-o1")
+        );
+        let default = call("DisableRule", serde_json::json!({"Name": "r"}));
+        assert_eq!(
+            default.checks(&|_| None)[0].resource,
+            format!("arn:aws:events:{REGION}:{ACCOUNT}:rule/r")
+        );
+        let list = call("ListRules", serde_json::json!({"EventBusName": bus}));
+        assert_eq!(list.checks(&|_| None)[0].resource, "*");
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod hostile;
 mod hygiene;
 mod iam;
 mod moto;
+mod offboard;
 mod operations;
 mod orgs;
 mod policy_sizes;

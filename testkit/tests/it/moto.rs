@@ -557,7 +557,10 @@ async fn a_disabled_rule_delivers_nothing() {
         .await
         .expect("attributes")
         .attributes()
-        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .cloned()
+        })
         .expect("queue arn");
     events
         .put_rule()

@@ -56,6 +56,7 @@ async fn org_on(res: &TestResources, sim: &Simulator, n: u32, name: &str) -> Ten
         enabled: true,
         display_name: String::new(),
         base_url: Some(sim.base_url()),
+        offboarded: false,
     }
 }
 
@@ -94,6 +95,7 @@ async fn the_registry_adds_lists_disables_and_removes_orgs() {
                 enabled: true,
                 display_name: format!("Org {n}"),
                 base_url: None,
+                offboarded: false,
             })
             .await
             .expect("put");
@@ -159,6 +161,7 @@ async fn a_bad_secret_and_revocations_in_other_orgs_leave_a_healthy_org_as_it_wa
         enabled: true,
         display_name: format!("Org {n}"),
         base_url: Some(sim.base_url()),
+        offboarded: false,
     };
 
     // Alone: org 1 for 30 minutes.
@@ -311,6 +314,7 @@ async fn a_new_org_is_checked_before_it_is_enabled_and_each_problem_is_named() {
         enabled: false,
         display_name: String::new(),
         base_url: Some(base_url),
+        offboarded: false,
     };
     let within = Duration::from_secs(20);
     let good = secret(&res, "v-good", DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET).await;
@@ -441,6 +445,7 @@ async fn events_of_unknown_or_disabled_orgs_are_rejected_and_counted_nowhere() {
         enabled: false,
         display_name: "Org 1".into(),
         base_url: None,
+        offboarded: false,
     };
     registry.put(&known).await.expect("register");
     // conversation-events as its role deploys it with MultiOrg.

@@ -3,3 +3,5 @@
 #![warn(missing_docs)]
 
 pub mod buses;
+pub mod offboard;
+pub mod onboard;

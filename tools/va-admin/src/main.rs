@@ -56,6 +56,55 @@ enum OrgCommand {
         #[arg(long, default_value_t = va_admin::buses::DEFAULT_BUS_QUOTA)]
         event_bus_quota: u32,
     },
+    /// The AWS side of a new org in one command: store (or check) its OAuth
+    /// client at `<stack>/org/<orgId>`, register and check it as `add`
+    /// does, and print the steps left (Genesys side, org stack, viewers).
+    /// The client secret is read from stdin, never from the command line.
+    Onboard {
+        /// The Genesys Cloud organization id.
+        #[arg(long)]
+        org_id: String,
+        /// Its Genesys Cloud region (us-east-1, eu-west-1, ...).
+        #[arg(long)]
+        region: String,
+        /// The main stack's name (secrets live at `<stack>/org/<orgId>`).
+        #[arg(long, env = "STACK_NAME")]
+        stack_name: String,
+        /// The OAuth client's id; with it, the client secret is read from
+        /// stdin and stored. Without it, the stored secret is checked.
+        #[arg(long)]
+        client_id: Option<String>,
+        /// The KMS key to encrypt a new secret with (the stack's
+        /// `GenesysSecretKeyArn`, if it has one).
+        #[arg(long)]
+        kms_key_id: Option<String>,
+        /// Token slots (each carries 300 Platform API requests a minute).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=32))]
+        pool_size: u16,
+        /// A name for people.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// The account's quota of event buses (see `add`).
+        #[arg(long, default_value_t = va_admin::buses::DEFAULT_BUS_QUOTA)]
+        event_bus_quota: u32,
+    },
+    /// An org leaves: its rules disabled, its late events dropped (not
+    /// dead-lettered), every item of it deleted by key, its token items
+    /// deleted. Prints a JSON report; `--dry-run` counts and changes nothing.
+    Offboard {
+        /// The org.
+        #[arg(long)]
+        org_id: String,
+        /// The main stack's name (its org rules are `<stack>-org-*`).
+        #[arg(long, env = "STACK_NAME")]
+        stack_name: String,
+        /// The analytics table (the stack's `AnalyticsTableName` output).
+        #[arg(long, env = "ANALYTICS_TABLE")]
+        analytics_table: String,
+        /// Count what would be deleted; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Every registered org.
     List,
     /// Stop counting an org's events and refreshing its tokens.
@@ -333,76 +382,208 @@ async fn org(table: String, token_table: String, command: OrgCommand) -> ExitCod
             name,
             event_bus_quota,
         } => {
-            if !va_events::is_uuid(&org_id) {
-                eprintln!("--org-id must be the org's UUID");
-                return ExitCode::from(2);
-            }
-            if let Err(e) = genesys::Hosts::for_region(&region) {
-                eprintln!("--region: {e}");
-                return ExitCode::from(2);
-            }
-            warn_near_bus_quota(&aws, event_bus_quota).await;
-            let mut tenant = Tenant {
-                // Keys and groups use the lowercase form.
-                org_id: org_id.to_ascii_lowercase(),
+            let new = NewOrg {
+                org_id,
                 region,
                 secret_arn,
-                pool_size: usize::from(pool_size),
-                enabled: false,
-                display_name: name,
-                base_url: None,
+                pool_size,
+                name,
+                event_bus_quota,
             };
-            // Checked before anything is written: re-adding a live org (a new
-            // secret, another pool size) never switches it off meanwhile.
-            let known = match registry.get(&tenant.org_id).await {
-                Ok(k) => k,
+            add(&aws, &registry, token_table, new).await
+        }
+        OrgCommand::Onboard {
+            org_id,
+            region,
+            stack_name,
+            client_id,
+            kms_key_id,
+            pool_size,
+            name,
+            event_bus_quota,
+        } => {
+            let org_id = org_id.to_ascii_lowercase();
+            let sm = aws_sdk_secretsmanager::Client::new(&aws);
+            let client = match client_id {
+                Some(client_id) => {
+                    let mut secret = String::new();
+                    if let Err(e) = std::io::stdin().read_line(&mut secret) {
+                        eprintln!("could not read the client secret from stdin: {e}");
+                        return ExitCode::from(2);
+                    }
+                    Some(va_admin::onboard::OAuthClient {
+                        client_id,
+                        client_secret: secret.trim().to_string(),
+                    })
+                }
+                None => None,
+            };
+            let name_ = va_admin::onboard::secret_name(&stack_name, &org_id);
+            let secret_arn = match va_admin::onboard::ensure_secret(
+                &sm,
+                &name_,
+                client.as_ref(),
+                kms_key_id.as_deref(),
+            )
+            .await
+            {
+                Ok((arn, action)) => {
+                    println!("secret {name_}: {action:?}");
+                    arn
+                }
                 Err(e) => {
                     eprintln!("{e}");
                     return ExitCode::FAILURE;
                 }
             };
-            let fleet = OrgFleet::new(
-                aws_sdk_dynamodb::Client::new(&aws),
-                aws_sdk_secretsmanager::Client::new(&aws),
-                token_table,
-                Arc::new(SystemClock),
-                BrokerConfig::default(),
-                genesys::RetryPolicy::default(),
-                std::time::Duration::from_secs(300),
-                false,
-            );
-            match fleet
-                .validate(&tenant, std::time::Duration::from_secs(60))
+            let new = NewOrg {
+                org_id: org_id.clone(),
+                region,
+                secret_arn,
+                pool_size,
+                name,
+                event_bus_quota,
+            };
+            let added = add(&aws, &registry, token_table, new).await;
+            let events = aws_sdk_eventbridge::Client::new(&aws);
+            let source = va_admin::onboard::partner_source(&events, &org_id)
                 .await
-            {
-                Ok(()) => {
-                    tenant.enabled = true;
-                    match registry.put(&tenant).await {
-                        Ok(()) => {
-                            println!("org {} checked and enabled", tenant.org_id);
-                            ExitCode::SUCCESS
-                        }
-                        Err(e) => {
-                            eprintln!("{e}");
-                            ExitCode::FAILURE
-                        }
-                    }
+                .unwrap_or_else(|e| {
+                    eprintln!("{e}");
+                    None
+                });
+            let aws_region = aws.region().map(ToString::to_string).unwrap_or_default();
+            print!(
+                "{}",
+                va_admin::onboard::next_steps(&stack_name, &org_id, source.as_deref(), &aws_region)
+            );
+            added
+        }
+        OrgCommand::Offboard {
+            org_id,
+            stack_name,
+            analytics_table,
+            dry_run,
+        } => {
+            let o = va_admin::offboard::Offboard {
+                org_id: org_id.to_ascii_lowercase(),
+                stack_name,
+                analytics_table,
+                tenants_table: table,
+                token_table,
+                dry_run,
+            };
+            match va_admin::offboard::offboard(&aws, &o).await {
+                Ok(report) => {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&report).unwrap_or_default()
+                    );
+                    ExitCode::SUCCESS
                 }
-                Err(e) if known.is_some() => {
-                    eprintln!("not changed (the registered org is as it was): {e}");
-                    ExitCode::from(4)
+                Err(e) => {
+                    eprintln!("offboarding stopped (run it again to finish): {e}");
+                    ExitCode::FAILURE
                 }
-                Err(e) => match registry.put(&tenant).await {
-                    Ok(()) => {
-                        eprintln!("registered but left disabled: {e}");
-                        ExitCode::from(4)
-                    }
-                    Err(put) => {
-                        eprintln!("{e}; and it could not be registered: {put}");
-                        ExitCode::FAILURE
-                    }
-                },
             }
         }
+    }
+}
+
+/// An org to register.
+struct NewOrg {
+    org_id: String,
+    region: String,
+    secret_arn: String,
+    pool_size: u16,
+    name: String,
+    event_bus_quota: u32,
+}
+
+/// Registers an org, checks it, and enables it if the check passes.
+async fn add(
+    aws: &aws_config::SdkConfig,
+    registry: &TenantRegistry,
+    token_table: String,
+    new: NewOrg,
+) -> ExitCode {
+    let NewOrg {
+        org_id,
+        region,
+        secret_arn,
+        pool_size,
+        name,
+        event_bus_quota,
+    } = new;
+    if !va_events::is_uuid(&org_id) {
+        eprintln!("--org-id must be the org's UUID");
+        return ExitCode::from(2);
+    }
+    if let Err(e) = genesys::Hosts::for_region(&region) {
+        eprintln!("--region: {e}");
+        return ExitCode::from(2);
+    }
+    warn_near_bus_quota(aws, event_bus_quota).await;
+    let mut tenant = Tenant {
+        // Keys and groups use the lowercase form.
+        org_id: org_id.to_ascii_lowercase(),
+        region,
+        secret_arn,
+        pool_size: usize::from(pool_size),
+        enabled: false,
+        display_name: name,
+        base_url: None,
+        offboarded: false,
+    };
+    // Checked before anything is written: re-adding a live org (a new
+    // secret, another pool size) never switches it off meanwhile.
+    let known = match registry.get(&tenant.org_id).await {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let fleet = OrgFleet::new(
+        aws_sdk_dynamodb::Client::new(aws),
+        aws_sdk_secretsmanager::Client::new(aws),
+        token_table,
+        Arc::new(SystemClock),
+        BrokerConfig::default(),
+        genesys::RetryPolicy::default(),
+        std::time::Duration::from_secs(300),
+        false,
+    );
+    match fleet
+        .validate(&tenant, std::time::Duration::from_secs(60))
+        .await
+    {
+        Ok(()) => {
+            tenant.enabled = true;
+            match registry.put(&tenant).await {
+                Ok(()) => {
+                    println!("org {} checked and enabled", tenant.org_id);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Err(e) if known.is_some() => {
+            eprintln!("not changed (the registered org is as it was): {e}");
+            ExitCode::from(4)
+        }
+        Err(e) => match registry.put(&tenant).await {
+            Ok(()) => {
+                eprintln!("registered but left disabled: {e}");
+                ExitCode::from(4)
+            }
+            Err(put) => {
+                eprintln!("{e}; and it could not be registered: {put}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }

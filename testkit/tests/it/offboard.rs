@@ -1,0 +1,294 @@
+//! Onboarding and offboarding an org (issue 25): `va-admin org onboard`'s
+//! secret step and `va-admin org offboard`, run as the operator's policy
+//! allows, against two orgs counted into one deployment.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_eventbridge::types::{PutEventsRequestEntry, Target};
+use testkit::aws::TestResources;
+use testkit::iam::Role;
+use testkit::orgs::{self, OrgRunOptions, OrgSpec};
+use testkit::sim::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SimClock};
+use va_admin::offboard::{Offboard, offboard};
+use va_analytics::Applied;
+use va_analytics::org_items::ORG_SHARD;
+
+type Item = BTreeMap<String, String>;
+
+/// Every item of the analytics table whose key starts `org#<org>#`, as
+/// text, by key (read as the test, with all the powers).
+async fn items_of(res: &TestResources, org: &str) -> BTreeMap<(String, String), Item> {
+    let prefix = format!("org#{org}#");
+    let mut out = BTreeMap::new();
+    let mut start = None;
+    loop {
+        let page = res
+            .dynamodb
+            .scan()
+            .table_name(&res.analytics_table)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("scan");
+        for item in page.items() {
+            let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+            let (Some(pk), Some(sk)) = (text("pk"), text("sk")) else {
+                continue;
+            };
+            if pk.starts_with(&prefix) {
+                let fields = item
+                    .iter()
+                    .map(|(k, v)| (k.clone(), format!("{v:?}")))
+                    .collect();
+                out.insert((pk, sk), fields);
+            }
+        }
+        start = page.last_evaluated_key().cloned();
+        if start.is_none() {
+            return out;
+        }
+    }
+}
+
+/// The org's partner bus and its rule `<stack>-org-<key>`, as the partner
+/// and `infra/org.yaml` make them, delivering to a queue of its own (the
+/// handler's place); returns (bus, queue URL).
+async fn wire(res: &TestResources, org: &str, key: &str) -> (String, String) {
+    let events = aws_sdk_eventbridge::Client::new(&res.config);
+    let source = format!("aws.partner/genesys.com/cloud/{org}/va");
+    let partner = aws_sdk_eventbridge::Client::new(&res.config);
+    partner
+        .create_partner_event_source()
+        .name(&source)
+        .account("123456789012")
+        .send()
+        .await
+        .expect("partner source");
+    events
+        .create_event_bus()
+        .name(&source)
+        .event_source_name(&source)
+        .send()
+        .await
+        .expect("bus");
+    let queue = res
+        .sqs
+        .create_queue()
+        .queue_name(testkit::aws::unique_name(key))
+        .send()
+        .await
+        .expect("queue")
+        .queue_url()
+        .unwrap_or_default()
+        .to_string();
+    let arn_name = aws_sdk_sqs::types::QueueAttributeName::QueueArn;
+    let queue_arn = res
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(arn_name.clone())
+        .send()
+        .await
+        .expect("attributes")
+        .attributes()
+        .and_then(|a| a.get(&arn_name).cloned())
+        .expect("queue arn");
+    let rule = format!("{}-org-{key}", res.stack_name);
+    events
+        .put_rule()
+        .name(&rule)
+        .event_bus_name(&source)
+        .event_pattern(serde_json::json!({ "source": [source] }).to_string())
+        .send()
+        .await
+        .expect("rule");
+    events
+        .put_targets()
+        .rule(&rule)
+        .event_bus_name(&source)
+        .targets(
+            Target::builder()
+                .id("events")
+                .arn(queue_arn)
+                .build()
+                .expect("target"),
+        )
+        .send()
+        .await
+        .expect("target");
+    (source, queue)
+}
+
+/// Sends one event of the bus's org; returns how many messages its queue
+/// then holds (delivery to an SQS target happens within `PutEvents`).
+async fn send_and_count(res: &TestResources, bus: &str, queue: &str) -> usize {
+    aws_sdk_eventbridge::Client::new(&res.config)
+        .put_events()
+        .entries(
+            PutEventsRequestEntry::builder()
+                .event_bus_name(bus)
+                .source(bus)
+                .detail_type("v2.detail.events.conversation.{id}.flow.end")
+                .detail("{}")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("put events");
+    let got = res
+        .sqs
+        .receive_message()
+        .queue_url(queue)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .expect("receive");
+    for m in got.messages() {
+        res.sqs
+            .delete_message()
+            .queue_url(queue)
+            .receipt_handle(m.receipt_handle().unwrap_or_default())
+            .send()
+            .await
+            .expect("delete");
+    }
+    got.messages().len()
+}
+
+/// With two orgs counted and their buses wired: a dry run counts the
+/// leaving org's items and changes nothing; the offboarding then disables
+/// its rule (its events reach no target, so none is dead-lettered), deletes
+/// every item of it by key and its token items, marks it offboarded (an
+/// event still in flight is dropped, not counted, not dead-lettered), and
+/// leaves every item of the other org exactly as it was. Every item of
+/// both orgs carries its org tag, so the index finds them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn offboarding_deletes_every_item_of_the_org_and_none_of_another_and_stops_its_events() {
+    let res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+        .await
+        .expect("moto");
+    let res = orgs::multi_org(&res).expect("MultiOrg");
+    let specs: Vec<OrgSpec> = (0..2).map(|n| OrgSpec::nth(n, false)).collect();
+    let opts = OrgRunOptions {
+        sessions_per_minute: 4,
+        minutes: 10,
+        ..OrgRunOptions::default()
+    };
+    orgs::run(&res, &specs, &opts).await.expect("two orgs");
+    let (gone, kept) = (specs[0].org_id.clone(), specs[1].org_id.clone());
+    let (gone_bus, gone_queue) = wire(&res, &gone, "gone").await;
+    let (kept_bus, kept_queue) = wire(&res, &kept, "kept").await;
+
+    let before_gone = items_of(&res, &gone).await;
+    let before_kept = items_of(&res, &kept).await;
+    let mut kinds = BTreeMap::<String, usize>::new();
+    for ((pk, _), item) in before_gone.iter().chain(&before_kept) {
+        assert!(item.contains_key(ORG_SHARD), "{pk} carries no org tag");
+        let kind = pk.split('#').nth(2).unwrap_or_default().to_string();
+        *kinds.entry(kind).or_default() += 1;
+    }
+    println!("items of both orgs by kind: {kinds:?}");
+    for kind in ["agg", "event", "conv", "names"] {
+        assert!(
+            kinds.contains_key(kind),
+            "the run wrote {kind} items: {kinds:?}"
+        );
+    }
+
+    let operator = res.as_role(Role::Operator).config;
+    let mut o = Offboard {
+        org_id: gone.clone(),
+        stack_name: res.stack_name.clone(),
+        analytics_table: res.analytics_table.clone(),
+        tenants_table: res.tenant_table.clone(),
+        token_table: res.token_table.clone(),
+        dry_run: true,
+    };
+    let dry = offboard(&operator, &o).await.expect("dry run");
+    assert_eq!(dry.items.total(), before_gone.len(), "{:?}", dry.items);
+    assert_eq!((dry.items.deleted, dry.token_slots_cleared), (0, 0));
+    assert_eq!(
+        dry.rules,
+        [format!("{gone_bus}/{}-org-gone", res.stack_name)]
+    );
+    assert_eq!(
+        items_of(&res, &gone).await,
+        before_gone,
+        "a dry run deletes nothing"
+    );
+    assert_eq!(
+        send_and_count(&res, &gone_bus, &gone_queue).await,
+        1,
+        "still wired"
+    );
+
+    o.dry_run = false;
+    let done = offboard(&operator, &o).await.expect("offboard");
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&done).unwrap_or_default()
+    );
+    assert_eq!(done.items.deleted, before_gone.len());
+    assert!(
+        items_of(&res, &gone).await.is_empty(),
+        "every item of the org is gone"
+    );
+    assert_eq!(
+        items_of(&res, &kept).await,
+        before_kept,
+        "no item of the other org changed"
+    );
+    assert_eq!(
+        send_and_count(&res, &gone_bus, &gone_queue).await,
+        0,
+        "its rule is disabled"
+    );
+    assert_eq!(
+        send_and_count(&res, &kept_bus, &kept_queue).await,
+        1,
+        "the other org's is not"
+    );
+
+    let registry = orgs::operator_registry(&res).expect("operator");
+    let tenant = registry
+        .get(&gone)
+        .await
+        .expect("get")
+        .expect("the tombstone stays");
+    assert!(tenant.offboarded && !tenant.enabled);
+    let tokens = token_broker::TokenStore::new(
+        res.dynamodb.clone(),
+        res.token_table.clone(),
+        &tenant.token_identity(),
+    );
+    assert!(
+        tokens.read(0).await.expect("read").is_none(),
+        "its token item is deleted"
+    );
+
+    // An event already on its way when the rule was disabled: dropped.
+    let clock = Arc::new(SimClock::frozen_at(opts.start_ms));
+    let handler = orgs::org_handler(&res, clock);
+    let mut late = testkit::fixtures::all()
+        .into_iter()
+        .find(|(n, _)| n == "flow-end-contained.json")
+        .map(|(_, v)| v)
+        .expect("fixture");
+    late["source"] = serde_json::json!(gone_bus);
+    let handled = handler
+        .handle(&late, tokio::time::Instant::now() + Duration::from_secs(30))
+        .await
+        .expect("dropped, not rejected");
+    assert_eq!(handled.applied, Applied::Dropped);
+    assert!(
+        items_of(&res, &gone).await.is_empty(),
+        "nothing written for it"
+    );
+
+    // Nothing left to do: a second offboarding finds nothing.
+    let again = offboard(&operator, &o).await.expect("again");
+    assert_eq!(again.items.total(), 0);
+    res.delete().await.expect("cleanup");
+}
