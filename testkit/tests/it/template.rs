@@ -316,6 +316,37 @@ fn tables_are_on_demand_kms_encrypted_with_ttl_and_analytics_has_pitr() {
     );
 }
 
+/// The analytics table's org index is the one the code tags items for and
+/// the tests' table has (`aws::create_analytics_table`): keys only, on
+/// `org_shard`, with the attribute defined as a string.
+#[test]
+fn the_analytics_tables_org_index_is_the_one_the_code_writes() {
+    use va_analytics::org_items::{ORG_ITEMS_INDEX, ORG_SHARD};
+    let t = template();
+    let p = &t["Resources"]["AnalyticsTable"]["Properties"];
+    let indexes = p["GlobalSecondaryIndexes"].as_sequence().expect("indexes");
+    assert_eq!(indexes.len(), 1);
+    let index = &indexes[0];
+    assert_eq!(index["IndexName"].as_str(), Some(ORG_ITEMS_INDEX));
+    assert_eq!(
+        index["Projection"]["ProjectionType"].as_str(),
+        Some("KEYS_ONLY")
+    );
+    let keys = index["KeySchema"].as_sequence().expect("key schema");
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0]["AttributeName"].as_str(), Some(ORG_SHARD));
+    assert_eq!(keys[0]["KeyType"].as_str(), Some("HASH"));
+    let defined = p["AttributeDefinitions"]
+        .as_sequence()
+        .expect("definitions")
+        .iter()
+        .any(|d| {
+            d["AttributeName"].as_str() == Some(ORG_SHARD)
+                && d["AttributeType"].as_str() == Some("S")
+        });
+    assert!(defined, "{ORG_SHARD} is defined as a string");
+}
+
 #[test]
 fn batch_delivery_reports_item_failures_and_redrives_to_the_encrypted_dead_letter_queue() {
     let t = template();
