@@ -267,16 +267,24 @@ pub async fn serve_api(
                         .collect()
                 })
                 .unwrap_or_default();
-            let authorization = req
-                .headers()
+            let (parts, body) = req.into_parts();
+            let authorization = parts
+                .headers
                 .get("authorization")
                 .and_then(|v| v.to_str().ok());
+            // As API Gateway: the body, bounded (HTTP APIs take 10 MB).
+            let body = axum::body::to_bytes(body, 10 << 20)
+                .await
+                .ok()
+                .and_then(|b| String::from_utf8(b.to_vec()).ok())
+                .filter(|b| !b.is_empty());
             let reply = api
-                .reply(
-                    req.method().as_str(),
-                    req.uri().path(),
+                .reply_with_body(
+                    parts.method.as_str(),
+                    parts.uri.path(),
                     &query,
                     authorization,
+                    body.as_deref(),
                 )
                 .await;
             axum::response::Response::builder()

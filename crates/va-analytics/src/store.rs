@@ -383,7 +383,7 @@ impl AnalyticsError {
 }
 
 /// One bucket as read back.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Bucket {
     /// Minute start, epoch ms.
     pub minute_ms: i64,

@@ -30,7 +30,15 @@ async fn handle(api: &DashboardApi, req: ApiGatewayV2httpRequest) -> ApiGatewayV
         .headers
         .get("authorization")
         .and_then(|v| v.to_str().ok());
-    let reply = api.reply(&method, &path, &query, authorization).await;
+    // A live refresh's settled part (JSON); API Gateway may base64 it.
+    let body = match (&req.body, req.is_base64_encoded) {
+        (Some(b), true) => base64_text(b),
+        (Some(b), false) => Some(b.clone()),
+        (None, _) => None,
+    };
+    let reply = api
+        .reply_with_body(&method, &path, &query, authorization, body.as_deref())
+        .await;
     let mut headers = HeaderMap::new();
     headers.insert("content-type", HeaderValue::from_static(reply.content_type));
     headers.insert("cache-control", HeaderValue::from_static("no-store"));
@@ -84,4 +92,14 @@ async fn main() -> Result<(), Error> {
         },
     ))
     .await
+}
+
+/// A base64 body as text; `None` (refused as an invalid body) when it is not
+/// base64 of UTF-8.
+fn base64_text(b: &str) -> Option<String> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(b)
+        .ok()
+        .and_then(|v| String::from_utf8(v).ok())
 }

@@ -798,6 +798,128 @@ async fn twenty_hung_orgs_among_150_never_keep_a_healthy_org_waiting_two_ticks()
     res.delete().await.expect("cleanup");
 }
 
+/// The sweeper's half of the fair fan-out: 20 orgs whose Platform API
+/// hangs, first in the sweep's order, among 150, each with one bot session
+/// waiting for enrichment. A sweep cut short by its deadline reports the
+/// orgs it did not reach (not as failed), the container's next sweep starts
+/// with them, and every healthy org's session is enriched within two
+/// sweeps; the hung orgs' sessions stay pending, none lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_hung_orgs_among_150_never_keep_a_healthy_orgs_sessions_waiting_two_sweeps() {
+    use futures::StreamExt;
+    use va_enrichment::orgs::{NOT_REACHED, OrgSweeps};
+    let res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+        .await
+        .expect("moto");
+    let res = testkit::orgs::multi_org(&res).expect("MultiOrg");
+    // A minute the rotation starts at org 0 (minute % 150 == 0): the hung
+    // orgs come first.
+    let now = (START / 60_000 / 150 + 1) * 150 * 60_000;
+    let clock = Arc::new(SimClock::frozen_at(now));
+    let (healthy, hung) = (sim(&clock, 86_400).await, sim(&clock, 86_400).await);
+    let registry = testkit::orgs::operator_registry(&res).expect("operator");
+    let mut tenants = Vec::new();
+    for i in 0..150u32 {
+        let s = if i < 20 { &hung } else { &healthy };
+        let t = org_on(&res, s, 6000 + i, &format!("sweep-{i}")).await;
+        registry.put(&t).await.expect("register");
+        tenants.push(t);
+    }
+    // One bot session per org, ended half an hour ago, counted.
+    let handler = testkit::orgs::org_handler(&res, clock.clone());
+    let counted = futures::stream::iter(tenants.iter().enumerate().map(|(i, t)| {
+        let traffic = testkit::traffic::generate(&testkit::traffic::TrafficConfig {
+            seed: 100 + i as u64,
+            sessions_per_minute: 1,
+            minutes: 1,
+            start_ms: now - 1_800_000,
+            org_id: t.org_id.clone(),
+            ..testkit::traffic::TrafficConfig::default()
+        });
+        (if i < 20 { &hung } else { &healthy }).register_conversations(traffic.sim_conversations());
+        let handler = &handler;
+        async move {
+            for e in &traffic.events {
+                handler
+                    .handle(
+                        &e.envelope,
+                        tokio::time::Instant::now() + Duration::from_secs(60),
+                    )
+                    .await
+                    .expect("counted");
+            }
+        }
+    }))
+    .buffer_unordered(16)
+    .collect::<Vec<()>>();
+    counted.await;
+    let store = testkit::product::store(&res);
+    let waiting = |org: String| {
+        let store = store.for_org(&org);
+        async move { store.pending(i64::MAX, 10).await.expect("pending").len() }
+    };
+    for t in &tenants {
+        assert_eq!(
+            waiting(t.org_id.clone()).await,
+            1,
+            "{} has its session waiting",
+            t.org_id
+        );
+    }
+    // Tokens first, as the refresher leaves them; then the API hangs.
+    fleet(&res, clock.clone())
+        .tick_all(&tenants, 16, Duration::from_secs(120))
+        .await;
+    hung.set_faults(
+        testkit::sim::FaultSide::Api,
+        testkit::sim::Faults {
+            latency_ms: 600_000,
+            ..testkit::sim::Faults::default()
+        },
+    );
+    let role = res.as_role(testkit::iam::Role::EnrichmentSweeper);
+    let sweeps = OrgSweeps::new(
+        Arc::new(testkit::orgs::org_fleet(&role, clock.clone())),
+        va_analytics::AnalyticsStore::new(role.analytics.clone(), res.analytics_table.clone()),
+        clock.clone(),
+        va_enrichment::SweepConfig::default(),
+    );
+    let within = |s| tokio::time::Instant::now() + Duration::from_secs(s);
+    let first = sweeps.sweep_all(&tenants, 4, within(30)).await;
+    // Room for a loaded machine: what matters is that nobody was lost.
+    let second = sweeps.sweep_all(&tenants, 4, within(120)).await;
+    let not_reached = |r: &Result<_, String>| r.as_ref().is_err_and(|e| e == NOT_REACHED);
+    assert!(
+        first.iter().any(|s| not_reached(&s.result)),
+        "the first sweep ran out of time"
+    );
+    for (i, (a, b)) in first.iter().zip(&second).enumerate().skip(20) {
+        assert!(
+            a.result.is_ok() || not_reached(&a.result),
+            "healthy org {i} failed in the first sweep: {:?}",
+            a.result
+        );
+        assert!(
+            b.result.is_ok(),
+            "healthy org {i} in the second sweep: {:?}",
+            b.result
+        );
+        assert_eq!(
+            waiting(b.org_id.clone()).await,
+            0,
+            "healthy org {i}'s session is enriched"
+        );
+    }
+    for t in &tenants[..20] {
+        assert_eq!(
+            waiting(t.org_id.clone()).await,
+            1,
+            "a hung org's session waits, not lost"
+        );
+    }
+    res.delete().await.expect("cleanup");
+}
+
 /// `org add` counts the account's event buses as the operator (the
 /// `EventBusCount` statement) and warns from 90% of the quota; a role
 /// without the statement is refused by the double as EventBridge refuses.

@@ -248,3 +248,109 @@ async fn a_late_event_marks_its_rolled_hour_dirty_until_the_next_roll_up() {
     assert_eq!((again.sealed, again.rerolled), (0, 0), "{again:?}");
     res.delete().await.expect("cleanup");
 }
+
+/// The live refresh (issue 25): a minute view asked with `live=1` answers as
+/// a full read and hands back its settled part; a refresh that sends that
+/// part back (`POST`) reads only the last minutes, answers as a full read
+/// again (cells written since included), and costs a fraction of one. A
+/// settled part of another view, or not one at all, is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_refresh_reads_only_the_last_minutes_and_answers_as_a_full_read() {
+    use std::sync::Arc;
+    let res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+        .await
+        .expect("moto");
+    let minute: i64 = 1_795_186_980_000;
+    let now = minute + 30_000;
+    cells::fill(&res, minute, 61).await;
+    let sign_in = testkit::sign_in::LocalSignIn::create(&res.config)
+        .await
+        .expect("cognito");
+    let bearer = format!("Bearer {}", sign_in.access_token().await.expect("token"));
+    let api = testkit::product::dashboard(
+        &res,
+        Arc::new(testkit::sim::SimClock::frozen_at(now)),
+        1,
+        va_analytics::dashboard::auth::Verifier::new(sign_in.auth.clone()),
+    );
+    let query = |live: bool| {
+        let mut q = vec![("range".to_string(), "last_hour".to_string())];
+        if live {
+            q.push(("live".into(), "1".into()));
+        }
+        q
+    };
+    let ask = |method: &'static str, live: bool, body: Option<String>| {
+        let (api, bearer, q) = (&api, &bearer, query(live));
+        async move {
+            let r = api
+                .reply_with_body(method, "/api/dashboard", &q, Some(bearer), body.as_deref())
+                .await;
+            (
+                r.status,
+                serde_json::from_str::<serde_json::Value>(&r.body).expect("json"),
+            )
+        }
+    };
+    // What the page shows: everything but the settled part, the reads' cost
+    // and the time of the answer.
+    let figures = |mut v: serde_json::Value| {
+        for k in ["settled", "reads", "generated_at_ms"] {
+            v.as_object_mut().expect("object").remove(k);
+        }
+        v
+    };
+    let (status, first) = ask("GET", true, None).await;
+    assert_eq!(status, 200, "{first}");
+    let settled = first["settled"].clone();
+    assert!(
+        settled.is_object(),
+        "a live answer carries its settled part"
+    );
+    let (_, full) = ask("GET", false, None).await;
+    assert!(full.get("settled").is_none());
+    assert_eq!(figures(first.clone()), figures(full.clone()));
+
+    // A third flow's cell in the current minute, written after the settled part was read.
+    res.dynamodb
+        .put_item()
+        .table_name(&res.analytics_table)
+        .set_item(Some(cells::cell(
+            3,
+            minute,
+            "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0",
+        )))
+        .send()
+        .await
+        .expect("a new cell");
+    let (status, live) = ask("POST", false, Some(settled.to_string())).await;
+    assert_eq!(status, 200, "{live}");
+    let (_, full_now) = ask("GET", false, None).await;
+    assert_ne!(
+        figures(full_now.clone()),
+        figures(full.clone()),
+        "the new cell shows"
+    );
+    assert_eq!(figures(live.clone()), figures(full_now.clone()));
+    let units = |v: &serde_json::Value| v["reads"]["read_units"].as_f64().expect("units");
+    println!(
+        "last hour at contact-center density: full read {} read units ({} items), the same with live=1 (two parts) {}, live refresh {} ({} items)",
+        units(&full_now),
+        full_now["reads"]["items"],
+        units(&first),
+        units(&live),
+        live["reads"]["items"]
+    );
+    assert!(
+        units(&live) * 3.0 < units(&full_now),
+        "a fraction of a full read"
+    );
+
+    // Another view's settled part, or none: refused, the page reads whole.
+    let mut other = settled.clone();
+    other["from_ms"] = serde_json::json!(settled["from_ms"].as_i64().expect("from") - 60_000);
+    assert_eq!(ask("POST", false, Some(other.to_string())).await.0, 409);
+    assert_eq!(ask("POST", false, Some("{}".into())).await.0, 400);
+    assert_eq!(ask("POST", false, None).await.0, 400);
+    res.delete().await.expect("cleanup");
+}

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod live;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -203,6 +204,10 @@ pub struct Snapshot {
     pub tokens: Vec<TokenHealth>,
     /// When this was read, epoch ms.
     pub generated_at_ms: i64,
+    /// A live view's settled part, for the page to send back with its next
+    /// refreshes ([`live`]); only in answers to `live=1`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settled: Option<live::Settled>,
 }
 
 fn totals(buckets: &[Bucket]) -> BTreeMap<String, i64> {
@@ -226,99 +231,132 @@ pub async fn snapshot(
     to_ms: i64,
     now_ms: i64,
 ) -> Result<Snapshot, DashboardError> {
-    let (bucket, bucket_ms) = bucket_for(to_ms.saturating_sub(from_ms));
+    let (bucket, _) = bucket_for(to_ms.saturating_sub(from_ms));
     // Hours and days: whole hours from their roll-up cells.
     let breakdown = if bucket == "minute" {
         store.query_breakdown(scope, from_ms, to_ms).await?
     } else {
         store.query_rolled(scope, from_ms, to_ms).await?
     };
-    // Without names the table still has ids: a failed read is not an outage.
-    let (names, name_reads) = match store.flow_names().await {
-        Ok(n) => n,
-        Err(e) => {
-            tracing::warn!(error = %e, "flow names not read; showing ids");
-            Default::default()
-        }
+    let view = View {
+        store,
+        tokens,
+        pool_size,
+        scope,
     };
-    let mut reads = breakdown.reads;
-    reads.merge(&name_reads);
-    let buckets = breakdown.buckets;
-    let mut flows: Vec<FlowRow> = breakdown
-        .flows
-        .iter()
-        .map(|(id, t)| flow_row(id, names.get(id), t))
-        .filter(|r| r.sessions > 0 || r.ended > 0)
-        .collect();
-    flows.sort_by(|a, b| b.sessions.cmp(&a.sessions).then(a.name.cmp(&b.name)));
-    let totals = totals(&buckets);
-    let get = |k: &str| totals.get(k).copied().unwrap_or(0);
-    let ended = get(attr::ENDED);
-    let rate = |k: &str| (ended > 0).then(|| get(k) as f64 / ended as f64);
-    let mut top_intents: Vec<(String, i64)> = totals
-        .iter()
-        .filter_map(|(k, v)| Some((k.strip_prefix(attr::INTENT_PREFIX)?.to_string(), *v)))
-        .collect();
-    top_intents.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    let mut outcomes: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-    for (k, v) in &totals {
-        if let Some(rest) = k.strip_prefix(attr::OUTCOME_PREFIX)
-            && let Some((id, kind)) = rest.rsplit_once('#')
-        {
-            let e = outcomes.entry(id.to_string()).or_default();
-            if kind == "success" {
-                e.0 = e.0.saturating_add(*v);
-            } else {
-                e.1 = e.1.saturating_add(*v);
+    view.assemble(breakdown, from_ms, to_ms, now_ms).await
+}
+
+/// What one answer is about: an org's store and token items, a scope.
+pub(crate) struct View<'a> {
+    pub(crate) store: &'a AnalyticsStore,
+    pub(crate) tokens: &'a TokenStore,
+    pub(crate) pool_size: usize,
+    pub(crate) scope: &'a Scope,
+}
+
+impl View<'_> {
+    /// The snapshot of `breakdown` (the range's buckets, already read), with
+    /// the flows' names and the token health read now.
+    pub(crate) async fn assemble(
+        &self,
+        breakdown: crate::store::Breakdown,
+        from_ms: i64,
+        to_ms: i64,
+        now_ms: i64,
+    ) -> Result<Snapshot, DashboardError> {
+        let (store, tokens, pool_size, scope) =
+            (self.store, self.tokens, self.pool_size, self.scope);
+        let (bucket, bucket_ms) = bucket_for(to_ms.saturating_sub(from_ms));
+        // Without names the table still has ids: a failed read is not an outage.
+        let (names, name_reads) = match store.flow_names().await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "flow names not read; showing ids");
+                Default::default()
+            }
+        };
+        let mut reads = breakdown.reads;
+        reads.merge(&name_reads);
+        let buckets = breakdown.buckets;
+        let mut flows: Vec<FlowRow> = breakdown
+            .flows
+            .iter()
+            .map(|(id, t)| flow_row(id, names.get(id), t))
+            .filter(|r| r.sessions > 0 || r.ended > 0)
+            .collect();
+        flows.sort_by(|a, b| b.sessions.cmp(&a.sessions).then(a.name.cmp(&b.name)));
+        let totals = totals(&buckets);
+        let get = |k: &str| totals.get(k).copied().unwrap_or(0);
+        let ended = get(attr::ENDED);
+        let rate = |k: &str| (ended > 0).then(|| get(k) as f64 / ended as f64);
+        let mut top_intents: Vec<(String, i64)> = totals
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix(attr::INTENT_PREFIX)?.to_string(), *v)))
+            .collect();
+        top_intents.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut outcomes: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+        for (k, v) in &totals {
+            if let Some(rest) = k.strip_prefix(attr::OUTCOME_PREFIX)
+                && let Some((id, kind)) = rest.rsplit_once('#')
+            {
+                let e = outcomes.entry(id.to_string()).or_default();
+                if kind == "success" {
+                    e.0 = e.0.saturating_add(*v);
+                } else {
+                    e.1 = e.1.saturating_add(*v);
+                }
             }
         }
+        let mut health = Vec::new();
+        for slot in 0..pool_size.max(1) {
+            let item = tokens.read_health(slot).await?.unwrap_or_default();
+            health.push(TokenHealth {
+                slot,
+                version: item.version,
+                has_token: item.version > 0,
+                expires_in_s: (item.version > 0)
+                    .then(|| item.expires_at.saturating_sub(now_ms) / 1000),
+                last_refresh_ms: item.refreshed_at,
+                lease_held: item.lease_live(now_ms),
+                failures: item.failures,
+                last_error_code: item.last_error_code,
+            });
+        }
+        let count = get(attr::DURATION_COUNT);
+        Ok(Snapshot {
+            from_ms,
+            to_ms,
+            org: String::new(),
+            scope: match scope {
+                Scope::Org => "all flows".to_string(),
+                Scope::Flow(id) => names.get(id).cloned().unwrap_or_else(|| id.clone()),
+            },
+            flow_id: match scope {
+                Scope::Org => None,
+                Scope::Flow(id) => Some(id.clone()),
+            },
+            bucket,
+            bucket_ms,
+            series: rebucket(&buckets, bucket_ms, from_ms, to_ms),
+            flows,
+            reads,
+            containment_rate: rate(attr::CONTAINED),
+            escalation_rate: rate(attr::ESCALATED),
+            abandonment_rate: rate(attr::ABANDONED),
+            duration_p50_s: duration_percentile(&totals, 50.0),
+            duration_p90_s: duration_percentile(&totals, 90.0),
+            duration_p99_s: duration_percentile(&totals, 99.0),
+            average_duration_s: (count > 0)
+                .then(|| get(attr::DURATION_MS_SUM) as f64 / count as f64 / 1000.0),
+            top_intents,
+            outcomes,
+            totals,
+            tokens: health,
+            generated_at_ms: now_ms,
+            settled: None,
+        })
     }
-    let mut health = Vec::new();
-    for slot in 0..pool_size.max(1) {
-        let item = tokens.read_health(slot).await?.unwrap_or_default();
-        health.push(TokenHealth {
-            slot,
-            version: item.version,
-            has_token: item.version > 0,
-            expires_in_s: (item.version > 0).then(|| item.expires_at.saturating_sub(now_ms) / 1000),
-            last_refresh_ms: item.refreshed_at,
-            lease_held: item.lease_live(now_ms),
-            failures: item.failures,
-            last_error_code: item.last_error_code,
-        });
-    }
-    let count = get(attr::DURATION_COUNT);
-    Ok(Snapshot {
-        from_ms,
-        to_ms,
-        org: String::new(),
-        scope: match scope {
-            Scope::Org => "all flows".to_string(),
-            Scope::Flow(id) => names.get(id).cloned().unwrap_or_else(|| id.clone()),
-        },
-        flow_id: match scope {
-            Scope::Org => None,
-            Scope::Flow(id) => Some(id.clone()),
-        },
-        bucket,
-        bucket_ms,
-        series: rebucket(&buckets, bucket_ms, from_ms, to_ms),
-        flows,
-        reads,
-        containment_rate: rate(attr::CONTAINED),
-        escalation_rate: rate(attr::ESCALATED),
-        abandonment_rate: rate(attr::ABANDONED),
-        duration_p50_s: duration_percentile(&totals, 50.0),
-        duration_p90_s: duration_percentile(&totals, 90.0),
-        duration_p99_s: duration_percentile(&totals, 99.0),
-        average_duration_s: (count > 0)
-            .then(|| get(attr::DURATION_MS_SUM) as f64 / count as f64 / 1000.0),
-        top_intents,
-        outcomes,
-        totals,
-        tokens: health,
-        generated_at_ms: now_ms,
-    })
 }
 
 /// An HTTP answer, independent of the server that sends it.
@@ -436,8 +474,23 @@ impl DashboardApi {
         query: &[(String, String)],
         authorization: Option<&str>,
     ) -> Reply {
-        if method != "GET" && method != "HEAD" {
-            return Reply::error(405, "method_not_allowed", "only GET");
+        self.reply_with_body(method, path, query, authorization, None)
+            .await
+    }
+
+    /// [`Self::reply`] to a request with a body: `POST /api/dashboard`
+    /// carries a live view's settled part ([`live`]).
+    pub async fn reply_with_body(
+        &self,
+        method: &str,
+        path: &str,
+        query: &[(String, String)],
+        authorization: Option<&str>,
+        body: Option<&str>,
+    ) -> Reply {
+        let post_data = method == "POST" && path.trim_end_matches('/') == "/api/dashboard";
+        if method != "GET" && method != "HEAD" && !post_data {
+            return Reply::error(405, "method_not_allowed", "only GET, and POST of live data");
         }
         match path.trim_end_matches('/') {
             "" | "/index.html" => Reply {
@@ -452,8 +505,16 @@ impl DashboardApi {
             "/api/dashboard" | "/api/orgs" => match self.auth.verify(authorization).await {
                 Ok(viewer) if path.trim_end_matches('/') == "/api/orgs" => self.orgs(&viewer).await,
                 Ok(viewer) => {
-                    tracing::info!(viewer = %viewer.username, "dashboard read");
-                    self.data(query, &viewer).await
+                    tracing::info!(viewer = %viewer.username, live = post_data, "dashboard read");
+                    let settled = if post_data {
+                        match live_body(body) {
+                            Ok(s) => Some(s),
+                            Err(refused) => return refused,
+                        }
+                    } else {
+                        None
+                    };
+                    self.data(query, &viewer, settled).await
                 }
                 Err(e) => {
                     let status = if e == auth::AuthError::KeysUnavailable {
@@ -559,7 +620,12 @@ impl DashboardApi {
         }
     }
 
-    async fn data(&self, query: &[(String, String)], viewer: &auth::Viewer) -> Reply {
+    async fn data(
+        &self,
+        query: &[(String, String)],
+        viewer: &auth::Viewer,
+        settled: Option<live::Settled>,
+    ) -> Reply {
         let get = |k: &str| query.iter().find(|(q, _)| q == k).map(|(_, v)| v.as_str());
         let (org, store, tokens, pool_size) = match self.org_views(viewer, get("org")).await {
             Ok(v) => v,
@@ -590,9 +656,21 @@ impl DashboardApi {
             Some(f) if va_events::is_uuid(f) => Scope::Flow(f.to_ascii_lowercase()),
             Some(_) => return Reply::error(400, "flow_invalid", "`flow` must be a flow id"),
         };
-        let answer = snapshot(&store, &tokens, pool_size, &scope, from, to, now)
-            .await
-            .map(|s| Snapshot { org, ..s });
+        let view = View {
+            store: &store,
+            tokens: &tokens,
+            pool_size,
+            scope: &scope,
+        };
+        let answer = match (settled, get("live")) {
+            (Some(settled), _) => match settled.check(&org, &scope, from, to) {
+                Ok(()) => live::refresh(&view, &settled, from, to, now).await,
+                Err(stale) => return Reply::error(409, "settled_stale", &stale.to_string()),
+            },
+            (None, Some("1")) => live::snapshot_with_settled(&view, &org, from, to, now).await,
+            (None, _) => snapshot(&store, &tokens, pool_size, &scope, from, to, now).await,
+        }
+        .map(|s| Snapshot { org, ..s });
         match answer {
             Ok(s) => match serde_json::to_string(&s) {
                 Ok(body) => Reply::json(200, body),
@@ -607,6 +685,25 @@ impl DashboardApi {
             }
         }
     }
+}
+
+/// The settled part a live refresh carries, or the answer refusing it.
+fn live_body(body: Option<&str>) -> Result<live::Settled, Reply> {
+    let body = body.unwrap_or_default();
+    if body.len() > live::MAX_SETTLED_BYTES {
+        return Err(Reply::error(
+            413,
+            "settled_too_large",
+            "the settled part is too large",
+        ));
+    }
+    serde_json::from_str(body).map_err(|_| {
+        Reply::error(
+            400,
+            "settled_invalid",
+            "the body must be a settled part from `live=1`",
+        )
+    })
 }
 
 /// What `dashboard-api` needs: it reads aggregates and token items, never the secret.
