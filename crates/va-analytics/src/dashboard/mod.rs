@@ -709,8 +709,6 @@ impl DashboardConfig {
 mod tests {
     use super::*;
 
-    const NOW: i64 = 1_795_187_012_345;
-
     #[test]
     fn the_sign_in_must_be_https_or_loopback() {
         let base = |k: &str| match k {
