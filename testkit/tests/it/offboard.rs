@@ -292,3 +292,114 @@ async fn offboarding_deletes_every_item_of_the_org_and_none_of_another_and_stops
     assert_eq!(again.items.total(), 0);
     res.delete().await.expect("cleanup");
 }
+
+/// What the org tag costs (BENCHMARKS.md, "What the org index costs"): one
+/// org at contact-center volume, then every index write its items caused,
+/// per event. An item costs one index write when it is created and one
+/// when it is deleted (a resolved pending enrichment); updates cost none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "benchmark: the org index's cost in BENCHMARKS.md"]
+async fn what_the_org_index_costs() {
+    let res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+        .await
+        .expect("moto");
+    let res = orgs::multi_org(&res).expect("MultiOrg");
+    let spec = OrgSpec::nth(0, false);
+    let opts = OrgRunOptions {
+        sessions_per_minute: 60,
+        minutes: 20,
+        ..OrgRunOptions::default()
+    };
+    let report = orgs::run(&res, std::slice::from_ref(&spec), &opts)
+        .await
+        .expect("one org")
+        .remove(0);
+    assert!(report.exactly_once, "{:?}", report.differences);
+    let items = items_of(&res, &spec.org_id).await;
+    let mut kinds = BTreeMap::<String, u64>::new();
+    for (pk, _) in items.keys() {
+        *kinds
+            .entry(pk.split('#').nth(2).unwrap_or_default().to_string())
+            .or_default() += 1;
+    }
+    let left_pending = kinds.get("pending").copied().unwrap_or(0);
+    let resolved = report.sessions.saturating_sub(left_pending);
+    let index_writes = items.len() as u64 + 2 * resolved;
+    println!(
+        "{} events ({} deliveries), {} bot sessions: items by kind {kinds:?}; index writes {} \
+         ({} item creations + 2 x {} resolved pending), {:.2} per event",
+        report.events,
+        report.deliveries,
+        report.sessions,
+        index_writes,
+        items.len(),
+        resolved,
+        index_writes as f64 / report.events.max(1) as f64
+    );
+    res.delete().await.expect("cleanup");
+}
+
+/// `org onboard`'s secret step as the operator: it creates the org's secret
+/// where the functions may read it, stores a new client in it later, checks
+/// it when given none, and refuses one that holds no client; never a path
+/// outside `<stack>/org/`.
+#[tokio::test]
+async fn onboarding_creates_replaces_or_checks_the_orgs_secret_under_the_stacks_prefix() {
+    use va_admin::onboard::{OAuthClient, SecretAction, ensure_secret, secret_name};
+    let res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+        .await
+        .expect("moto");
+    let res = orgs::multi_org(&res).expect("MultiOrg");
+    let sm = aws_sdk_secretsmanager::Client::new(&res.as_role(Role::Operator).config);
+    let org = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+    let name = secret_name(&res.stack_name, org);
+    let client = |secret: &str| OAuthClient {
+        client_id: "client-1".into(),
+        client_secret: secret.into(),
+    };
+    let (arn, made) = ensure_secret(&sm, &name, Some(&client("first")), None)
+        .await
+        .expect("created");
+    assert_eq!(made, SecretAction::Created);
+    let (again, replaced) = ensure_secret(&sm, &name, Some(&client("second")), None)
+        .await
+        .expect("replaced");
+    assert_eq!((replaced, &again), (SecretAction::Updated, &arn));
+    let stored = res
+        .secrets
+        .get_secret_value()
+        .secret_id(&arn)
+        .send()
+        .await
+        .expect("read")
+        .secret_string()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        stored.contains("second"),
+        "the new client is the current value"
+    );
+    let (_, checked) = ensure_secret(&sm, &name, None, None)
+        .await
+        .expect("checked");
+    assert_eq!(checked, SecretAction::Checked);
+
+    let empty = secret_name(&res.stack_name, "1a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d");
+    res.secrets
+        .create_secret()
+        .name(&empty)
+        .secret_string("{}")
+        .send()
+        .await
+        .expect("an empty secret");
+    let refused = ensure_secret(&sm, &empty, None, None)
+        .await
+        .expect_err("no client");
+    assert!(refused.contains("clientId"), "{refused}");
+    let outside = ensure_secret(&sm, "elsewhere/org/x", Some(&client("s3cr3t")), None)
+        .await
+        .expect_err("outside the stack's prefix");
+    assert!(outside.contains("AccessDenied"), "{outside}");
+    assert!(!outside.contains("s3cr3t"), "no secret in errors");
+    res.delete().await.expect("cleanup");
+}
