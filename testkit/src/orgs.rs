@@ -254,6 +254,79 @@ pub fn org_fleet(res: &TestResources, clock: Arc<dyn lambda_support::Clock>) -> 
     )
 }
 
+/// The org's partner bus and its rule `<stack>-org-<key>`, as the partner
+/// and `infra/org.yaml` make them, delivering to a queue of its own (the
+/// handler's place); returns (bus, queue URL).
+pub async fn wire_org_bus(
+    res: &TestResources,
+    org: &str,
+    key: &str,
+) -> Result<(String, String), String> {
+    let events = aws_sdk_eventbridge::Client::new(&res.config);
+    let source = format!("aws.partner/genesys.com/cloud/{org}/va");
+    let partner = aws_sdk_eventbridge::Client::new(&res.config);
+    partner
+        .create_partner_event_source()
+        .name(&source)
+        .account("123456789012")
+        .send()
+        .await
+        .map_err(|e| format!("partner source: {e}"))?;
+    events
+        .create_event_bus()
+        .name(&source)
+        .event_source_name(&source)
+        .send()
+        .await
+        .map_err(|e| format!("bus: {e}"))?;
+    let queue = res
+        .sqs
+        .create_queue()
+        .queue_name(crate::aws::unique_name(key))
+        .send()
+        .await
+        .map_err(|e| format!("queue: {e}"))?
+        .queue_url()
+        .unwrap_or_default()
+        .to_string();
+    let arn_name = aws_sdk_sqs::types::QueueAttributeName::QueueArn;
+    let queue_arn = res
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(arn_name.clone())
+        .send()
+        .await
+        .map_err(|e| format!("attributes: {e}"))?
+        .attributes()
+        .and_then(|a| a.get(&arn_name).cloned())
+        .ok_or("no queue arn")?;
+    let rule = format!("{}-org-{key}", res.stack_name);
+    events
+        .put_rule()
+        .name(&rule)
+        .event_bus_name(&source)
+        .event_pattern(serde_json::json!({ "source": [source] }).to_string())
+        .send()
+        .await
+        .map_err(|e| format!("rule: {e}"))?;
+    events
+        .put_targets()
+        .rule(&rule)
+        .event_bus_name(&source)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("events")
+                .arn(queue_arn)
+                .build()
+                .map_err(|e| format!("target: {e}"))?,
+        )
+        .send()
+        .await
+        .map_err(|e| format!("target: {e}"))?;
+    Ok((source, queue))
+}
+
 /// Runs `specs` together in `res` (one deployment), on one simulated clock.
 pub async fn run(
     res: &TestResources,

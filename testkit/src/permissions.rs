@@ -421,6 +421,23 @@ async fn operator(
         .remove(&added.org_id)
         .await
         .map_err(|e| e.to_string())?;
+    // `org offboard` of the org the events counted for, its bus wired as
+    // the partner and infra/org.yaml make it (set-up).
+    crate::orgs::wire_org_bus(res, &tenant.org_id, "perm").await?;
+    let o = va_admin::offboard::Offboard {
+        org_id: tenant.org_id.clone(),
+        stack_name: res.stack_name.clone(),
+        analytics_table: res.analytics_table.clone(),
+        tenants_table: res.tenant_table.clone(),
+        token_table: res.token_table.clone(),
+        dry_run: false,
+    };
+    let report = va_admin::offboard::offboard(&op.config, &o)
+        .await
+        .map_err(|e| format!("offboard: {e}"))?;
+    if report.rules.is_empty() || report.items.deleted == 0 || report.token_slots_cleared == 0 {
+        return Err(format!("the offboarding found too little: {report:?}"));
+    }
     Ok(())
 }
 

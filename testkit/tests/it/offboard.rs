@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_eventbridge::types::{PutEventsRequestEntry, Target};
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use testkit::aws::TestResources;
 use testkit::iam::Role;
 use testkit::orgs::{self, OrgRunOptions, OrgSpec};
@@ -50,75 +50,6 @@ async fn items_of(res: &TestResources, org: &str) -> BTreeMap<(String, String), 
             return out;
         }
     }
-}
-
-/// The org's partner bus and its rule `<stack>-org-<key>`, as the partner
-/// and `infra/org.yaml` make them, delivering to a queue of its own (the
-/// handler's place); returns (bus, queue URL).
-async fn wire(res: &TestResources, org: &str, key: &str) -> (String, String) {
-    let events = aws_sdk_eventbridge::Client::new(&res.config);
-    let source = format!("aws.partner/genesys.com/cloud/{org}/va");
-    let partner = aws_sdk_eventbridge::Client::new(&res.config);
-    partner
-        .create_partner_event_source()
-        .name(&source)
-        .account("123456789012")
-        .send()
-        .await
-        .expect("partner source");
-    events
-        .create_event_bus()
-        .name(&source)
-        .event_source_name(&source)
-        .send()
-        .await
-        .expect("bus");
-    let queue = res
-        .sqs
-        .create_queue()
-        .queue_name(testkit::aws::unique_name(key))
-        .send()
-        .await
-        .expect("queue")
-        .queue_url()
-        .unwrap_or_default()
-        .to_string();
-    let arn_name = aws_sdk_sqs::types::QueueAttributeName::QueueArn;
-    let queue_arn = res
-        .sqs
-        .get_queue_attributes()
-        .queue_url(&queue)
-        .attribute_names(arn_name.clone())
-        .send()
-        .await
-        .expect("attributes")
-        .attributes()
-        .and_then(|a| a.get(&arn_name).cloned())
-        .expect("queue arn");
-    let rule = format!("{}-org-{key}", res.stack_name);
-    events
-        .put_rule()
-        .name(&rule)
-        .event_bus_name(&source)
-        .event_pattern(serde_json::json!({ "source": [source] }).to_string())
-        .send()
-        .await
-        .expect("rule");
-    events
-        .put_targets()
-        .rule(&rule)
-        .event_bus_name(&source)
-        .targets(
-            Target::builder()
-                .id("events")
-                .arn(queue_arn)
-                .build()
-                .expect("target"),
-        )
-        .send()
-        .await
-        .expect("target");
-    (source, queue)
 }
 
 /// Sends one event of the bus's org; returns how many messages its queue
@@ -178,8 +109,8 @@ async fn offboarding_deletes_every_item_of_the_org_and_none_of_another_and_stops
     };
     orgs::run(&res, &specs, &opts).await.expect("two orgs");
     let (gone, kept) = (specs[0].org_id.clone(), specs[1].org_id.clone());
-    let (gone_bus, gone_queue) = wire(&res, &gone, "gone").await;
-    let (kept_bus, kept_queue) = wire(&res, &kept, "kept").await;
+    let (gone_bus, gone_queue) = orgs::wire_org_bus(&res, &gone, "gone").await.expect("wired");
+    let (kept_bus, kept_queue) = orgs::wire_org_bus(&res, &kept, "kept").await.expect("wired");
 
     let before_gone = items_of(&res, &gone).await;
     let before_kept = items_of(&res, &kept).await;
