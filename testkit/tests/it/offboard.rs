@@ -109,8 +109,12 @@ async fn offboarding_deletes_every_item_of_the_org_and_none_of_another_and_stops
     };
     orgs::run(&res, &specs, &opts).await.expect("two orgs");
     let (gone, kept) = (specs[0].org_id.clone(), specs[1].org_id.clone());
-    let (gone_bus, gone_queue) = orgs::wire_org_bus(&res, &gone, "gone").await.expect("wired");
-    let (kept_bus, kept_queue) = orgs::wire_org_bus(&res, &kept, "kept").await.expect("wired");
+    let (gone_bus, gone_queue) = orgs::wire_org_bus(&res, &gone, "gone")
+        .await
+        .expect("wired");
+    let (kept_bus, kept_queue) = orgs::wire_org_bus(&res, &kept, "kept")
+        .await
+        .expect("wired");
 
     let before_gone = items_of(&res, &gone).await;
     let before_kept = items_of(&res, &kept).await;
