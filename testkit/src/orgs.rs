@@ -272,13 +272,23 @@ pub async fn wire_org_bus(
         .send()
         .await
         .map_err(|e| format!("partner source: {e}"))?;
-    events
+    let bus = events
         .create_event_bus()
         .name(&source)
         .event_source_name(&source)
         .send()
-        .await
-        .map_err(|e| format!("bus: {e}"))?;
+        .await;
+    // One bus per org and account: another deployment on the same server
+    // (the least-privilege runs) may have associated it already.
+    if let Err(e) = bus {
+        use aws_sdk_eventbridge::error::ProvideErrorMetadata;
+        if e.code() != Some("ResourceAlreadyExistsException") {
+            return Err(format!(
+                "bus: {}",
+                aws_sdk_eventbridge::error::DisplayErrorContext(e)
+            ));
+        }
+    }
     let queue = res
         .sqs
         .create_queue()
