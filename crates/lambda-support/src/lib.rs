@@ -15,3 +15,8 @@ pub use clock::{Clock, SystemClock};
 pub use env::{ConfigError, ConfigErrors, Env};
 pub use redacted::Redacted;
 pub use url::{is_https_or_allowed_loopback, is_loopback_http};
+
+/// The product's release (the workspace's version, CHANGELOG.md): the
+/// stack's `Version` output, each function's first log line and the
+/// dashboard's footer say it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -3,6 +3,8 @@
 use tracing_subscriber::EnvFilter;
 
 /// Installs a JSON subscriber once; `RUST_LOG` overrides the `info` default.
+/// Its first line names the release (`version`), so a log says which code
+/// wrote it.
 pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
@@ -12,4 +14,5 @@ pub fn init() {
         .with_target(false)
         .without_time()
         .try_init();
+    tracing::info!(version = crate::VERSION, "starting");
 }

@@ -7,6 +7,7 @@ pub mod dashboard;
 pub mod kpi;
 pub mod org_items;
 pub mod purge;
+pub mod retention;
 pub mod store;
 pub mod sweep_lease;
 
@@ -16,6 +17,7 @@ pub use kpi::{
 };
 pub use kpi::{ExitClass, classify, duration_bucket, minute_of, needs_state};
 pub use purge::{OrgPurge, PurgeReport};
+pub use retention::Retention;
 pub use store::{
     ANALYTICS_TABLE, AnalyticsError, AnalyticsStore, Applied, Breakdown, Bucket, MARKER_TTL_S,
     ReadStats, StateRead, batch_items, org_prefix,

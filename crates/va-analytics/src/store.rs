@@ -26,6 +26,7 @@ use crate::kpi::{
     PendingEnrichment, Plan, Scope, active_from_spans, attr, minute_of, minute_sk,
 };
 use crate::org_items::{self, ORG_SHARD};
+use crate::retention::Retention;
 
 /// Key attribute names of the analytics table.
 pub mod key {
@@ -33,7 +34,8 @@ pub mod key {
     pub const PK: &str = "pk";
     /// Sort key.
     pub const SK: &str = "sk";
-    /// DynamoDB TTL (epoch seconds) of event markers.
+    /// DynamoDB TTL (epoch seconds): of event markers, states, pending
+    /// enrichments, names, and cells (crate::retention).
     pub const TTL: &str = "ttl";
     /// When a marker was written (epoch ms).
     pub const AT: &str = "at";
@@ -409,6 +411,7 @@ pub struct AnalyticsStore {
     org_id: String,
     prefix: String,
     names: std::sync::Arc<std::sync::Mutex<NameCache>>,
+    retention: Retention,
 }
 
 impl AnalyticsStore {
@@ -420,7 +423,13 @@ impl AnalyticsStore {
             org_id: String::new(),
             prefix: String::new(),
             names: std::sync::Arc::default(),
+            retention: Retention::default(),
         }
+    }
+
+    /// The same store writing cells that live `retention`.
+    pub fn with_retention(self, retention: Retention) -> Self {
+        Self { retention, ..self }
     }
 
     /// The same table (and client) for `org_id`'s items.
@@ -1087,7 +1096,13 @@ impl AnalyticsStore {
             values.insert(format!(":v{i}"), AttributeValue::N(delta.to_string()));
             adds.push(format!("#a{i} :v{i}"));
         }
-        let (expr, tag) = self.tagged(shard, &format!("ADD {}", adds.join(", ")));
+        // The same `ttl` on every update of the cell (crate::retention).
+        names.insert("#ttl".into(), key::TTL.into());
+        values.insert(
+            ":ttl".into(),
+            AttributeValue::N(self.retention.minute_cell_ttl(minute).to_string()),
+        );
+        let (expr, tag) = self.tagged(shard, &format!("ADD {} SET #ttl = :ttl", adds.join(", ")));
         if let Some(t) = tag {
             names.insert("#org_shard".into(), ORG_SHARD.into());
             values.insert(":org_shard".into(), t);
@@ -1574,6 +1589,10 @@ impl AnalyticsStore {
                 .map(|(k, n)| (k, AttributeValue::N(n.to_string())))
                 .collect();
             item.extend(self.tagged_item(&self.hours_pk()).unwrap_or_default());
+            item.insert(
+                key::TTL.into(),
+                AttributeValue::N(self.retention.hour_cell_ttl(hour).to_string()),
+            );
             item.insert(key::PK.into(), AttributeValue::S(self.hours_pk()));
             item.insert(key::SK.into(), AttributeValue::S(sk));
             self.client
@@ -1843,7 +1862,7 @@ impl ReadStats {
 /// A bucket item's counters.
 fn numbers(item: &HashMap<String, AttributeValue>) -> impl Iterator<Item = (&String, i64)> {
     item.iter()
-        .filter(|(k, _)| k.as_str() != key::PK && k.as_str() != key::SK)
+        .filter(|(k, _)| ![key::PK, key::SK, key::TTL].contains(&k.as_str()))
         .filter_map(|(k, v)| Some((k, v.as_n().ok()?.parse::<i64>().ok()?)))
 }
 

@@ -23,6 +23,8 @@ pub struct SweeperConfig {
     pub token: TokenConfig,
     /// Its tuning.
     pub sweep: SweepConfig,
+    /// How long the cells it writes (enrichments, hour cells) live.
+    pub retention: va_analytics::Retention,
 }
 
 impl SweeperConfig {
@@ -33,6 +35,7 @@ impl SweeperConfig {
 
     /// From `get`.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String> + Copy) -> Result<Self, ConfigErrors> {
+        let retention = va_analytics::Retention::from_lookup(get);
         let mut env = Env::new(get);
         let analytics_table = env.required(
             ANALYTICS_TABLE,
@@ -57,11 +60,16 @@ impl SweeperConfig {
             give_up_after: Duration::from_secs(give_up * 3_600),
             ..defaults
         };
+        let retention = retention.unwrap_or_else(|e| {
+            env.extend(e);
+            va_analytics::Retention::default()
+        });
         match token {
             Some(token) => env.finish(Self {
                 analytics_table,
                 token,
                 sweep,
+                retention,
             }),
             None => Err(env
                 .finish(())

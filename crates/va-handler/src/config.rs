@@ -23,6 +23,8 @@ pub struct HandlerConfig {
     /// The tenant registry's table: set, events are routed by the org in
     /// their `source` ([`crate::Tenancy::Registry`]); unset, one implicit org.
     pub tenants_table: Option<String>,
+    /// How long the cells it writes live.
+    pub retention: va_analytics::Retention,
 }
 
 fn kpi(env: &mut Env<impl Fn(&str) -> Option<String>>) -> KpiConfig {
@@ -68,6 +70,7 @@ impl HandlerConfig {
 
     /// From `get`.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigErrors> {
+        let retention = va_analytics::Retention::from_lookup(&get);
         let mut env = Env::new(get);
         let analytics_table = env.required(
             ANALYTICS_TABLE,
@@ -85,11 +88,16 @@ impl HandlerConfig {
         }
         let kpi = kpi(&mut env);
         let tenants_table = env.optional(token_store::tenants::TENANTS_TABLE);
+        let retention = retention.unwrap_or_else(|e| {
+            env.extend(e);
+            va_analytics::Retention::default()
+        });
         env.finish(Self {
             analytics_table,
             dead_letter_queue_url,
             kpi,
             tenants_table,
+            retention,
         })
     }
 }

@@ -45,7 +45,8 @@ async fn main() -> Result<(), Error> {
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let ddb = aws_sdk_dynamodb::Client::new(&aws);
-    let store = AnalyticsStore::new(ddb.clone(), cfg.analytics_table.clone());
+    let store =
+        AnalyticsStore::new(ddb.clone(), cfg.analytics_table.clone()).with_retention(cfg.retention);
     let tenancy = cfg.tenancy(&ddb, clock.clone());
     let dead_letters = cfg
         .dead_letter_queue_url

@@ -150,6 +150,12 @@ async fn the_dashboard_in_headless_chromium_signs_in_and_shows_the_numbers_in_th
     );
     assert!(screenshot.exists(), "screenshot");
     assert!(
+        during
+            .dom
+            .contains(&format!("va-analytics {}", lambda_support::VERSION)),
+        "the footer names the release"
+    );
+    assert!(
         !during.dom.contains(&password),
         "the password is not left in the page"
     );

@@ -17,6 +17,7 @@ mod orgs;
 mod policy_sizes;
 mod reads;
 mod redrive;
+mod retention;
 mod simulator;
 mod sweeper;
 mod template;

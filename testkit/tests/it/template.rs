@@ -706,6 +706,73 @@ fn the_dashboard_is_behind_a_sign_in_with_no_open_auth() {
     assert!(!env["AUTH_ISSUER"].is_null() && !env["AUTH_CLIENT_ID"].is_null());
 }
 
+/// The retention parameters reach both functions that write cells, with
+/// the code's variable names and bounds.
+#[test]
+fn the_retention_parameters_reach_every_function_that_writes_cells() {
+    use va_analytics::retention::{
+        HOUR_CELL_RETENTION_DAYS, MAX_DAYS, MIN_DAYS, MINUTE_CELL_RETENTION_DAYS, Retention,
+    };
+    let t = template();
+    let d = Retention::default();
+    for (param, var, default) in [
+        (
+            "MinuteCellRetentionDays",
+            MINUTE_CELL_RETENTION_DAYS,
+            d.minute_cell_days,
+        ),
+        (
+            "HourCellRetentionDays",
+            HOUR_CELL_RETENTION_DAYS,
+            d.hour_cell_days,
+        ),
+    ] {
+        let p = &t["Parameters"][param];
+        assert_eq!(p["Default"].as_u64(), Some(default), "{param}");
+        assert_eq!(p["MinValue"].as_u64(), Some(MIN_DAYS), "{param}");
+        assert_eq!(p["MaxValue"].as_u64(), Some(MAX_DAYS), "{param}");
+        for f in ["ConversationEventsFunction", "EnrichmentSweeperFunction"] {
+            let env = &t["Resources"][f]["Properties"]["Environment"]["Variables"];
+            assert_eq!(
+                reference(&env[var]),
+                ("Ref".to_string(), param.to_string()),
+                "{f} {var}"
+            );
+        }
+    }
+}
+
+/// The stack says its release (the workspace's version, which the functions
+/// log and the dashboard shows), CHANGELOG.md has an entry for it, and the
+/// functions' names are outputs (the deploy guide's `aws lambda invoke`).
+#[test]
+fn the_stack_outputs_its_release_and_its_functions_names() {
+    let t = template();
+    assert_eq!(
+        t["Outputs"]["Version"]["Value"].as_str(),
+        Some(lambda_support::VERSION)
+    );
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../CHANGELOG.md");
+    let changelog = std::fs::read_to_string(path).expect("CHANGELOG.md");
+    assert!(
+        changelog.contains(&format!("## [{}]", lambda_support::VERSION)),
+        "CHANGELOG.md has an entry for {}",
+        lambda_support::VERSION
+    );
+    for f in [
+        "TokenRefresherFunction",
+        "ConversationEventsFunction",
+        "EnrichmentSweeperFunction",
+        "DashboardApiFunction",
+    ] {
+        assert_eq!(
+            reference(&t["Outputs"][format!("{f}Name").as_str()]["Value"]),
+            ("Ref".to_string(), f.to_string()),
+            "{f}"
+        );
+    }
+}
+
 #[test]
 fn keys_the_analytics_table_and_the_dead_letters_outlive_the_stack() {
     let t = template();

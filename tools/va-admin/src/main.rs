@@ -232,7 +232,7 @@ async fn main() -> ExitCode {
             let ddb = aws_sdk_dynamodb::Client::new(&aws);
             let tenancy = cfg.tenancy(&ddb, clock.clone());
             let handler = EventHandler::new(
-                AnalyticsStore::new(ddb, cfg.analytics_table),
+                AnalyticsStore::new(ddb, cfg.analytics_table).with_retention(cfg.retention),
                 cfg.kpi,
                 clock,
             )

@@ -406,7 +406,11 @@ impl DashboardApi {
             },
             "/api/sign-in" => Reply::json(
                 200,
-                serde_json::json!({ "sign_in": self.auth.sign_in() }).to_string(),
+                serde_json::json!({
+                    "sign_in": self.auth.sign_in(),
+                    "version": lambda_support::VERSION,
+                })
+                .to_string(),
             ),
             "/api/dashboard" | "/api/orgs" => match self.auth.verify(authorization).await {
                 Ok(viewer) if path.trim_end_matches('/') == "/api/orgs" => self.orgs(&viewer).await,
