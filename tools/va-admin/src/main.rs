@@ -125,13 +125,15 @@ enum OrgCommand {
 enum Command {
     /// The tenant registry.
     Org {
-        /// The tenant table (the stack's `TenantTableName` output).
-        #[arg(long, env = "TENANTS_TABLE")]
-        table: String,
+        /// The tenant table (the stack's `TenantTableName` output). Before
+        /// or after the subcommand (clap's global arguments cannot be
+        /// required, so its absence is checked by hand).
+        #[arg(long, env = "TENANTS_TABLE", global = true)]
+        table: Option<String>,
         /// The token table (the stack's `TokenTableName` output), where
         /// `add`'s check leaves the org's first token.
-        #[arg(long, env = "TOKEN_TABLE")]
-        token_table: String,
+        #[arg(long, env = "TOKEN_TABLE", global = true)]
+        token_table: Option<String>,
         #[command(subcommand)]
         command: OrgCommand,
     },
@@ -197,7 +199,16 @@ async fn main() -> ExitCode {
             table,
             token_table,
             command,
-        } => org(table, token_table, command).await,
+        } => match (table, token_table) {
+            (Some(table), Some(token_table)) => org(table, token_table, command).await,
+            _ => {
+                eprintln!(
+                    "va-admin org needs --table <TenantTableName> and --token-table <TokenTableName> \
+                     (or TENANTS_TABLE and TOKEN_TABLE)"
+                );
+                ExitCode::from(2)
+            }
+        },
         Command::RateScope {
             region,
             secret_arn,
@@ -585,5 +596,50 @@ async fn add(
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command};
+
+    /// The guide writes `va-admin org add --table ...`; the tables may come
+    /// before the subcommand as well.
+    #[test]
+    fn the_org_tables_go_before_or_after_the_subcommand() {
+        for args in [
+            &[
+                "va-admin",
+                "org",
+                "list",
+                "--table",
+                "t",
+                "--token-table",
+                "k",
+            ][..],
+            &[
+                "va-admin",
+                "org",
+                "--table",
+                "t",
+                "--token-table",
+                "k",
+                "list",
+            ][..],
+        ] {
+            let cli = Cli::try_parse_from(args).expect("parses");
+            let Command::Org {
+                table, token_table, ..
+            } = cli.command
+            else {
+                panic!("org");
+            };
+            assert_eq!(
+                (table.as_deref(), token_table.as_deref()),
+                (Some("t"), Some("k"))
+            );
+        }
     }
 }

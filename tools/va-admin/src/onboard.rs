@@ -163,6 +163,7 @@ pub fn next_steps(stack: &str, org_id: &str, source: Option<&str>, region: &str)
         "Wire its bus (one stack per org):\n\
          \x20 aws cloudformation deploy --template-file infra/org.yaml --stack-name {stack}-org-{key} \
          --parameter-overrides MainStackName={stack} OrgEventSourceName={source_name} OrgKey={key}\n\
+         \x20 (add AlarmTopicArn=<the main stack's alarm topic> so the org stack's alarms reach someone)\n\
          Give its viewers the group org-{org_id}:\n\
          \x20 aws cognito-idp create-group --user-pool-id <DashboardUserPoolId> --group-name org-{org_id}\n\
          Events that arrived before the org was enabled wait in the dead-letter queue: run va-admin redrive.\n",
