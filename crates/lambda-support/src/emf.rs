@@ -54,6 +54,29 @@ pub fn document(
     Value::Object(doc)
 }
 
+/// Variable: `"false"` drops the `Org` dimension (per-org custom metrics
+/// are billed one by one; the per-function totals remain).
+pub const PER_ORG_METRICS: &str = "PER_ORG_METRICS";
+
+/// Whether metrics carry their org (`PER_ORG_METRICS`, on unless `"false"`).
+pub fn per_org_metrics(get: impl Fn(&str) -> Option<String>) -> bool {
+    get(PER_ORG_METRICS).is_none_or(|v| v.trim() != "false")
+}
+
+/// [`per_org_metrics`] of the process environment, read once.
+pub fn per_org_metrics_from_env() -> bool {
+    static PER_ORG: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PER_ORG.get_or_init(|| per_org_metrics(|k| std::env::var(k).ok()))
+}
+
+/// `dimensions` without `Org` when per-org metrics are off.
+pub fn org_dimensions<'a>(org: Option<&'a str>, per_org: bool) -> Vec<(&'static str, &'a str)> {
+    org.filter(|_| per_org)
+        .map(|o| ("Org", o))
+        .into_iter()
+        .collect()
+}
+
 /// Prints one EMF line.
 pub fn emit(
     function: &str,
@@ -66,6 +89,18 @@ pub fn emit(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn per_org_metrics_are_on_unless_switched_off() {
+        use super::{PER_ORG_METRICS, org_dimensions, per_org_metrics};
+        assert!(per_org_metrics(|_| None));
+        assert!(!per_org_metrics(
+            |k| (k == PER_ORG_METRICS).then(|| "false".into())
+        ));
+        assert_eq!(org_dimensions(Some("o-1"), true), [("Org", "o-1")]);
+        assert!(org_dimensions(Some("o-1"), false).is_empty());
+        assert!(org_dimensions(None, true).is_empty());
+    }
+
     #[test]
     fn extra_dimensions_also_roll_up_to_the_function() {
         let d = super::document(

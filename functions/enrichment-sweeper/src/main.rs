@@ -119,7 +119,8 @@ async fn sweep(
 
 fn log_report(r: &SweepReport, rate_limited: Option<u64>, org: Option<&str>) {
     let count = |n: usize| n as f64;
-    let dims: Vec<(&str, &str)> = org.map(|o| ("Org", o)).into_iter().collect();
+    let dims =
+        lambda_support::emf::org_dimensions(org, lambda_support::emf::per_org_metrics_from_env());
     let mut metrics = vec![
         ("SessionsEnriched", count(r.enriched)),
         ("SessionsGivenUp", count(r.gave_up)),

@@ -64,7 +64,7 @@ fn report_metrics(report: &TickReport, now_ms: i64, org: Option<&str>) -> Vec<St
     if let Some(s) = min_expiry {
         metrics.push(("TokenExpiresInSeconds", s as f64));
     }
-    let dims: Vec<(&str, &str)> = org.map(|o| ("Org", o)).into_iter().collect();
+    let dims = emf::org_dimensions(org, emf::per_org_metrics_from_env());
     emf::emit("token-refresher", now_ms, &dims, &metrics);
     report
         .slots
@@ -124,7 +124,7 @@ async fn tick_orgs(
                 emf::emit(
                     "token-refresher",
                     now,
-                    &[("Org", &t.org_id)],
+                    &emf::org_dimensions(Some(&t.org_id), emf::per_org_metrics_from_env()),
                     &[("TokenRefreshFailed", 1.0)],
                 );
                 failed.push(format!("org {}: {e}", t.org_id));

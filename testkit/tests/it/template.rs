@@ -773,6 +773,37 @@ fn the_guides_refresher_invoke_runs_as_written() {
     );
 }
 
+/// The costly optional parts have switches (infra/README.md, "Costs"):
+/// X-Ray tracing for every function, and the per-org metric dimension,
+/// which no alarm reads (they read the per-function totals).
+#[test]
+fn tracing_and_per_org_metrics_are_switches_no_alarm_depends_on() {
+    let t = template();
+    let globals = &t["Globals"]["Function"];
+    assert_eq!(
+        reference(&globals["Tracing"]),
+        ("Ref".to_string(), "FunctionTracing".to_string())
+    );
+    assert_eq!(
+        reference(&globals["Environment"]["Variables"][lambda_support::emf::PER_ORG_METRICS]),
+        ("Ref".to_string(), "PerOrgMetrics".to_string())
+    );
+    let resources = t["Resources"].as_mapping().expect("resources");
+    for (name, r) in resources {
+        if r["Type"].as_str() != Some("AWS::CloudWatch::Alarm") {
+            continue;
+        }
+        let dims = r["Properties"]["Dimensions"]
+            .as_sequence()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            dims.iter().all(|d| d["Name"].as_str() != Some("Org")),
+            "{name:?} reads a metric by its Org dimension"
+        );
+    }
+}
+
 /// The stack says its release (the workspace's version, which the functions
 /// log and the dashboard shows), CHANGELOG.md has an entry for it, and the
 /// functions' names are outputs (the deploy guide's `aws lambda invoke`).
