@@ -70,7 +70,7 @@ pub fn per_org_metrics_from_env() -> bool {
 }
 
 /// `dimensions` without `Org` when per-org metrics are off.
-pub fn org_dimensions<'a>(org: Option<&'a str>, per_org: bool) -> Vec<(&'static str, &'a str)> {
+pub fn org_dimensions(org: Option<&str>, per_org: bool) -> Vec<(&'static str, &str)> {
     org.filter(|_| per_org)
         .map(|o| ("Org", o))
         .into_iter()
