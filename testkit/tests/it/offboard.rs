@@ -228,6 +228,51 @@ async fn offboarding_deletes_every_item_of_the_org_and_none_of_another_and_stops
     res.delete().await.expect("cleanup");
 }
 
+/// An org's bytes in the table by kind, and in the org index.
+async fn storage_of(res: &TestResources, org: &str) -> (BTreeMap<String, u64>, u64) {
+    use aws_sdk_dynamodb::types::AttributeValue as V;
+    fn size(v: &V) -> u64 {
+        match v {
+            V::S(s) => s.len() as u64,
+            V::N(n) => n.len().div_ceil(2) as u64 + 1,
+            V::Ss(v) => v.iter().map(|s| s.len() as u64).sum(),
+            _ => 1,
+        }
+    }
+    let prefix = format!("org#{org}#");
+    let (mut bytes, mut index) = (BTreeMap::<String, u64>::new(), 0u64);
+    let mut start = None;
+    loop {
+        let page = res
+            .dynamodb
+            .scan()
+            .table_name(&res.analytics_table)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("scan");
+        for item in page.items() {
+            let pk = item
+                .get("pk")
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default();
+            let Some(rest) = pk.strip_prefix(&prefix) else {
+                continue;
+            };
+            let kind = rest.split('#').next().unwrap_or_default().to_string();
+            let item_size: u64 = item.iter().map(|(k, v)| k.len() as u64 + size(v)).sum();
+            *bytes.entry(kind).or_default() += item_size;
+            let key = |k: &str| item.get(k).map_or(0, |v| k.len() as u64 + size(v));
+            index += key("pk") + key("sk") + key(ORG_SHARD) + 100;
+        }
+        start = page.last_evaluated_key().cloned();
+        if start.is_none() {
+            return (bytes, index);
+        }
+    }
+}
+
 /// What the org tag costs (BENCHMARKS.md, "What the org index costs"): one
 /// org at contact-center volume, then every index write its items caused,
 /// per event. An item costs one index write when it is created and one
@@ -257,6 +302,18 @@ async fn what_the_org_index_costs() {
             .entry(pk.split('#').nth(2).unwrap_or_default().to_string())
             .or_default() += 1;
     }
+    // Storage, as DynamoDB sizes items (names and values; numbers about
+    // half their digits), by kind; and the index's entries (their keys and
+    // 100 bytes each: Developer Guide, "Global secondary indexes").
+    let (bytes, index_bytes) = storage_of(&res, &spec.org_id).await;
+    let total: u64 = bytes.values().sum();
+    println!(
+        "storage after {} minutes: {total} bytes in the table by kind {bytes:?}, {index_bytes} in the index; \
+         per simulated day at this rate: {:.1} MB table, {:.1} MB index",
+        opts.minutes,
+        total as f64 * 1440.0 / f64::from(opts.minutes) / 1e6,
+        index_bytes as f64 * 1440.0 / f64::from(opts.minutes) / 1e6
+    );
     let left_pending = kinds.get("pending").copied().unwrap_or(0);
     let resolved = report.sessions.saturating_sub(left_pending);
     let index_writes = items.len() as u64 + 2 * resolved;
