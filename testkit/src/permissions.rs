@@ -375,6 +375,34 @@ async fn operator(
     if report.counted == 0 {
         return Err(format!("the redrive counted nothing: {report:?}"));
     }
+    // `migrate`: one cell of the first layout (set-up) moves to the sharded
+    // cells.
+    res.dynamodb
+        .put_item()
+        .table_name(&res.analytics_table)
+        .item(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("agg#org".into()),
+        )
+        .item(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S(va_analytics::kpi::minute_sk(START_MS)),
+        )
+        .item(
+            "events",
+            aws_sdk_dynamodb::types::AttributeValue::N("3".into()),
+        )
+        .send()
+        .await
+        .map_err(|e| format!("a layout-1 cell: {e}"))?;
+    let op_store = AnalyticsStore::new(op.analytics.clone(), res.analytics_table.clone());
+    let migrated = va_analytics::migrate::V1Migration::new(&op_store)
+        .run(false)
+        .await
+        .map_err(|e| format!("migrate: {e}"))?;
+    if migrated.migrated == 0 {
+        return Err(format!("the migration moved nothing: {migrated:?}"));
+    }
     let Some(tenant) = tenants.first() else {
         return Ok(());
     };

@@ -533,7 +533,7 @@ impl AnalyticsStore {
     }
 
     /// The mark a late write leaves on `hour`, in the shard of its cells.
-    fn dirty_update(&self, hour: i64, shard: u32) -> Result<Update, String> {
+    pub(crate) fn dirty_update(&self, hour: i64, shard: u32) -> Result<Update, String> {
         let pk = self.dirty_pk(shard);
         let (expr, tag) = self.tagged(&pk, "ADD #n :one");
         let update = Update::builder()
@@ -557,7 +557,7 @@ impl AnalyticsStore {
         format!("{}event#{marker}", self.prefix)
     }
 
-    fn shard_pk(&self, shard: u32) -> String {
+    pub(crate) fn shard_pk(&self, shard: u32) -> String {
         format!("{}agg#s{shard:02}", self.prefix)
     }
 
@@ -1081,7 +1081,7 @@ impl AnalyticsStore {
             .map_err(|e| e.to_string())
     }
 
-    fn cell_update(
+    pub(crate) fn cell_update(
         &self,
         shard: &str,
         minute: i64,

@@ -22,3 +22,4 @@ mod simulator;
 mod sweeper;
 mod template;
 mod traffic;
+mod upgrade;

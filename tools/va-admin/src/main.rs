@@ -173,6 +173,18 @@ enum Command {
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(i32).range(0..=20))]
         wait_seconds: i32,
     },
+    /// Moves the first layout's cells (before sharding: `agg#org`,
+    /// `agg#flow#<flowId>`) to the sharded cells the dashboard reads, one
+    /// minute per transaction, exactly once; safe to run again. Prints a
+    /// JSON report; `--dry-run` counts and changes nothing.
+    Migrate {
+        /// The analytics table (the stack's `AnalyticsTableName` output).
+        #[arg(long, env = "ANALYTICS_TABLE")]
+        table: String,
+        /// Count what would move; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Whether the Platform API's 300 requests a minute count per token (a
     /// token pool multiplies them) or per OAuth client (it does not), for
     /// this OAuth client's org. Spends one token's budget for a minute: run
@@ -209,6 +221,26 @@ async fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Migrate { table, dry_run } => {
+            let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let store = AnalyticsStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
+            match va_analytics::migrate::V1Migration::new(&store)
+                .run(dry_run)
+                .await
+            {
+                Ok(report) => {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&report).unwrap_or_default()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("migration stopped (run it again to finish): {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::RateScope {
             region,
             secret_arn,
