@@ -22,6 +22,27 @@ type Item = BTreeMap<String, String>;
 async fn items_of(res: &TestResources, org: &str) -> BTreeMap<(String, String), Item> {
     let prefix = format!("org#{org}#");
     let mut out = BTreeMap::new();
+    for item in scan_all(res).await {
+        let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+        let (Some(pk), Some(sk)) = (text("pk"), text("sk")) else {
+            continue;
+        };
+        if pk.starts_with(&prefix) {
+            let fields = item
+                .iter()
+                .map(|(k, v)| (k.clone(), format!("{v:?}")))
+                .collect();
+            out.insert((pk, sk), fields);
+        }
+    }
+    out
+}
+
+/// Every item of the analytics table, page by page.
+async fn scan_all(
+    res: &TestResources,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    let mut out = Vec::new();
     let mut start = None;
     loop {
         let page = res
@@ -32,19 +53,7 @@ async fn items_of(res: &TestResources, org: &str) -> BTreeMap<(String, String), 
             .send()
             .await
             .expect("scan");
-        for item in page.items() {
-            let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
-            let (Some(pk), Some(sk)) = (text("pk"), text("sk")) else {
-                continue;
-            };
-            if pk.starts_with(&prefix) {
-                let fields = item
-                    .iter()
-                    .map(|(k, v)| (k.clone(), format!("{v:?}")))
-                    .collect();
-                out.insert((pk, sk), fields);
-            }
-        }
+        out.extend(page.items().iter().cloned());
         start = page.last_evaluated_key().cloned();
         if start.is_none() {
             return out;
@@ -241,36 +250,22 @@ async fn storage_of(res: &TestResources, org: &str) -> (BTreeMap<String, u64>, u
     }
     let prefix = format!("org#{org}#");
     let (mut bytes, mut index) = (BTreeMap::<String, u64>::new(), 0u64);
-    let mut start = None;
-    loop {
-        let page = res
-            .dynamodb
-            .scan()
-            .table_name(&res.analytics_table)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("scan");
-        for item in page.items() {
-            let pk = item
-                .get("pk")
-                .and_then(|v| v.as_s().ok())
-                .cloned()
-                .unwrap_or_default();
-            let Some(rest) = pk.strip_prefix(&prefix) else {
-                continue;
-            };
-            let kind = rest.split('#').next().unwrap_or_default().to_string();
-            let item_size: u64 = item.iter().map(|(k, v)| k.len() as u64 + size(v)).sum();
-            *bytes.entry(kind).or_default() += item_size;
-            let key = |k: &str| item.get(k).map_or(0, |v| k.len() as u64 + size(v));
-            index += key("pk") + key("sk") + key(ORG_SHARD) + 100;
-        }
-        start = page.last_evaluated_key().cloned();
-        if start.is_none() {
-            return (bytes, index);
-        }
+    for item in scan_all(res).await {
+        let pk = item
+            .get("pk")
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default();
+        let Some(rest) = pk.strip_prefix(&prefix) else {
+            continue;
+        };
+        let kind = rest.split('#').next().unwrap_or_default().to_string();
+        let item_size: u64 = item.iter().map(|(k, v)| k.len() as u64 + size(v)).sum();
+        *bytes.entry(kind).or_default() += item_size;
+        let key = |k: &str| item.get(k).map_or(0, |v| k.len() as u64 + size(v));
+        index += key("pk") + key("sk") + key(ORG_SHARD) + 100;
     }
+    (bytes, index)
 }
 
 /// What the org tag costs (BENCHMARKS.md, "What the org index costs"): one

@@ -32,41 +32,44 @@ struct Cli {
     command: Command,
 }
 
+/// What `add` and `onboard` register.
+#[derive(clap::Args)]
+struct NewOrgArgs {
+    /// The Genesys Cloud organization id.
+    #[arg(long)]
+    org_id: String,
+    /// Its Genesys Cloud region (us-east-1, eu-west-1, ...).
+    #[arg(long)]
+    region: String,
+    /// Token slots (each carries 300 Platform API requests a minute).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=32))]
+    pool_size: u16,
+    /// A name for people.
+    #[arg(long, default_value = "")]
+    name: String,
+    /// The account's quota of event buses in this region (Service Quotas,
+    /// Amazon EventBridge, "Event buses"); `add` warns at 90%.
+    #[arg(long, default_value_t = va_admin::buses::DEFAULT_BUS_QUOTA)]
+    event_bus_quota: u32,
+}
+
 #[derive(Subcommand)]
 enum OrgCommand {
     /// Register an org, check it, and enable it if the check passes.
     Add {
-        /// The Genesys Cloud organization id.
-        #[arg(long)]
-        org_id: String,
-        /// Its Genesys Cloud region (us-east-1, eu-west-1, ...).
-        #[arg(long)]
-        region: String,
+        #[command(flatten)]
+        org: NewOrgArgs,
         /// The Secrets Manager secret with its {"clientId","clientSecret"}.
         #[arg(long)]
         secret_arn: String,
-        /// Token slots (each carries 300 Platform API requests a minute).
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=32))]
-        pool_size: u16,
-        /// A name for people.
-        #[arg(long, default_value = "")]
-        name: String,
-        /// The account's quota of event buses in this region (Service
-        /// Quotas, Amazon EventBridge, "Event buses"); `add` warns at 90%.
-        #[arg(long, default_value_t = va_admin::buses::DEFAULT_BUS_QUOTA)]
-        event_bus_quota: u32,
     },
     /// The AWS side of a new org in one command: store (or check) its OAuth
     /// client at `<stack>/org/<orgId>`, register and check it as `add`
     /// does, and print the steps left (Genesys side, org stack, viewers).
     /// The client secret is read from stdin, never from the command line.
     Onboard {
-        /// The Genesys Cloud organization id.
-        #[arg(long)]
-        org_id: String,
-        /// Its Genesys Cloud region (us-east-1, eu-west-1, ...).
-        #[arg(long)]
-        region: String,
+        #[command(flatten)]
+        org: NewOrgArgs,
         /// The main stack's name (secrets live at `<stack>/org/<orgId>`).
         #[arg(long, env = "STACK_NAME")]
         stack_name: String,
@@ -78,15 +81,6 @@ enum OrgCommand {
         /// `GenesysSecretKeyArn`, if it has one).
         #[arg(long)]
         kms_key_id: Option<String>,
-        /// Token slots (each carries 300 Platform API requests a minute).
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=32))]
-        pool_size: u16,
-        /// A name for people.
-        #[arg(long, default_value = "")]
-        name: String,
-        /// The account's quota of event buses (see `add`).
-        #[arg(long, default_value_t = va_admin::buses::DEFAULT_BUS_QUOTA)]
-        event_bus_quota: u32,
     },
     /// An org leaves: its rules disabled, its late events dropped (not
     /// dead-lettered), every item of it deleted by key, its token items
@@ -417,35 +411,17 @@ async fn org(table: String, token_table: String, command: OrgCommand) -> ExitCod
             registry.remove(&org_id.to_ascii_lowercase()).await,
             "removed",
         ),
-        OrgCommand::Add {
-            org_id,
-            region,
-            secret_arn,
-            pool_size,
-            name,
-            event_bus_quota,
-        } => {
-            let new = NewOrg {
-                org_id,
-                region,
-                secret_arn,
-                pool_size,
-                name,
-                event_bus_quota,
-            };
-            add(&aws, &registry, token_table, new).await
+        OrgCommand::Add { org, secret_arn } => {
+            add(&aws, &registry, token_table, org, secret_arn).await
         }
         OrgCommand::Onboard {
-            org_id,
-            region,
+            mut org,
             stack_name,
             client_id,
             kms_key_id,
-            pool_size,
-            name,
-            event_bus_quota,
         } => {
-            let org_id = org_id.to_ascii_lowercase();
+            org.org_id = org.org_id.to_ascii_lowercase();
+            let org_id = org.org_id.clone();
             let sm = aws_sdk_secretsmanager::Client::new(&aws);
             let client = match client_id {
                 Some(client_id) => {
@@ -479,15 +455,7 @@ async fn org(table: String, token_table: String, command: OrgCommand) -> ExitCod
                     return ExitCode::FAILURE;
                 }
             };
-            let new = NewOrg {
-                org_id: org_id.clone(),
-                region,
-                secret_arn,
-                pool_size,
-                name,
-                event_bus_quota,
-            };
-            let added = add(&aws, &registry, token_table, new).await;
+            let added = add(&aws, &registry, token_table, org, secret_arn).await;
             let events = aws_sdk_eventbridge::Client::new(&aws);
             let source = va_admin::onboard::partner_source(&events, &org_id)
                 .await
@@ -533,31 +501,21 @@ async fn org(table: String, token_table: String, command: OrgCommand) -> ExitCod
     }
 }
 
-/// An org to register.
-struct NewOrg {
-    org_id: String,
-    region: String,
-    secret_arn: String,
-    pool_size: u16,
-    name: String,
-    event_bus_quota: u32,
-}
-
 /// Registers an org, checks it, and enables it if the check passes.
 async fn add(
     aws: &aws_config::SdkConfig,
     registry: &TenantRegistry,
     token_table: String,
-    new: NewOrg,
+    org: NewOrgArgs,
+    secret_arn: String,
 ) -> ExitCode {
-    let NewOrg {
+    let NewOrgArgs {
         org_id,
         region,
-        secret_arn,
         pool_size,
         name,
         event_bus_quota,
-    } = new;
+    } = org;
     if !va_events::is_uuid(&org_id) {
         eprintln!("--org-id must be the org's UUID");
         return ExitCode::from(2);
