@@ -218,22 +218,12 @@ async fn main() -> ExitCode {
         Command::Migrate { table, dry_run } => {
             let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
             let store = AnalyticsStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
-            match va_analytics::migrate::V1Migration::new(&store)
-                .run(dry_run)
-                .await
-            {
-                Ok(report) => {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&report).unwrap_or_default()
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("migration stopped (run it again to finish): {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            resumable(
+                va_analytics::migrate::V1Migration::new(&store)
+                    .run(dry_run)
+                    .await,
+                "migration",
+            )
         }
         Command::RateScope {
             region,
@@ -349,6 +339,23 @@ async fn rate_scope(region: &str, secret_arn: &str, max_requests: u32) -> ExitCo
         }
     }
     ExitCode::SUCCESS
+}
+
+/// A resumable command's end: its JSON report, or why it stopped.
+fn resumable<T: serde::Serialize, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> ExitCode {
+    match r {
+        Ok(report) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{what} stopped (run it again to finish): {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Every org needs an event bus of this account: say so before they run out.
@@ -484,19 +491,7 @@ async fn org(table: String, token_table: String, command: OrgCommand) -> ExitCod
                 token_table,
                 dry_run,
             };
-            match va_admin::offboard::offboard(&aws, &o).await {
-                Ok(report) => {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&report).unwrap_or_default()
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("offboarding stopped (run it again to finish): {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            resumable(va_admin::offboard::offboard(&aws, &o).await, "offboarding")
         }
     }
 }
