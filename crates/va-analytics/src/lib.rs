@@ -5,6 +5,7 @@
 
 pub mod dashboard;
 pub mod kpi;
+pub mod layout;
 pub mod migrate;
 pub mod org_items;
 pub mod purge;

@@ -13,7 +13,8 @@
 //! a run stopped half way is finished by running it again.
 //!
 //! Finding layout-1 cells is a `Scan` (filtered to their partitions): the
-//! layout has no index of its flows, and a migration runs once.
+//! layout has no index of its flows, and a migration runs once. A finished
+//! run records the table's layout ([`crate::layout::record`]).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -129,6 +130,8 @@ impl V1Migration {
 
     /// Counts the layout-1 cells, and migrates them unless `dry_run`.
     pub async fn run(&self, dry_run: bool) -> Result<MigrationReport, AnalyticsError> {
+        // Never over a layout newer than this release's.
+        crate::layout::check(&self.store).await?;
         let found = self.find().await?;
         let mut report = MigrationReport {
             minutes: found.len(),
@@ -148,6 +151,7 @@ impl V1Migration {
                 report.already += 1;
             }
         }
+        crate::layout::record(&self.store).await?;
         Ok(report)
     }
 

@@ -339,6 +339,18 @@ pub enum AnalyticsError {
         /// What was throttled.
         reason: String,
     },
+    /// The table holds a layout newer than this release knows
+    /// ([`crate::layout`]): nothing is read or written.
+    #[error(
+        "the analytics table holds layout {found}, newer than this release knows ({known}): \
+         deploy the release that upgraded it (CHANGELOG.md); this one does not write beside it"
+    )]
+    UnknownLayout {
+        /// The table's layout.
+        found: u32,
+        /// This release's.
+        known: u32,
+    },
     /// A request this store refuses to make.
     #[error("invalid request: {reason}")]
     Invalid {
@@ -412,6 +424,7 @@ pub struct AnalyticsStore {
     prefix: String,
     names: std::sync::Arc<std::sync::Mutex<NameCache>>,
     retention: Retention,
+    layout: std::sync::Arc<crate::layout::LayoutGate>,
 }
 
 impl AnalyticsStore {
@@ -424,7 +437,14 @@ impl AnalyticsStore {
             prefix: String::new(),
             names: std::sync::Arc::default(),
             retention: Retention::default(),
+            layout: std::sync::Arc::default(),
         }
+    }
+
+    /// `Ok` when the table's layout is one this release knows: read once
+    /// for this store and every org view of it ([`crate::layout`]).
+    pub async fn check_layout(&self) -> Result<(), AnalyticsError> {
+        self.layout.pass(self).await
     }
 
     /// The same store writing cells that live `retention`.

@@ -220,6 +220,7 @@ impl<A: ApiAccess> Sweeper<A> {
     /// recorded and left pending, never stopping the others. Only listing
     /// the pending sessions can fail the sweep (after the roll-up).
     pub async fn sweep(&self, deadline: Instant) -> Result<SweepReport, AnalyticsError> {
+        self.store.check_layout().await?;
         let started = Instant::now();
         let enrich_by = enrichment_deadline(started, deadline);
         let calls_before = self.stats.api.api_calls.load(Ordering::Relaxed);

@@ -178,6 +178,7 @@ impl EventHandler {
     /// own three attempts) a throttle.
     pub async fn handle(&self, raw: &Value, deadline: Instant) -> Result<Handled, HandleError> {
         let event = self.parse(raw)?;
+        self.store.check_layout().await?;
         match self.route(raw, &event).await? {
             Route::Count(org, store) => self.handle_event(&store, org, &event, deadline).await,
             Route::Drop(dropped) => Ok(dropped),
@@ -268,6 +269,9 @@ impl EventHandler {
         raw: &[Value],
         deadline: Instant,
     ) -> Vec<Result<Handled, HandleError>> {
+        if let Err(e) = self.store.check_layout().await {
+            return raw.iter().map(|_| Err(e.clone().into())).collect();
+        }
         let mut results: Vec<Option<Result<Handled, HandleError>>> =
             raw.iter().map(|_| None).collect();
         // Per org: (index, event, plan).

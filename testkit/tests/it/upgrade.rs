@@ -150,3 +150,98 @@ async fn the_first_layouts_figures_read_back_the_same_after_the_migration() {
     assert!(res.denials().is_empty(), "{:?}", res.denials());
     res.delete().await.expect("cleanup");
 }
+
+/// A release that meets a layout newer than it knows refuses: the handler
+/// counts nothing and writes nothing beside it, and the dashboard answers
+/// 503 naming both layouts. The migration records the layout it leaves and
+/// never lowers a newer one.
+#[tokio::test]
+async fn a_newer_layout_is_refused_and_nothing_is_written_beside_it() {
+    use std::sync::Arc;
+    use va_analytics::layout::{self, LAYOUT, LAYOUT_PK};
+    let res = TestResources::create(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+        .await
+        .expect("moto");
+    let operator = res.as_role(Role::Operator);
+    let op_store = AnalyticsStore::new(operator.analytics.clone(), res.analytics_table.clone());
+    V1Migration::new(&op_store)
+        .run(false)
+        .await
+        .expect("nothing to move");
+    assert_eq!(layout::check(&op_store).await.expect("read"), Some(LAYOUT));
+
+    // A later release upgraded the table.
+    res.dynamodb
+        .put_item()
+        .table_name(&res.analytics_table)
+        .item("pk", AttributeValue::S(LAYOUT_PK.into()))
+        .item("sk", AttributeValue::S("version".into()))
+        .item("layout", AttributeValue::N((LAYOUT + 1).to_string()))
+        .send()
+        .await
+        .expect("a newer layout");
+    let event = testkit::fixtures::all()
+        .into_iter()
+        .find(|(n, _)| n == "flow-end-contained.json")
+        .map(|(_, v)| v)
+        .expect("fixture");
+    let handler = va_handler::EventHandler::new(
+        testkit::product::store(&res.as_role(Role::ConversationEvents)),
+        Default::default(),
+        Arc::new(testkit::sim::SimClock::frozen_at(START + 60_000)),
+    );
+    let refused = handler
+        .handle(
+            &event,
+            tokio::time::Instant::now() + std::time::Duration::from_secs(30),
+        )
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(va_handler::HandleError::Store(va_analytics::AnalyticsError::UnknownLayout { found, known }))
+                if found == LAYOUT + 1 && known == LAYOUT
+        ),
+        "{refused:?}"
+    );
+    let items = res
+        .dynamodb
+        .scan()
+        .table_name(&res.analytics_table)
+        .send()
+        .await
+        .expect("scan");
+    assert_eq!(
+        items.items().len(),
+        1,
+        "the layout item alone: nothing written beside it"
+    );
+
+    let sign_in = testkit::sign_in::LocalSignIn::create(&res.config)
+        .await
+        .expect("cognito");
+    let bearer = format!("Bearer {}", sign_in.access_token().await.expect("token"));
+    let api = testkit::product::dashboard(
+        &res,
+        Arc::new(testkit::sim::SimClock::frozen_at(START + 3_600_000)),
+        1,
+        va_analytics::dashboard::auth::Verifier::new(sign_in.auth.clone()),
+    );
+    let q = [("minutes".to_string(), "60".to_string())];
+    let reply = api.reply("GET", "/api/dashboard", &q, Some(&bearer)).await;
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert!(
+        reply.body.contains(&format!("layout {}", LAYOUT + 1)),
+        "{}",
+        reply.body
+    );
+
+    let migration = V1Migration::new(&op_store).run(false).await;
+    assert!(migration.is_err(), "no migration over a newer layout");
+    assert!(
+        layout::check(&op_store).await.is_err(),
+        "still the newer layout"
+    );
+    assert!(res.denials().is_empty(), "{:?}", res.denials());
+    res.delete().await.expect("cleanup");
+}

@@ -537,6 +537,10 @@ impl DashboardApi {
         settled: Option<live::Settled>,
     ) -> Reply {
         let get = |k: &str| query.iter().find(|(q, _)| q == k).map(|(_, v)| v.as_str());
+        if let Err(e) = self.store.check_layout().await {
+            tracing::error!(error = %e, "dashboard read refused");
+            return Reply::error(503, "layout_unknown", &e.to_string());
+        }
         let (org, store, tokens, pool_size) = match self.org_views(viewer, get("org")).await {
             Ok(v) => v,
             Err(refused) => return refused,
