@@ -7,6 +7,7 @@ mod common;
 mod conformance;
 mod events;
 mod fuzz;
+mod guide;
 mod hostile;
 mod hygiene;
 mod iam;

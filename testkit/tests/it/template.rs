@@ -742,68 +742,6 @@ fn the_retention_parameters_reach_every_function_that_writes_cells() {
     }
 }
 
-/// The deploy guide's "Check it works" invokes the refresher with a payload
-/// the function parses as its schedule's event, naming the function by an
-/// output the stack has: the command runs as written.
-#[test]
-fn the_guides_refresher_invoke_runs_as_written() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/README.md");
-    let guide = std::fs::read_to_string(path).expect("infra/README.md");
-    let section = guide
-        .split("## 3. Check it works")
-        .nth(1)
-        .and_then(|s| s.split("\n## ").next())
-        .expect("the section");
-    let quoted = |after: &str| {
-        section
-            .split(after)
-            .nth(1)
-            .and_then(|rest| rest.split('\'').next())
-            .unwrap_or_default()
-            .to_string()
-    };
-    let payload = quoted("--payload '");
-    let parsed: Result<aws_lambda_events::eventbridge::EventBridgeEvent<serde_json::Value>, _> =
-        serde_json::from_str(&payload);
-    assert!(parsed.is_ok(), "the refresher parses {payload}: {parsed:?}");
-    let output = quoted("OutputKey=='");
-    assert!(
-        !template()["Outputs"][output.as_str()].is_null(),
-        "{output} is an output of the stack"
-    );
-}
-
-/// The costly optional parts have switches (infra/README.md, "Costs"):
-/// X-Ray tracing for every function, and the per-org metric dimension,
-/// which no alarm reads (they read the per-function totals).
-#[test]
-fn tracing_and_per_org_metrics_are_switches_no_alarm_depends_on() {
-    let t = template();
-    let globals = &t["Globals"]["Function"];
-    assert_eq!(
-        reference(&globals["Tracing"]),
-        ("Ref".to_string(), "FunctionTracing".to_string())
-    );
-    assert_eq!(
-        reference(&globals["Environment"]["Variables"][lambda_support::emf::PER_ORG_METRICS]),
-        ("Ref".to_string(), "PerOrgMetrics".to_string())
-    );
-    let resources = t["Resources"].as_mapping().expect("resources");
-    for (name, r) in resources {
-        if r["Type"].as_str() != Some("AWS::CloudWatch::Alarm") {
-            continue;
-        }
-        let dims = r["Properties"]["Dimensions"]
-            .as_sequence()
-            .cloned()
-            .unwrap_or_default();
-        assert!(
-            dims.iter().all(|d| d["Name"].as_str() != Some("Org")),
-            "{name:?} reads a metric by its Org dimension"
-        );
-    }
-}
-
 /// The stack says its release (the workspace's version, which the functions
 /// log and the dashboard shows), CHANGELOG.md has an entry for it, and the
 /// functions' names are outputs (the deploy guide's `aws lambda invoke`).
