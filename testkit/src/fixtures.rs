@@ -38,3 +38,15 @@ pub fn all() -> Vec<(String, Value)> {
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }
+
+/// The fixture `name` (a file name of [`dir`]).
+///
+/// # Panics
+/// When there is no such fixture: a broken checkout or a typo in a test.
+pub fn named(name: &str) -> Value {
+    all()
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| panic!("no fixture {name}"))
+}

@@ -11,6 +11,7 @@
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::AttributeValue;
+use token_store::conditional_check_failed;
 
 use crate::store::{AnalyticsError, AnalyticsStore, key};
 
@@ -71,19 +72,13 @@ pub async fn record(store: &AnalyticsStore) -> Result<(), AnalyticsError> {
         .await;
     match r {
         Ok(_) => Ok(()),
-        Err(e) => {
-            let text = DisplayErrorContext(&e).to_string();
-            if text.contains("ConditionalCheckFailed") {
-                // A newer layout: say which.
-                check(store).await.map(|_| ())
-            } else {
-                Err(AnalyticsError::DynamoDb {
-                    op: "PutItem (layout)",
-                    table: store.table().to_string(),
-                    reason: text,
-                })
-            }
-        }
+        // A newer layout: say which.
+        Err(e) if conditional_check_failed(&e) => check(store).await.map(|_| ()),
+        Err(e) => Err(AnalyticsError::DynamoDb {
+            op: "PutItem (layout)",
+            table: store.table().to_string(),
+            reason: DisplayErrorContext(e).to_string(),
+        }),
     }
 }
 

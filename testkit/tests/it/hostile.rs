@@ -14,11 +14,7 @@ use va_handler::dead_letter::{Origin, REJECTED};
 const T: i64 = 1_795_187_012_345;
 
 fn flow_end() -> Value {
-    testkit::fixtures::all()
-        .into_iter()
-        .find(|(n, _)| n == "flow-end-contained.json")
-        .map(|(_, v)| v)
-        .expect("fixture")
+    testkit::fixtures::named("flow-end-contained.json")
 }
 
 /// (name, event, the field its rejection names).
@@ -142,11 +138,7 @@ async fn hostile_events_are_rejected_at_once_dead_lettered_with_their_reason_and
 async fn outcome_ids_past_the_cap_of_a_flow_and_day_count_under_other() {
     let (sim, res) = crate::common::setup(Policies::default(), T).await;
     let handler = product::handler(&res, &sim);
-    let outcome = testkit::fixtures::all()
-        .into_iter()
-        .find(|(n, _)| n == "flow-outcome-success.json")
-        .map(|(_, v)| v)
-        .expect("fixture");
+    let outcome = testkit::fixtures::named("flow-outcome-success.json");
     let cap = va_analytics::MAX_NAMES_PER_FLOW_DAY;
     let extra = 7;
     for i in 0..cap + extra {

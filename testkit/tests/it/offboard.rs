@@ -215,11 +215,7 @@ async fn offboarding_deletes_every_item_of_the_org_and_none_of_another_and_stops
     // An event already on its way when the rule was disabled: dropped.
     let clock = Arc::new(SimClock::frozen_at(opts.start_ms));
     let handler = orgs::org_handler(&res, clock);
-    let mut late = testkit::fixtures::all()
-        .into_iter()
-        .find(|(n, _)| n == "flow-end-contained.json")
-        .map(|(_, v)| v)
-        .expect("fixture");
+    let mut late = testkit::fixtures::named("flow-end-contained.json");
     late["source"] = serde_json::json!(gone_bus);
     let handled = handler
         .handle(&late, tokio::time::Instant::now() + Duration::from_secs(30))

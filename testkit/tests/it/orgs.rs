@@ -462,11 +462,7 @@ async fn events_of_unknown_or_disabled_orgs_are_rejected_and_counted_nowhere() {
         clock.clone(),
     ))));
     let event = |org: &str| {
-        let mut e = testkit::fixtures::all()
-            .into_iter()
-            .find(|(n, _)| n == "flow-end-contained.json")
-            .map(|(_, v)| v)
-            .expect("fixture");
+        let mut e = testkit::fixtures::named("flow-end-contained.json");
         e["source"] = serde_json::json!(format!("aws.partner/genesys.com/cloud/{org}/va"));
         e
     };

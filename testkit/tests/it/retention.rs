@@ -48,11 +48,7 @@ async fn cells_carry_the_ttl_their_retention_sets() {
     })
     .expect("config");
     let store = testkit::product::store(&res).with_retention(cfg.retention);
-    let event = testkit::fixtures::all()
-        .into_iter()
-        .find(|(n, _)| n == "flow-end-contained.json")
-        .map(|(_, v)| v)
-        .expect("fixture");
+    let event = testkit::fixtures::named("flow-end-contained.json");
     let at = event["detail"]["eventBody"]["eventTime"]
         .as_i64()
         .or_else(|| event["detail"]["eventTime"].as_i64())

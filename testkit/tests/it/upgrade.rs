@@ -180,11 +180,7 @@ async fn a_newer_layout_is_refused_and_nothing_is_written_beside_it() {
         .send()
         .await
         .expect("a newer layout");
-    let event = testkit::fixtures::all()
-        .into_iter()
-        .find(|(n, _)| n == "flow-end-contained.json")
-        .map(|(_, v)| v)
-        .expect("fixture");
+    let event = testkit::fixtures::named("flow-end-contained.json");
     let handler = va_handler::EventHandler::new(
         testkit::product::store(&res.as_role(Role::ConversationEvents)),
         Default::default(),
