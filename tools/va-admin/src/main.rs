@@ -115,6 +115,44 @@ enum OrgCommand {
     },
 }
 
+/// `va-admin redrive`'s arguments.
+#[derive(clap::Args)]
+struct RedriveArgs {
+    /// The dead-letter queue's URL (the stack's `DeadLetterQueueUrl` output).
+    #[arg(long, env = "DEAD_LETTER_QUEUE_URL")]
+    queue_url: String,
+    /// The analytics table (the stack's `AnalyticsTableName` output).
+    #[arg(long, env = "ANALYTICS_TABLE")]
+    table: String,
+    /// Extra bot flow types, as the function's `BOT_FLOW_TYPES`.
+    #[arg(long, env = "BOT_FLOW_TYPES", value_delimiter = ',')]
+    bot_flow_types: Vec<String>,
+    /// The tenant table, as the function's `TENANTS_TABLE`: a MultiOrg
+    /// deployment counts each event for its source's org. One of this
+    /// and `--single-org` is required, so a redrive never counts a
+    /// multi-org deployment's events under single-org keys.
+    #[arg(
+        long,
+        env = "TENANTS_TABLE",
+        required_unless_present = "single_org",
+        conflicts_with = "single_org"
+    )]
+    tenants_table: Option<String>,
+    /// The deployment serves one org (`Tenancy=SingleOrg`).
+    #[arg(long)]
+    single_org: bool,
+    /// Stop after this many messages.
+    #[arg(long)]
+    max_messages: Option<u64>,
+    /// Delete events that are rejected again as malformed (their reasons
+    /// are in the report's log); by default they stay on the queue.
+    #[arg(long)]
+    drop_rejected: bool,
+    /// Long-poll wait per receive, 0 to 20 seconds.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(i32).range(0..=20))]
+    wait_seconds: i32,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// The tenant registry.
@@ -132,41 +170,7 @@ enum Command {
         command: OrgCommand,
     },
     /// Replay the dead-letter queue and delete what is counted.
-    Redrive {
-        /// The dead-letter queue's URL (the stack's `DeadLetterQueueUrl` output).
-        #[arg(long, env = "DEAD_LETTER_QUEUE_URL")]
-        queue_url: String,
-        /// The analytics table (the stack's `AnalyticsTableName` output).
-        #[arg(long, env = "ANALYTICS_TABLE")]
-        table: String,
-        /// Extra bot flow types, as the function's `BOT_FLOW_TYPES`.
-        #[arg(long, env = "BOT_FLOW_TYPES", value_delimiter = ',')]
-        bot_flow_types: Vec<String>,
-        /// The tenant table, as the function's `TENANTS_TABLE`: a MultiOrg
-        /// deployment counts each event for its source's org. One of this
-        /// and `--single-org` is required, so a redrive never counts a
-        /// multi-org deployment's events under single-org keys.
-        #[arg(
-            long,
-            env = "TENANTS_TABLE",
-            required_unless_present = "single_org",
-            conflicts_with = "single_org"
-        )]
-        tenants_table: Option<String>,
-        /// The deployment serves one org (`Tenancy=SingleOrg`).
-        #[arg(long)]
-        single_org: bool,
-        /// Stop after this many messages.
-        #[arg(long)]
-        max_messages: Option<u64>,
-        /// Delete events that are rejected again as malformed (their reasons
-        /// are in the report's log); by default they stay on the queue.
-        #[arg(long)]
-        drop_rejected: bool,
-        /// Long-poll wait per receive, 0 to 20 seconds.
-        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(i32).range(0..=20))]
-        wait_seconds: i32,
-    },
+    Redrive(RedriveArgs),
     /// Moves the first layout's cells (before sharding: `agg#org`,
     /// `agg#flow#<flowId>`) to the sharded cells the dashboard reads, one
     /// minute per transaction, exactly once; safe to run again. Prints a
@@ -215,79 +219,87 @@ async fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Migrate { table, dry_run } => {
-            let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            let store = AnalyticsStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
-            resumable(
-                va_analytics::migrate::V1Migration::new(&store)
-                    .run(dry_run)
-                    .await,
-                "migration",
-            )
-        }
+        Command::Migrate { table, dry_run } => migrate(table, dry_run).await,
         Command::RateScope {
             region,
             secret_arn,
             max_requests,
         } => rate_scope(&region, &secret_arn, max_requests).await,
-        Command::Redrive {
-            queue_url,
-            table,
-            bot_flow_types,
-            tenants_table,
-            single_org: _,
-            max_messages,
-            drop_rejected,
-            wait_seconds,
-        } => {
-            // The function's own configuration rules, so redrive counts as it does.
-            let types = bot_flow_types.join(",");
-            let cfg = match HandlerConfig::from_lookup(|k| match k {
-                va_handler::config::ANALYTICS_TABLE => Some(table.clone()),
-                va_handler::config::BOT_FLOW_TYPES => Some(types.clone()),
-                token_broker::TENANTS_TABLE => tenants_table.clone(),
-                _ => None,
-            }) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(2);
-                }
-            };
-            let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-            let ddb = aws_sdk_dynamodb::Client::new(&aws);
-            let tenancy = cfg.tenancy(&ddb, clock.clone());
-            let handler = EventHandler::new(
-                AnalyticsStore::new(ddb, cfg.analytics_table).with_retention(cfg.retention),
-                cfg.kpi,
-                clock,
-            )
-            .with_tenancy(tenancy);
-            let queue = DeadLetterQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url);
-            let opts = RedriveOptions {
-                wait_s: wait_seconds,
-                max_messages: max_messages.unwrap_or(u64::MAX),
-                drop_rejected,
-                ..RedriveOptions::default()
-            };
-            match redrive(&handler, &queue, &opts).await {
-                Ok(report) => {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&report).unwrap_or_default()
-                    );
-                    if report.left == 0 {
-                        ExitCode::SUCCESS
-                    } else {
-                        ExitCode::from(3)
-                    }
-                }
-                Err(e) => {
-                    eprintln!("redrive failed: {e}");
-                    ExitCode::FAILURE
-                }
+        Command::Redrive(args) => redrive_dead_letters(args).await,
+    }
+}
+
+/// Moves the first layout's cells (`va-admin migrate`).
+async fn migrate(table: String, dry_run: bool) -> ExitCode {
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = AnalyticsStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
+    resumable(
+        va_analytics::migrate::V1Migration::new(&store)
+            .run(dry_run)
+            .await,
+        "migration",
+    )
+}
+
+/// Replays the dead-letter queue through the handler, configured by the
+/// function's own rules so redrive counts as it does.
+async fn redrive_dead_letters(args: RedriveArgs) -> ExitCode {
+    let RedriveArgs {
+        queue_url,
+        table,
+        bot_flow_types,
+        tenants_table,
+        single_org: _,
+        max_messages,
+        drop_rejected,
+        wait_seconds,
+    } = args;
+    // The function's own configuration rules, so redrive counts as it does.
+    let types = bot_flow_types.join(",");
+    let cfg = match HandlerConfig::from_lookup(|k| match k {
+        va_handler::config::ANALYTICS_TABLE => Some(table.clone()),
+        va_handler::config::BOT_FLOW_TYPES => Some(types.clone()),
+        token_broker::TENANTS_TABLE => tenants_table.clone(),
+        _ => None,
+    }) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let ddb = aws_sdk_dynamodb::Client::new(&aws);
+    let tenancy = cfg.tenancy(&ddb, clock.clone());
+    let handler = EventHandler::new(
+        AnalyticsStore::new(ddb, cfg.analytics_table).with_retention(cfg.retention),
+        cfg.kpi,
+        clock,
+    )
+    .with_tenancy(tenancy);
+    let queue = DeadLetterQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url);
+    let opts = RedriveOptions {
+        wait_s: wait_seconds,
+        max_messages: max_messages.unwrap_or(u64::MAX),
+        drop_rejected,
+        ..RedriveOptions::default()
+    };
+    match redrive(&handler, &queue, &opts).await {
+        Ok(report) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).unwrap_or_default()
+            );
+            if report.left == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
             }
+        }
+        Err(e) => {
+            eprintln!("redrive failed: {e}");
+            ExitCode::FAILURE
         }
     }
 }
@@ -370,10 +382,9 @@ async fn warn_near_bus_quota(aws: &aws_config::SdkConfig, quota: u32) {
     }
 }
 
-async fn org(table: String, token_table: String, command: OrgCommand) -> ExitCode {
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let registry = TenantRegistry::new(aws_sdk_dynamodb::Client::new(&aws), table.clone());
-    let done = |r: Result<bool, token_broker::StoreError>, what: &str| match r {
+/// What a registry change did, as an exit code: 2 when the org is unknown.
+fn done(r: Result<bool, token_broker::StoreError>, what: &str) -> ExitCode {
+    match r {
         Ok(true) => {
             println!("{what}");
             ExitCode::SUCCESS
@@ -386,28 +397,14 @@ async fn org(table: String, token_table: String, command: OrgCommand) -> ExitCod
             eprintln!("{e}");
             ExitCode::FAILURE
         }
-    };
+    }
+}
+
+async fn org(table: String, token_table: String, command: OrgCommand) -> ExitCode {
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let registry = TenantRegistry::new(aws_sdk_dynamodb::Client::new(&aws), table.clone());
     match command {
-        OrgCommand::List => match registry.list().await {
-            Ok(all) => {
-                for t in all {
-                    println!(
-                        "{}\t{}\t{}\tslots={}\t{}\t{}",
-                        t.org_id,
-                        if t.enabled { "enabled" } else { "disabled" },
-                        t.region,
-                        t.pool_size,
-                        t.secret_arn,
-                        t.display_name
-                    );
-                }
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::FAILURE
-            }
-        },
+        OrgCommand::List => list(&registry).await,
         OrgCommand::Disable { org_id } => done(
             registry
                 .set_enabled(&org_id.to_ascii_lowercase(), false)
@@ -422,60 +419,21 @@ async fn org(table: String, token_table: String, command: OrgCommand) -> ExitCod
             add(&aws, &registry, token_table, org, secret_arn).await
         }
         OrgCommand::Onboard {
-            mut org,
+            org,
             stack_name,
             client_id,
             kms_key_id,
         } => {
-            org.org_id = org.org_id.to_ascii_lowercase();
-            let org_id = org.org_id.clone();
-            let sm = aws_sdk_secretsmanager::Client::new(&aws);
-            let client = match client_id {
-                Some(client_id) => {
-                    let mut secret = String::new();
-                    if let Err(e) = std::io::stdin().read_line(&mut secret) {
-                        eprintln!("could not read the client secret from stdin: {e}");
-                        return ExitCode::from(2);
-                    }
-                    Some(va_admin::onboard::OAuthClient {
-                        client_id,
-                        client_secret: secret.trim().to_string(),
-                    })
-                }
-                None => None,
-            };
-            let name_ = va_admin::onboard::secret_name(&stack_name, &org_id);
-            let secret_arn = match va_admin::onboard::ensure_secret(
-                &sm,
-                &name_,
-                client.as_ref(),
-                kms_key_id.as_deref(),
+            onboard(
+                &aws,
+                &registry,
+                token_table,
+                org,
+                stack_name,
+                client_id,
+                kms_key_id,
             )
             .await
-            {
-                Ok((arn, action)) => {
-                    println!("secret {name_}: {action:?}");
-                    arn
-                }
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            let added = add(&aws, &registry, token_table, org, secret_arn).await;
-            let events = aws_sdk_eventbridge::Client::new(&aws);
-            let source = va_admin::onboard::partner_source(&events, &org_id)
-                .await
-                .unwrap_or_else(|e| {
-                    eprintln!("{e}");
-                    None
-                });
-            let aws_region = aws.region().map(ToString::to_string).unwrap_or_default();
-            print!(
-                "{}",
-                va_admin::onboard::next_steps(&stack_name, &org_id, source.as_deref(), &aws_region)
-            );
-            added
         }
         OrgCommand::Offboard {
             org_id,
@@ -494,6 +452,88 @@ async fn org(table: String, token_table: String, command: OrgCommand) -> ExitCod
             resumable(va_admin::offboard::offboard(&aws, &o).await, "offboarding")
         }
     }
+}
+
+/// Prints every registered org, one a line.
+async fn list(registry: &TenantRegistry) -> ExitCode {
+    match registry.list().await {
+        Ok(all) => {
+            for t in all {
+                println!(
+                    "{}\t{}\t{}\tslots={}\t{}\t{}",
+                    t.org_id,
+                    if t.enabled { "enabled" } else { "disabled" },
+                    t.region,
+                    t.pool_size,
+                    t.secret_arn,
+                    t.display_name
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `org onboard`: the org's secret, then `add`'s check, then what is left
+/// to do on each side.
+async fn onboard(
+    aws: &aws_config::SdkConfig,
+    registry: &TenantRegistry,
+    token_table: String,
+    mut org: NewOrgArgs,
+    stack_name: String,
+    client_id: Option<String>,
+    kms_key_id: Option<String>,
+) -> ExitCode {
+    org.org_id = org.org_id.to_ascii_lowercase();
+    let org_id = org.org_id.clone();
+    let sm = aws_sdk_secretsmanager::Client::new(aws);
+    let client = match client_id {
+        Some(client_id) => {
+            let mut secret = String::new();
+            if let Err(e) = std::io::stdin().read_line(&mut secret) {
+                eprintln!("could not read the client secret from stdin: {e}");
+                return ExitCode::from(2);
+            }
+            Some(va_admin::onboard::OAuthClient {
+                client_id,
+                client_secret: secret.trim().to_string(),
+            })
+        }
+        None => None,
+    };
+    let name_ = va_admin::onboard::secret_name(&stack_name, &org_id);
+    let secret_arn =
+        match va_admin::onboard::ensure_secret(&sm, &name_, client.as_ref(), kms_key_id.as_deref())
+            .await
+        {
+            Ok((arn, action)) => {
+                println!("secret {name_}: {action:?}");
+                arn
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        };
+    let added = add(aws, registry, token_table, org, secret_arn).await;
+    let events = aws_sdk_eventbridge::Client::new(aws);
+    let source = va_admin::onboard::partner_source(&events, &org_id)
+        .await
+        .unwrap_or_else(|e| {
+            eprintln!("{e}");
+            None
+        });
+    let aws_region = aws.region().map(ToString::to_string).unwrap_or_default();
+    print!(
+        "{}",
+        va_admin::onboard::next_steps(&stack_name, &org_id, source.as_deref(), &aws_region)
+    );
+    added
 }
 
 /// Registers an org, checks it, and enables it if the check passes.
@@ -520,7 +560,7 @@ async fn add(
         return ExitCode::from(2);
     }
     warn_near_bus_quota(aws, event_bus_quota).await;
-    let mut tenant = Tenant {
+    let tenant = Tenant {
         // Keys and groups use the lowercase form.
         org_id: org_id.to_ascii_lowercase(),
         region,
@@ -550,10 +590,21 @@ async fn add(
         std::time::Duration::from_secs(300),
         false,
     );
-    match fleet
+    let checked = fleet
         .validate(&tenant, std::time::Duration::from_secs(60))
-        .await
-    {
+        .await;
+    record_check(registry, tenant, checked, known.is_some()).await
+}
+
+/// Enables the org when its check passed; otherwise registers it disabled,
+/// or, when it was registered already, leaves it as it was.
+async fn record_check(
+    registry: &TenantRegistry,
+    mut tenant: Tenant,
+    checked: Result<(), impl std::fmt::Display>,
+    known: bool,
+) -> ExitCode {
+    match checked {
         Ok(()) => {
             tenant.enabled = true;
             match registry.put(&tenant).await {
@@ -567,7 +618,7 @@ async fn add(
                 }
             }
         }
-        Err(e) if known.is_some() => {
+        Err(e) if known => {
             eprintln!("not changed (the registered org is as it was): {e}");
             ExitCode::from(4)
         }

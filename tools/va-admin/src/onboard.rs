@@ -58,31 +58,7 @@ pub async fn ensure_secret(
     kms_key_id: Option<&str>,
 ) -> Result<(String, SecretAction), String> {
     let Some(client) = client else {
-        let got = sm
-            .get_secret_value()
-            .secret_id(name)
-            .send()
-            .await
-            .map_err(|e| format!("secret {name}: {}", DisplayErrorContext(e)))?;
-        let holds_client = got
-            .secret_string()
-            .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
-            .is_some_and(|v| {
-                ["clientId", "clientSecret"].iter().all(|k| {
-                    v.get(k)
-                        .and_then(|x| x.as_str())
-                        .is_some_and(|x| !x.is_empty())
-                })
-            });
-        if !holds_client {
-            return Err(format!(
-                "secret {name} does not hold {{\"clientId\",\"clientSecret\"}}; give --client-id and the secret on stdin"
-            ));
-        }
-        return Ok((
-            got.arn().unwrap_or_default().to_string(),
-            SecretAction::Checked,
-        ));
+        return check_secret(sm, name).await;
     };
     let created = sm
         .create_secret()
@@ -111,6 +87,38 @@ pub async fn ensure_secret(
         }
         Err(e) => Err(format!("secret {name}: {}", DisplayErrorContext(e))),
     }
+}
+
+/// The ARN of the secret at `name`, if it holds an OAuth client.
+async fn check_secret(
+    sm: &aws_sdk_secretsmanager::Client,
+    name: &str,
+) -> Result<(String, SecretAction), String> {
+    let got = sm
+        .get_secret_value()
+        .secret_id(name)
+        .send()
+        .await
+        .map_err(|e| format!("secret {name}: {}", DisplayErrorContext(e)))?;
+    let holds_client = got
+        .secret_string()
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+        .is_some_and(|v| {
+            ["clientId", "clientSecret"].iter().all(|k| {
+                v.get(k)
+                    .and_then(|x| x.as_str())
+                    .is_some_and(|x| !x.is_empty())
+            })
+        });
+    if !holds_client {
+        return Err(format!(
+            "secret {name} does not hold {{\"clientId\",\"clientSecret\"}}; give --client-id and the secret on stdin"
+        ));
+    }
+    Ok((
+        got.arn().unwrap_or_default().to_string(),
+        SecretAction::Checked,
+    ))
 }
 
 /// The org's partner event source, if it is associated (a bus of this
