@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use genesys::IssuedToken;
 use lambda_support::Clock;
 use rand::Rng;
 use token_store::{Acquire, Lease, NewToken, TokenItem, TokenStore};
@@ -359,31 +360,40 @@ impl<S: TokenSource> TokenBroker<S> {
             // Our lease ran out before we published: the next holder's
             // token is the one to wait for.
             Err(BrokerError::Store(token_store::StoreError::LeaseLost { .. })) => Ok(Attempt::Wait),
-            Ok(None) => {
-                // Lost: someone holds the lease, or the backoff forbids a fetch.
-                let now = self.clock.now_ms();
-                let current = self.store.read(slot).await?;
-                match current {
-                    Some(i) if i.usable(now, skew) && Self::newer(&i, rejected) => {
-                        match Self::slot_token(slot, &i) {
-                            Some(t) => {
-                                self.remember(&t);
-                                Ok(Attempt::Got(t))
-                            }
-                            None => Ok(Attempt::Wait),
-                        }
+            // Lost: someone holds the lease, or the backoff forbids a fetch.
+            Ok(None) => self.after_lost_lease(slot, rejected).await,
+            Err(e) => Err(e),
+        }
+    }
+
+    /// After losing the lease race: the winner's token if it is usable,
+    /// the backoff if one is on, else wait.
+    async fn after_lost_lease(
+        &self,
+        slot: usize,
+        rejected: Option<u64>,
+    ) -> Result<Attempt, BrokerError> {
+        let skew = ms(self.cfg.expiry_skew);
+        let now = self.clock.now_ms();
+        let current = self.store.read(slot).await?;
+        match current {
+            Some(i) if i.usable(now, skew) && Self::newer(&i, rejected) => {
+                match Self::slot_token(slot, &i) {
+                    Some(t) => {
+                        self.remember(&t);
+                        Ok(Attempt::Got(t))
                     }
-                    Some(i) if !i.lease_live(now) && i.next_attempt_at.is_some_and(|n| n > now) => {
-                        Err(BrokerError::BackingOff {
-                            slot,
-                            retry_at_ms: i.next_attempt_at.unwrap_or(now),
-                            last_error: i.last_error.unwrap_or_default(),
-                        })
-                    }
-                    _ => Ok(Attempt::Wait),
+                    None => Ok(Attempt::Wait),
                 }
             }
-            Err(e) => Err(e),
+            Some(i) if !i.lease_live(now) && i.next_attempt_at.is_some_and(|n| n > now) => {
+                Err(BrokerError::BackingOff {
+                    slot,
+                    retry_at_ms: i.next_attempt_at.unwrap_or(now),
+                    last_error: i.last_error.unwrap_or_default(),
+                })
+            }
+            _ => Ok(Attempt::Wait),
         }
     }
 
@@ -452,50 +462,66 @@ impl<S: TokenSource> TokenBroker<S> {
             ))),
         };
         match fetched {
-            Ok(issued) => {
-                let now = self.clock.now_ms();
-                let expires_at = now.saturating_add(secs_ms(issued.expires_in));
-                let margin = self.cfg.margin_for(Duration::from_secs(issued.expires_in));
-                if let Some(why) = margin.clamped {
-                    tracing::warn!(slot, expires_in_s = issued.expires_in, margin_s = margin.before_expiry.as_secs(), reason = ?why, "the refresh margin was clamped to fit this token's lifetime");
-                }
-                let refresh_at = expires_at.saturating_sub(ms(margin.before_expiry));
-                let version = self
-                    .store
-                    .publish(
-                        &lease,
-                        NewToken {
-                            access_token: &issued.access_token,
-                            token_type: &issued.token_type,
-                            expires_at,
-                            refresh_at,
-                        },
-                        now,
-                    )
-                    .await?;
-                tracing::info!(
-                    slot,
-                    version,
-                    expires_in_s = issued.expires_in,
-                    "published a new token"
-                );
-                Ok(SlotToken {
-                    slot,
-                    version,
-                    token: issued.access_token,
+            Ok(issued) => self.publish_issued(&lease, issued).await,
+            Err(e) => Err(self.record_fetch_failure(&lease, e).await),
+        }
+    }
+
+    /// Publishes a fetched token under `lease`, refreshing at its margin.
+    async fn publish_issued(
+        &self,
+        lease: &Lease,
+        issued: IssuedToken,
+    ) -> Result<SlotToken, BrokerError> {
+        let slot = lease.slot;
+        let now = self.clock.now_ms();
+        let expires_at = now.saturating_add(secs_ms(issued.expires_in));
+        let margin = self.cfg.margin_for(Duration::from_secs(issued.expires_in));
+        if let Some(why) = margin.clamped {
+            tracing::warn!(slot, expires_in_s = issued.expires_in, margin_s = margin.before_expiry.as_secs(), reason = ?why, "the refresh margin was clamped to fit this token's lifetime");
+        }
+        let refresh_at = expires_at.saturating_sub(ms(margin.before_expiry));
+        let version = self
+            .store
+            .publish(
+                lease,
+                NewToken {
+                    access_token: &issued.access_token,
+                    token_type: &issued.token_type,
                     expires_at,
-                })
-            }
-            Err(e) => {
-                let now = self.clock.now_ms();
-                let next =
-                    now.saturating_add(ms(self.backoff(lease.failures.saturating_add(1), &e)));
-                tracing::warn!(slot, error = %e, failures = lease.failures + 1, next_attempt_at = next, "token fetch failed; backing off");
-                self.store
-                    .record_failure(&lease, next, e.code(), &e.to_string())
-                    .await?;
-                Err(BrokerError::Source { slot, source: e })
-            }
+                    refresh_at,
+                },
+                now,
+            )
+            .await?;
+        tracing::info!(
+            slot,
+            version,
+            expires_in_s = issued.expires_in,
+            "published a new token"
+        );
+        Ok(SlotToken {
+            slot,
+            version,
+            token: issued.access_token,
+            expires_at,
+        })
+    }
+
+    /// Records a failed fetch on the slot, with the next attempt's time
+    /// from the shared failure count: every container backs off together.
+    async fn record_fetch_failure(&self, lease: &Lease, e: SourceError) -> BrokerError {
+        let slot = lease.slot;
+        let now = self.clock.now_ms();
+        let next = now.saturating_add(ms(self.backoff(lease.failures.saturating_add(1), &e)));
+        tracing::warn!(slot, error = %e, failures = lease.failures + 1, next_attempt_at = next, "token fetch failed; backing off");
+        match self
+            .store
+            .record_failure(lease, next, e.code(), &e.to_string())
+            .await
+        {
+            Ok(_) => BrokerError::Source { slot, source: e },
+            Err(store) => store.into(),
         }
     }
 

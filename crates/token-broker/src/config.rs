@@ -172,36 +172,10 @@ impl TokenConfig {
         } else {
             String::new()
         };
-        let hosts = match (env.optional(GENESYS_BASE_URL), env.optional(GENESYS_REGION)) {
-            _ if !single => Hosts::single("http://invalid"),
-            (Some(url), _) => {
-                if lambda_support::is_https_or_allowed_loopback(&url, loopback_ok) {
-                    Hosts::single(&url)
-                } else {
-                    env.invalid(
-                        GENESYS_BASE_URL,
-                        url,
-                        format!(
-                            "expected an https:// URL (http:// only to a loopback host, with {GENESYS_ALLOW_LOOPBACK_HTTP}=1)"
-                        ),
-                    );
-                    Hosts::single("http://invalid")
-                }
-            }
-            (None, Some(region)) => match Hosts::for_region(&region) {
-                Ok(h) => h,
-                Err(e) => {
-                    env.invalid(GENESYS_REGION, region, e.to_string());
-                    Hosts::single("http://invalid")
-                }
-            },
-            (None, None) => {
-                env.required(
-                    GENESYS_REGION,
-                    "the Genesys Cloud region (us-east-1, eu-west-1, ...) or domain (mypurecloud.com); or GENESYS_BASE_URL",
-                );
-                Hosts::single("http://invalid")
-            }
+        let hosts = if single {
+            genesys_hosts(&mut env, loopback_ok)
+        } else {
+            Hosts::single("http://invalid")
         };
         let defaults = BrokerConfig::default();
         let pool_size = env.number(TOKEN_POOL_SIZE, 1, 1..=32) as usize;
@@ -237,6 +211,41 @@ impl TokenConfig {
             tenants_table,
             allow_loopback_http: loopback_ok,
         })
+    }
+}
+
+/// The single org's Genesys Cloud hosts: from `GENESYS_BASE_URL` (https,
+/// or http to a loopback host when allowed) or `GENESYS_REGION`.
+fn genesys_hosts<F: Fn(&str) -> Option<String>>(env: &mut Env<F>, loopback_ok: bool) -> Hosts {
+    match (env.optional(GENESYS_BASE_URL), env.optional(GENESYS_REGION)) {
+        (Some(url), _) => {
+            if lambda_support::is_https_or_allowed_loopback(&url, loopback_ok) {
+                Hosts::single(&url)
+            } else {
+                env.invalid(
+                    GENESYS_BASE_URL,
+                    url,
+                    format!(
+                        "expected an https:// URL (http:// only to a loopback host, with {GENESYS_ALLOW_LOOPBACK_HTTP}=1)"
+                    ),
+                );
+                Hosts::single("http://invalid")
+            }
+        }
+        (None, Some(region)) => match Hosts::for_region(&region) {
+            Ok(h) => h,
+            Err(e) => {
+                env.invalid(GENESYS_REGION, region, e.to_string());
+                Hosts::single("http://invalid")
+            }
+        },
+        (None, None) => {
+            env.required(
+                GENESYS_REGION,
+                "the Genesys Cloud region (us-east-1, eu-west-1, ...) or domain (mypurecloud.com); or GENESYS_BASE_URL",
+            );
+            Hosts::single("http://invalid")
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::{BrokerError, SlotToken, TokenBroker, TokenHealth, TokenSource};
+use token_store::TokenItem;
 
 /// What a tick did to one slot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -143,36 +144,11 @@ impl<S: TokenSource> TokenBroker<S> {
                 .as_millis(),
         )
         .unwrap_or(i64::MAX);
-        let (reason, dead_version) = match &item {
-            Some(i)
-                if i.token.is_some()
-                    && i.stale_version != Some(i.version)
-                    && !i.due(now, fallback) =>
-            {
-                // Outside the margin: only a dead token needs replacing.
-                let Some(token) = i.token.clone() else {
-                    return (SlotOutcome::Skipped { reason: "fresh" }, None);
-                };
-                match self.source().check(&token).await {
-                    Ok(TokenHealth::Alive) => {
-                        return (SlotOutcome::Skipped { reason: "fresh" }, None);
-                    }
-                    Ok(TokenHealth::Dead) => ("dead", Some(i.version)),
-                    Err(e) => {
-                        tracing::warn!(slot, error = %e, "token check failed; keeping the token");
-                        return (
-                            SlotOutcome::Skipped {
-                                reason: "check_failed",
-                            },
-                            None,
-                        );
-                    }
-                }
-            }
-            Some(i) if i.token.is_some() && i.stale_version == Some(i.version) => ("stale", None),
-            Some(i) if i.token.is_some() => ("expiring", None),
-            _ => ("missing", None),
-        };
+        let (reason, dead_version) =
+            match self.why_refresh(slot, item.as_ref(), now, fallback).await {
+                Ok(why) => why,
+                Err(skipped) => return (skipped, None),
+            };
         if let Some(v) = dead_version
             && let Err(e) = self.store().mark_stale(slot, v).await
         {
@@ -187,6 +163,45 @@ impl<S: TokenSource> TokenBroker<S> {
                 None,
             ),
             Err(e) => failed(e),
+        }
+    }
+
+    /// Why the slot's token is to be replaced, and the version to mark
+    /// stale first (a dead token); `Err`: it is not (fresh, or its check
+    /// failed and it is kept).
+    async fn why_refresh(
+        &self,
+        slot: usize,
+        item: Option<&TokenItem>,
+        now: i64,
+        fallback: i64,
+    ) -> Result<(&'static str, Option<u64>), SlotOutcome> {
+        match item {
+            Some(i)
+                if i.token.is_some()
+                    && i.stale_version != Some(i.version)
+                    && !i.due(now, fallback) =>
+            {
+                // Outside the margin: only a dead token needs replacing.
+                let Some(token) = i.token.clone() else {
+                    return Err(SlotOutcome::Skipped { reason: "fresh" });
+                };
+                match self.source().check(&token).await {
+                    Ok(TokenHealth::Alive) => Err(SlotOutcome::Skipped { reason: "fresh" }),
+                    Ok(TokenHealth::Dead) => Ok(("dead", Some(i.version))),
+                    Err(e) => {
+                        tracing::warn!(slot, error = %e, "token check failed; keeping the token");
+                        Err(SlotOutcome::Skipped {
+                            reason: "check_failed",
+                        })
+                    }
+                }
+            }
+            Some(i) if i.token.is_some() && i.stale_version == Some(i.version) => {
+                Ok(("stale", None))
+            }
+            Some(i) if i.token.is_some() => Ok(("expiring", None)),
+            _ => Ok(("missing", None)),
         }
     }
 }
