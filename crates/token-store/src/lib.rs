@@ -282,6 +282,57 @@ where
         .is_some_and(|c| c == "ConditionalCheckFailedException")
 }
 
+/// The attributes [`TokenStore::try_acquire`]'s expressions name.
+const ACQUIRE_ATTRS: &[&str] = &[
+    attr::LEASE_OWNER,
+    attr::LEASE_UNTIL,
+    attr::VERSION,
+    attr::ACCESS_TOKEN,
+    attr::EXPIRES_AT,
+    attr::REFRESH_AT,
+    attr::STALE_VERSION,
+    attr::NEXT_ATTEMPT_AT,
+    attr::PK,
+    attr::IDENTITY,
+];
+
+/// The lease is taken only when a refresh is needed (no token, its
+/// `refresh_at` come, within a minute of expiry, or marked stale), nobody
+/// holds a live lease, and the shared backoff allows it; and never on an
+/// item of another client (`identity`).
+const ACQUIRE_CONDITION: &str = "(attribute_not_exists(#pk) OR #identity = :identity) \
+                 AND (attribute_not_exists(#version) OR attribute_not_exists(#access_token) \
+                   OR #refresh_at <= :now OR #expires_at < :refresh_soon \
+                   OR (attribute_not_exists(#refresh_at) AND #expires_at < :refresh_before) \
+                   OR #stale_version = #version) \
+                 AND (attribute_not_exists(#lease_until) OR #lease_until < :now) \
+                 AND (attribute_not_exists(#next_attempt_at) OR #next_attempt_at <= :now)";
+
+/// The attributes [`TokenStore::publish`]'s expressions name.
+const PUBLISH_ATTRS: &[&str] = &[
+    attr::ACCESS_TOKEN,
+    attr::TOKEN_TYPE,
+    attr::EXPIRES_AT,
+    attr::REFRESH_AT,
+    attr::VERSION,
+    attr::REFRESHED_AT,
+    attr::FAILURES,
+    attr::TTL,
+    attr::LEASE_OWNER,
+    attr::LEASE_UNTIL,
+    attr::NEXT_ATTEMPT_AT,
+    attr::LAST_ERROR,
+    attr::LAST_ERROR_CODE,
+    attr::STALE_VERSION,
+];
+
+/// A new token as the next version, with the lease, backoff and staleness
+/// cleared.
+const PUBLISH_UPDATE: &str = "SET #access_token = :t, #token_type = :tt, #expires_at = :exp, #refresh_at = :due, \
+                 #version = if_not_exists(#version, :zero) + :one, \
+                 #refreshed_at = :now, #failures = :zero, #ttl = :ttl \
+                 REMOVE #lease_owner, #lease_until, #next_attempt_at, #last_error, #last_error_code, #stale_version";
+
 impl TokenStore {
     /// `identity` names the OAuth client (we use the secret's id, so readers
     /// never need the secret to find the token).
@@ -396,33 +447,11 @@ impl TokenStore {
     ) -> Result<Acquire, StoreError> {
         let until = now.saturating_add(lease_ms);
         let r = self
-            .update(
-                slot,
-                &[
-                    attr::LEASE_OWNER,
-                    attr::LEASE_UNTIL,
-                    attr::VERSION,
-                    attr::ACCESS_TOKEN,
-                    attr::EXPIRES_AT,
-                    attr::REFRESH_AT,
-                    attr::STALE_VERSION,
-                    attr::NEXT_ATTEMPT_AT,
-                    attr::PK,
-                    attr::IDENTITY,
-                ],
-            )
+            .update(slot, ACQUIRE_ATTRS)
             .update_expression(
                 "SET #lease_owner = :me, #lease_until = :until, #identity = :identity",
             )
-            .condition_expression(
-                "(attribute_not_exists(#pk) OR #identity = :identity) \
-                 AND (attribute_not_exists(#version) OR attribute_not_exists(#access_token) \
-                   OR #refresh_at <= :now OR #expires_at < :refresh_soon \
-                   OR (attribute_not_exists(#refresh_at) AND #expires_at < :refresh_before) \
-                   OR #stale_version = #version) \
-                 AND (attribute_not_exists(#lease_until) OR #lease_until < :now) \
-                 AND (attribute_not_exists(#next_attempt_at) OR #next_attempt_at <= :now)",
-            )
+            .condition_expression(ACQUIRE_CONDITION)
             .expression_attribute_values(":me", s(owner))
             .expression_attribute_values(":identity", s(self.identity.clone()))
             .expression_attribute_values(":until", n(until))
@@ -461,31 +490,8 @@ impl TokenStore {
         now: i64,
     ) -> Result<u64, StoreError> {
         let r = self
-            .update(
-                lease.slot,
-                &[
-                    attr::ACCESS_TOKEN,
-                    attr::TOKEN_TYPE,
-                    attr::EXPIRES_AT,
-                    attr::REFRESH_AT,
-                    attr::VERSION,
-                    attr::REFRESHED_AT,
-                    attr::FAILURES,
-                    attr::TTL,
-                    attr::LEASE_OWNER,
-                    attr::LEASE_UNTIL,
-                    attr::NEXT_ATTEMPT_AT,
-                    attr::LAST_ERROR,
-                    attr::LAST_ERROR_CODE,
-                    attr::STALE_VERSION,
-                ],
-            )
-            .update_expression(
-                "SET #access_token = :t, #token_type = :tt, #expires_at = :exp, #refresh_at = :due, \
-                 #version = if_not_exists(#version, :zero) + :one, \
-                 #refreshed_at = :now, #failures = :zero, #ttl = :ttl \
-                 REMOVE #lease_owner, #lease_until, #next_attempt_at, #last_error, #last_error_code, #stale_version",
-            )
+            .update(lease.slot, PUBLISH_ATTRS)
+            .update_expression(PUBLISH_UPDATE)
             .condition_expression("#lease_owner = :me")
             .expression_attribute_values(":t", s(token.access_token.expose()))
             .expression_attribute_values(":tt", s(token.token_type))
