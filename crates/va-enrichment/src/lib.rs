@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod lookup;
+mod matching;
 pub mod orgs;
 pub mod sweep;
 

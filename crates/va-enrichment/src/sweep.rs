@@ -34,6 +34,7 @@ use va_analytics::{
 };
 
 use crate::lookup::{ApiAccess, EnrichStats, GetError, get_retrying};
+use crate::matching::{enrichments, last_turns, match_sessions, sessions_by_conversation};
 
 /// The sweeper's tuning.
 #[derive(Debug, Clone)]
@@ -107,15 +108,6 @@ pub struct SweepStats {
     pub write_retries: AtomicU64,
 }
 
-/// A session as the sessions endpoint reports it (the fields used).
-#[derive(Debug, Clone)]
-struct Session {
-    id: String,
-    created_ms: i64,
-    completed_ms: i64,
-    bot_result: Option<String>,
-}
-
 /// The sweeper. Build once per container; one runs at a time (the function
 /// takes the sweep lease, `va_analytics::SweepLease`), and a second one
 /// racing would only lose its conditional deletes.
@@ -153,7 +145,7 @@ enum Stop {
 }
 
 /// A pending session's identity within a sweep.
-fn pending_key(p: &PendingEnrichment) -> String {
+pub(crate) fn pending_key(p: &PendingEnrichment) -> String {
     format!("{}#{}", p.conversation_id, p.session_key)
 }
 
@@ -192,7 +184,7 @@ fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-fn date_ms(v: &Value) -> Option<i64> {
+pub(crate) fn date_ms(v: &Value) -> Option<i64> {
     Some(crate::lookup::date_ms(v)).filter(|t| *t != i64::MIN)
 }
 
@@ -408,46 +400,13 @@ impl<A: ApiAccess> Sweeper<A> {
                 continue;
             }
             asked += 1;
-            let path = format!("/api/v2/flows/{}", encode_component(id));
-            let known = match get_retrying(&self.access, &self.stats.api, id, &path, deadline, 2)
-                .await
-            {
-                Ok(flow) => match flow["name"].as_str().filter(|n| !n.is_empty()) {
-                    Some(name) => {
-                        let name: String = name.chars().take(200).collect();
-                        match self.store.put_flow_name(id, &name, now).await {
-                            Ok(()) => {
-                                stored += 1;
-                                None
-                            }
-                            Err(e) => {
-                                tracing::warn!(flow_id = %id, error = %e, "flow name not stored; next sweep");
-                                continue;
-                            }
-                        }
-                    }
-                    None => Some(now.saturating_add(NAME_RETRY_MS)),
-                },
-                // Missing permission or no such flow: an hour.
-                Err(GetError::Api(
-                    e @ genesys::ApiError::Status {
-                        status: 403 | 404, ..
-                    },
-                )) => {
-                    tracing::warn!(flow_id = %id, error = %e, "flow name not readable; the dashboard shows the id (grant architect:flow:view)");
-                    Some(now.saturating_add(NAME_RETRY_MS))
+            let known = match self.read_name(id, now, deadline).await {
+                NameRead::Stored => {
+                    stored += 1;
+                    None
                 }
-                Err(GetError::Deadline) => continue,
-                Err(e) => {
-                    let e = match e {
-                        GetError::Token(e) => e.to_string(),
-                        GetError::Api(e) => e.to_string(),
-                        GetError::GaveUp(last) => last,
-                        GetError::Deadline => "no time left".into(),
-                    };
-                    tracing::warn!(flow_id = %id, error = %e, "flow name not read; next sweep");
-                    continue;
-                }
+                NameRead::RetryAt(at) => Some(at),
+                NameRead::NextSweep => continue,
             };
             let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
             if names.len() > 10_000 {
@@ -456,6 +415,46 @@ impl<A: ApiAccess> Sweeper<A> {
             names.insert(id.clone(), known);
         }
         stored
+    }
+
+    /// Reads one flow's name and stores it.
+    async fn read_name(&self, id: &str, now: i64, deadline: Instant) -> NameRead {
+        let path = format!("/api/v2/flows/{}", encode_component(id));
+        match get_retrying(&self.access, &self.stats.api, id, &path, deadline, 2).await {
+            Ok(flow) => match flow["name"].as_str().filter(|n| !n.is_empty()) {
+                Some(name) => {
+                    let name: String = name.chars().take(200).collect();
+                    match self.store.put_flow_name(id, &name, now).await {
+                        Ok(()) => NameRead::Stored,
+                        Err(e) => {
+                            tracing::warn!(flow_id = %id, error = %e, "flow name not stored; next sweep");
+                            NameRead::NextSweep
+                        }
+                    }
+                }
+                None => NameRead::RetryAt(now.saturating_add(NAME_RETRY_MS)),
+            },
+            // Missing permission or no such flow: an hour.
+            Err(GetError::Api(
+                e @ genesys::ApiError::Status {
+                    status: 403 | 404, ..
+                },
+            )) => {
+                tracing::warn!(flow_id = %id, error = %e, "flow name not readable; the dashboard shows the id (grant architect:flow:view)");
+                NameRead::RetryAt(now.saturating_add(NAME_RETRY_MS))
+            }
+            Err(GetError::Deadline) => NameRead::NextSweep,
+            Err(e) => {
+                let e = match e {
+                    GetError::Token(e) => e.to_string(),
+                    GetError::Api(e) => e.to_string(),
+                    GetError::GaveUp(last) => last,
+                    GetError::Deadline => "no time left".into(),
+                };
+                tracing::warn!(flow_id = %id, error = %e, "flow name not read; next sweep");
+                NameRead::NextSweep
+            }
+        }
     }
 
     /// The sessions of one group of one flow, matched one to one: each
@@ -483,41 +482,7 @@ impl<A: ApiAccess> Sweeper<A> {
             encode_component(&window)
         );
         let entities = self.pages(&first, flow_id, deadline).await?;
-        let mut candidates: HashMap<String, Vec<Session>> = HashMap::new();
-        for entity in entities {
-            let (Some(conversation_id), Some(id), Some(created_ms), Some(completed_ms)) = (
-                entity["conversation"]["id"].as_str(),
-                entity["id"].as_str(),
-                date_ms(&entity["dateCreated"]),
-                date_ms(&entity["dateCompleted"]),
-            ) else {
-                continue;
-            };
-            candidates
-                .entry(conversation_id.to_string())
-                .or_default()
-                .push(Session {
-                    id: id.to_string(),
-                    created_ms,
-                    completed_ms,
-                    bot_result: entity["botResult"].as_str().map(str::to_string),
-                });
-        }
-        let mut matched: Vec<(String, Session)> = Vec::new();
-        for p in items {
-            let Some(list) = candidates.get_mut(&p.conversation_id) else {
-                continue;
-            };
-            let nearest = list
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.completed_ms.abs_diff(p.end_ms) <= skew.unsigned_abs())
-                .min_by_key(|(_, s)| s.completed_ms.abs_diff(p.end_ms))
-                .map(|(i, _)| i);
-            if let Some(i) = nearest {
-                matched.push((pending_key(p), list.swap_remove(i)));
-            }
-        }
+        let matched = match_sessions(items, sessions_by_conversation(entities), skew);
         if matched.is_empty() {
             return Ok(HashMap::new());
         }
@@ -536,39 +501,7 @@ impl<A: ApiAccess> Sweeper<A> {
             encode_component(&window)
         );
         let turns = self.pages(&first, flow_id, deadline).await?;
-        let mut last_turn: HashMap<String, (i64, Option<String>)> = HashMap::new();
-        for turn in turns {
-            let Some(session_id) = turn["sessionId"].as_str() else {
-                continue;
-            };
-            let at = date_ms(&turn["dateCreated"]).unwrap_or(i64::MIN);
-            let intent = turn["intent"]["name"].as_str().map(str::to_string);
-            let slot = last_turn
-                .entry(session_id.to_string())
-                .or_insert((i64::MIN, None));
-            if at >= slot.0 {
-                *slot = (at, intent);
-            }
-        }
-        // A listed session with no turn in the query over its lifetime had
-        // none: the customer left before the bot's first turn.
-        Ok(matched
-            .into_iter()
-            .map(|(key, s)| {
-                let final_intent = match last_turn.remove(&s.id) {
-                    Some((_, intent)) => intent,
-                    None => Some(va_analytics::kpi::NO_TURNS_INTENT.to_string()),
-                };
-                let bot_result = s.bot_result;
-                (
-                    key,
-                    Enrichment {
-                        final_intent,
-                        bot_result,
-                    },
-                )
-            })
-            .collect())
+        Ok(enrichments(matched, last_turns(turns)))
     }
 
     /// Every entity of a listing, following relative `nextUri`s.
@@ -696,6 +629,16 @@ fn groups(
     }
     groups.sort_by_key(|(last, g)| (*last, g.first().map_or(i64::MAX, |p| p.end_ms)));
     groups.into_iter().map(|(_, g)| g).collect()
+}
+
+/// How reading a flow's name went.
+enum NameRead {
+    /// Read and stored.
+    Stored,
+    /// Not readable (no permission, no such flow, no name): ask again then.
+    RetryAt(i64),
+    /// Failed for now: ask again next sweep.
+    NextSweep,
 }
 
 #[cfg(test)]

@@ -6,8 +6,11 @@ pub mod access;
 pub mod auth;
 pub mod live;
 mod range;
+mod snapshot;
 
 pub use range::{MAX_RANGE_MS, bucket_for, preset_range, range, rebucket};
+pub(crate) use snapshot::View;
+pub use snapshot::snapshot;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,8 +23,8 @@ use lambda_support::{Clock, ConfigErrors, Env};
 use token_store::tenants::TenantRegistry;
 use token_store::{StoreError, TokenStore};
 
-use crate::kpi::{Scope, attr, duration_percentile};
-use crate::store::{AnalyticsError, AnalyticsStore, Bucket};
+use crate::kpi::Scope;
+use crate::store::{AnalyticsError, AnalyticsStore};
 
 /// The dashboard page: one HTML file, inline script and SVG charts, no build
 /// step, no network beyond its own origin.
@@ -93,26 +96,6 @@ pub struct FlowRow {
     pub median_duration_s: Option<u64>,
 }
 
-fn flow_row(flow_id: &str, name: Option<&String>, t: &BTreeMap<String, i64>) -> FlowRow {
-    let get = |k: &str| t.get(k).copied().unwrap_or(0);
-    let ended = get(attr::ENDED);
-    let rate = |k: &str| (ended > 0).then(|| get(k) as f64 / ended as f64);
-    FlowRow {
-        flow_id: flow_id.to_string(),
-        name: name.cloned().unwrap_or_else(|| flow_id.to_string()),
-        sessions: get(attr::STARTED),
-        ended,
-        contained: get(attr::CONTAINED),
-        escalated: get(attr::ESCALATED),
-        abandoned: get(attr::ABANDONED),
-        recognition_failures: get(attr::RECOGNITION_FAILURES),
-        containment_rate: rate(attr::CONTAINED),
-        escalation_rate: rate(attr::ESCALATED),
-        abandonment_rate: rate(attr::ABANDONED),
-        median_duration_s: duration_percentile(t, 50.0),
-    }
-}
-
 /// Everything the page shows for one scope and range.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Snapshot {
@@ -164,155 +147,6 @@ pub struct Snapshot {
     /// refreshes ([`live`]); only in answers to `live=1`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub settled: Option<live::Settled>,
-}
-
-fn totals(buckets: &[Bucket]) -> BTreeMap<String, i64> {
-    let mut t = BTreeMap::new();
-    for b in buckets {
-        for (k, v) in &b.counters {
-            let e: &mut i64 = t.entry(k.clone()).or_default();
-            *e = e.saturating_add(*v);
-        }
-    }
-    t
-}
-
-/// Reads one scope's buckets (one Query) and every token slot (one read each).
-pub async fn snapshot(
-    store: &AnalyticsStore,
-    tokens: &TokenStore,
-    pool_size: usize,
-    scope: &Scope,
-    from_ms: i64,
-    to_ms: i64,
-    now_ms: i64,
-) -> Result<Snapshot, DashboardError> {
-    let (bucket, _) = bucket_for(to_ms.saturating_sub(from_ms));
-    // Hours and days: whole hours from their roll-up cells.
-    let breakdown = if bucket == "minute" {
-        store.query_breakdown(scope, from_ms, to_ms).await?
-    } else {
-        store.query_rolled(scope, from_ms, to_ms).await?
-    };
-    let view = View {
-        store,
-        tokens,
-        pool_size,
-        scope,
-    };
-    view.assemble(breakdown, from_ms, to_ms, now_ms).await
-}
-
-/// What one answer is about: an org's store and token items, a scope.
-pub(crate) struct View<'a> {
-    pub(crate) store: &'a AnalyticsStore,
-    pub(crate) tokens: &'a TokenStore,
-    pub(crate) pool_size: usize,
-    pub(crate) scope: &'a Scope,
-}
-
-impl View<'_> {
-    /// The snapshot of `breakdown` (the range's buckets, already read), with
-    /// the flows' names and the token health read now.
-    pub(crate) async fn assemble(
-        &self,
-        breakdown: crate::store::Breakdown,
-        from_ms: i64,
-        to_ms: i64,
-        now_ms: i64,
-    ) -> Result<Snapshot, DashboardError> {
-        let (store, tokens, pool_size, scope) =
-            (self.store, self.tokens, self.pool_size, self.scope);
-        let (bucket, bucket_ms) = bucket_for(to_ms.saturating_sub(from_ms));
-        // Without names the table still has ids: a failed read is not an outage.
-        let (names, name_reads) = match store.flow_names().await {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(error = %e, "flow names not read; showing ids");
-                Default::default()
-            }
-        };
-        let mut reads = breakdown.reads;
-        reads.merge(&name_reads);
-        let buckets = breakdown.buckets;
-        let mut flows: Vec<FlowRow> = breakdown
-            .flows
-            .iter()
-            .map(|(id, t)| flow_row(id, names.get(id), t))
-            .filter(|r| r.sessions > 0 || r.ended > 0)
-            .collect();
-        flows.sort_by(|a, b| b.sessions.cmp(&a.sessions).then(a.name.cmp(&b.name)));
-        let totals = totals(&buckets);
-        let get = |k: &str| totals.get(k).copied().unwrap_or(0);
-        let ended = get(attr::ENDED);
-        let rate = |k: &str| (ended > 0).then(|| get(k) as f64 / ended as f64);
-        let mut top_intents: Vec<(String, i64)> = totals
-            .iter()
-            .filter_map(|(k, v)| Some((k.strip_prefix(attr::INTENT_PREFIX)?.to_string(), *v)))
-            .collect();
-        top_intents.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        let mut outcomes: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-        for (k, v) in &totals {
-            if let Some(rest) = k.strip_prefix(attr::OUTCOME_PREFIX)
-                && let Some((id, kind)) = rest.rsplit_once('#')
-            {
-                let e = outcomes.entry(id.to_string()).or_default();
-                if kind == "success" {
-                    e.0 = e.0.saturating_add(*v);
-                } else {
-                    e.1 = e.1.saturating_add(*v);
-                }
-            }
-        }
-        let mut health = Vec::new();
-        for slot in 0..pool_size.max(1) {
-            let item = tokens.read_health(slot).await?.unwrap_or_default();
-            health.push(TokenHealth {
-                slot,
-                version: item.version,
-                has_token: item.version > 0,
-                expires_in_s: (item.version > 0)
-                    .then(|| item.expires_at.saturating_sub(now_ms) / 1000),
-                last_refresh_ms: item.refreshed_at,
-                lease_held: item.lease_live(now_ms),
-                failures: item.failures,
-                last_error_code: item.last_error_code,
-            });
-        }
-        let count = get(attr::DURATION_COUNT);
-        Ok(Snapshot {
-            from_ms,
-            to_ms,
-            org: String::new(),
-            scope: match scope {
-                Scope::Org => "all flows".to_string(),
-                Scope::Flow(id) => names.get(id).cloned().unwrap_or_else(|| id.clone()),
-            },
-            flow_id: match scope {
-                Scope::Org => None,
-                Scope::Flow(id) => Some(id.clone()),
-            },
-            bucket,
-            bucket_ms,
-            series: rebucket(&buckets, bucket_ms, from_ms, to_ms),
-            flows,
-            reads,
-            containment_rate: rate(attr::CONTAINED),
-            escalation_rate: rate(attr::ESCALATED),
-            abandonment_rate: rate(attr::ABANDONED),
-            duration_p50_s: duration_percentile(&totals, 50.0),
-            duration_p90_s: duration_percentile(&totals, 90.0),
-            duration_p99_s: duration_percentile(&totals, 99.0),
-            average_duration_s: (count > 0)
-                .then(|| get(attr::DURATION_MS_SUM) as f64 / count as f64 / 1000.0),
-            top_intents,
-            outcomes,
-            totals,
-            tokens: health,
-            generated_at_ms: now_ms,
-            settled: None,
-        })
-    }
 }
 
 /// An HTTP answer, independent of the server that sends it.
@@ -536,7 +370,7 @@ impl DashboardApi {
         viewer: &auth::Viewer,
         settled: Option<live::Settled>,
     ) -> Reply {
-        let get = |k: &str| query.iter().find(|(q, _)| q == k).map(|(_, v)| v.as_str());
+        let get = |k: &str| param(query, k);
         if let Err(e) = self.store.check_layout().await {
             tracing::error!(error = %e, "dashboard read refused");
             return Reply::error(503, "layout_unknown", &e.to_string());
@@ -545,30 +379,14 @@ impl DashboardApi {
             Ok(v) => v,
             Err(refused) => return refused,
         };
-        let number = |k: &str| -> Result<Option<i64>, ()> {
-            get(k).map(|v| v.parse::<i64>().map_err(|_| ())).transpose()
-        };
         let now = self.clock.now_ms();
-        let (Ok(from), Ok(to), Ok(minutes)) = (number("from"), number("to"), number("minutes"))
-        else {
-            return Reply::error(
-                400,
-                "range_invalid",
-                "`from`, `to` and `minutes` must be whole numbers",
-            );
-        };
-        let chosen = match get("range") {
-            Some(preset) if !preset.is_empty() => preset_range(preset, now),
-            _ => range(from, to, minutes, now),
-        };
-        let (from, to) = match chosen {
+        let (from, to) = match requested_range(query, now) {
             Ok(r) => r,
-            Err(message) => return Reply::error(400, "range_invalid", message),
+            Err(refused) => return refused,
         };
-        let scope = match get("flow") {
-            None | Some("") => Scope::Org,
-            Some(f) if va_events::is_uuid(f) => Scope::Flow(f.to_ascii_lowercase()),
-            Some(_) => return Reply::error(400, "flow_invalid", "`flow` must be a flow id"),
+        let scope = match requested_scope(query) {
+            Ok(s) => s,
+            Err(refused) => return refused,
         };
         let view = View {
             store: &store,
@@ -585,23 +403,67 @@ impl DashboardApi {
             (None, _) => snapshot(&store, &tokens, pool_size, &scope, from, to, now).await,
         }
         .map(|s| Snapshot { org, ..s });
-        match answer {
-            Ok(s) => match serde_json::to_string(&s) {
-                Ok(body) => Reply::json(200, body),
-                Err(e) => {
-                    tracing::error!(error = %e, "dashboard answer could not be written");
-                    Reply::error(500, "internal", "the answer could not be written")
-                }
-            },
-            Err(e) => {
-                tracing::error!(error = %e, "dashboard query failed");
-                Reply::error(502, "store_unavailable", "the store could not be read")
-            }
-        }
+        snapshot_reply(answer)
     }
 }
 
 /// The settled part a live refresh carries, or the answer refusing it.
+/// A query parameter's value.
+fn param<'a>(query: &'a [(String, String)], k: &str) -> Option<&'a str> {
+    query.iter().find(|(q, _)| q == k).map(|(_, v)| v.as_str())
+}
+
+/// The range asked for: a preset (`range`), or `from`/`to`/`minutes`.
+fn requested_range(query: &[(String, String)], now: i64) -> Result<(i64, i64), Reply> {
+    let number = |k: &str| -> Result<Option<i64>, ()> {
+        param(query, k)
+            .map(|v| v.parse::<i64>().map_err(|_| ()))
+            .transpose()
+    };
+    let (Ok(from), Ok(to), Ok(minutes)) = (number("from"), number("to"), number("minutes")) else {
+        return Err(Reply::error(
+            400,
+            "range_invalid",
+            "`from`, `to` and `minutes` must be whole numbers",
+        ));
+    };
+    let chosen = match param(query, "range") {
+        Some(preset) if !preset.is_empty() => preset_range(preset, now),
+        _ => range(from, to, minutes, now),
+    };
+    chosen.map_err(|message| Reply::error(400, "range_invalid", message))
+}
+
+/// The scope asked for: the org, or one flow (`flow`, a flow id).
+fn requested_scope(query: &[(String, String)]) -> Result<Scope, Reply> {
+    match param(query, "flow") {
+        None | Some("") => Ok(Scope::Org),
+        Some(f) if va_events::is_uuid(f) => Ok(Scope::Flow(f.to_ascii_lowercase())),
+        Some(_) => Err(Reply::error(
+            400,
+            "flow_invalid",
+            "`flow` must be a flow id",
+        )),
+    }
+}
+
+/// A snapshot as the answer's JSON, or why there is none.
+fn snapshot_reply(answer: Result<Snapshot, DashboardError>) -> Reply {
+    match answer {
+        Ok(s) => match serde_json::to_string(&s) {
+            Ok(body) => Reply::json(200, body),
+            Err(e) => {
+                tracing::error!(error = %e, "dashboard answer could not be written");
+                Reply::error(500, "internal", "the answer could not be written")
+            }
+        },
+        Err(e) => {
+            tracing::error!(error = %e, "dashboard query failed");
+            Reply::error(502, "store_unavailable", "the store could not be read")
+        }
+    }
+}
+
 fn live_body(body: Option<&str>) -> Result<live::Settled, Reply> {
     let body = body.unwrap_or_default();
     if body.len() > live::MAX_SETTLED_BYTES {
