@@ -158,6 +158,42 @@ impl ConversationEvents {
             .and_then(Value::as_array)
             .map(Vec::as_slice)
             .unwrap_or_default();
+        let (ids, events, mut failures) = self.read_records(records).await;
+        let results = self
+            .handler
+            .handle_batch(&events, deadline(started, remaining))
+            .await;
+        let mut tally = BatchTally::default();
+        for ((id, event), r) in ids.into_iter().zip(&events).zip(results) {
+            match r {
+                Ok(h) => tally.count(h.applied, h.conflicts),
+                Err(HandleError::Rejected(r)) => {
+                    if self.dead_letter(event, &r).await.is_ok() {
+                        tally.rejected += 1.0;
+                    } else {
+                        failures.push(id);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(message_id = %id, error = %e, error_type = e.error_type(), "event not counted; reporting it as a batch item failure");
+                    failures.push(id);
+                }
+            }
+        }
+        tally.emit(failures.len(), started);
+        json!({
+            "batchItemFailures": failures
+                .into_iter()
+                .map(|id| json!({"itemIdentifier": id}))
+                .collect::<Vec<_>>()
+        })
+    }
+
+    /// The batch's events by message id, and the ids of messages whose
+    /// body is not JSON and could not be dead-lettered. A body that is not
+    /// JSON is deterministic: it goes to the dead-letter queue now, not
+    /// after five receives.
+    async fn read_records(&self, records: &[Value]) -> (Vec<String>, Vec<Value>, Vec<String>) {
         let mut ids = Vec::new();
         let mut events = Vec::new();
         let mut failures = Vec::new();
@@ -177,8 +213,6 @@ impl ConversationEvents {
                     events.push(event);
                 }
                 _ => {
-                    // Deterministic: put it on the dead-letter queue now, not
-                    // after five receives.
                     let body = r.get("body").and_then(Value::as_str).unwrap_or_default();
                     let sent = match &self.dead_letters {
                         Some(q) => q
@@ -194,53 +228,44 @@ impl ConversationEvents {
                 }
             }
         }
-        let results = self
-            .handler
-            .handle_batch(&events, deadline(started, remaining))
-            .await;
-        let (mut processed, mut duplicate, mut rejected, mut conflicts) = (0.0, 0.0, 0.0, 0.0);
-        let mut dropped = 0.0;
-        for ((id, event), r) in ids.into_iter().zip(&events).zip(results) {
-            match r {
-                Ok(h) => {
-                    conflicts += f64::from(h.conflicts);
-                    match h.applied {
-                        Applied::Processed => processed += 1.0,
-                        Applied::Duplicate => duplicate += 1.0,
-                        Applied::Dropped => dropped += 1.0,
-                    }
-                }
-                Err(HandleError::Rejected(r)) => {
-                    if self.dead_letter(event, &r).await.is_ok() {
-                        rejected += 1.0;
-                    } else {
-                        failures.push(id);
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(message_id = %id, error = %e, error_type = e.error_type(), "event not counted; reporting it as a batch item failure");
-                    failures.push(id);
-                }
-            }
+        (ids, events, failures)
+    }
+}
+
+/// What a batch counted, for its metrics.
+#[derive(Debug, Default)]
+struct BatchTally {
+    processed: f64,
+    duplicate: f64,
+    dropped: f64,
+    rejected: f64,
+    conflicts: f64,
+}
+
+impl BatchTally {
+    fn count(&mut self, applied: Applied, conflicts: u32) {
+        self.conflicts += f64::from(conflicts);
+        match applied {
+            Applied::Processed => self.processed += 1.0,
+            Applied::Duplicate => self.duplicate += 1.0,
+            Applied::Dropped => self.dropped += 1.0,
         }
+    }
+
+    /// The batch's metrics (EMF), with its item failures and latency.
+    fn emit(&self, failures: usize, started: Instant) {
         metrics(&[
-            ("EventsProcessed", processed),
-            ("DuplicateEvents", duplicate),
-            ("OffboardedOrgEvents", dropped),
-            ("RejectedEvents", rejected),
-            ("WriteConflictsRetried", conflicts),
-            ("BatchItemFailures", failures.len() as f64),
+            ("EventsProcessed", self.processed),
+            ("DuplicateEvents", self.duplicate),
+            ("OffboardedOrgEvents", self.dropped),
+            ("RejectedEvents", self.rejected),
+            ("WriteConflictsRetried", self.conflicts),
+            ("BatchItemFailures", failures as f64),
             (
                 "ProcessingLatencyMilliseconds",
                 started.elapsed().as_secs_f64() * 1000.0,
             ),
         ]);
-        json!({
-            "batchItemFailures": failures
-                .into_iter()
-                .map(|id| json!({"itemIdentifier": id}))
-                .collect::<Vec<_>>()
-        })
     }
 }
 

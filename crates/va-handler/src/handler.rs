@@ -82,6 +82,14 @@ enum Route {
     Drop(Handled),
 }
 
+/// Where a batch's event goes.
+enum Sorted {
+    /// Handled (or refused) on its own.
+    Done(Result<Handled, HandleError>),
+    /// Planned, to be written with the org's other events: (org, event, plan).
+    Together(Box<(String, Event, kpi::Plan)>),
+}
+
 /// Parse, plan, apply. Build once per container.
 pub struct EventHandler {
     store: AnalyticsStore,
@@ -277,61 +285,17 @@ impl EventHandler {
         // Per org: (index, event, plan).
         let mut together: BTreeMap<String, Vec<(usize, Event, kpi::Plan)>> = BTreeMap::new();
         for (i, r) in raw.iter().enumerate() {
-            let routed = match self.parse(r) {
-                Err(e) => Err(e.into()),
-                Ok(event) => self.route(r, &event).await.map(|route| (event, route)),
-            };
-            let routed = match routed {
-                Ok((_, Route::Drop(dropped))) => {
-                    results[i] = Some(Ok(dropped));
-                    continue;
-                }
-                Ok((event, Route::Count(org, store))) => Ok((event, org, store)),
-                Err(e) => Err(e),
-            };
-            match routed {
-                Err(e) => results[i] = Some(Err(e)),
-                Ok((event, org, store)) if kpi::needs_state(&event, &self.kpi) => {
-                    results[i] = Some(self.handle_event(&store, org, &event, deadline).await);
-                }
-                Ok((event, org, store)) => {
-                    let mut plan = kpi::plan(&event, &self.kpi, None);
-                    if let Err(e) = self.admit_names(&store, &mut plan, deadline).await {
-                        results[i] = Some(Err(e.into()));
-                        continue;
-                    }
-                    if plan.is_noop() {
-                        results[i] = Some(Ok(Handled {
-                            event_id: event.id().to_string(),
-                            org_id: org,
-                            applied: Applied::Processed,
-                            unknown_topic: matches!(event, Event::Unknown { .. }),
-                            conflicts: 0,
-                        }));
-                    } else {
-                        together.entry(org).or_default().push((i, event, plan));
-                    }
+            match self.sort_event(r, deadline).await {
+                Sorted::Done(result) => results[i] = Some(result),
+                Sorted::Together(planned) => {
+                    let (org, event, plan) = *planned;
+                    together.entry(org).or_default().push((i, event, plan));
                 }
             }
         }
-        // One org's items per transaction.
         for (org, events) in together {
-            let store = self.store.for_org(&org);
-            let mut chunk: Vec<(usize, Event, kpi::Plan)> = Vec::new();
-            let mut rest = events.into_iter().peekable();
-            while let Some(next) = rest.next() {
-                chunk.push(next);
-                let full = rest.peek().is_none_or(|(_, _, p)| {
-                    va_analytics::batch_items(chunk.iter().map(|(_, _, q)| q).chain([p])) > 100
-                });
-                if full {
-                    for (i, r) in self
-                        .apply_chunk(&store, &org, std::mem::take(&mut chunk), deadline)
-                        .await
-                    {
-                        results[i] = Some(r);
-                    }
-                }
+            for (i, r) in self.apply_together(&org, events, deadline).await {
+                results[i] = Some(r);
             }
         }
         results
@@ -345,6 +309,64 @@ impl EventHandler {
                 })
             })
             .collect()
+    }
+
+    /// An event of a batch handled on its own (rejected, dropped, reading
+    /// state, or changing nothing), or planned to be written together.
+    async fn sort_event(&self, r: &Value, deadline: Instant) -> Sorted {
+        let routed = match self.parse(r) {
+            Err(e) => Err(e.into()),
+            Ok(event) => self.route(r, &event).await.map(|route| (event, route)),
+        };
+        let (event, org, store) = match routed {
+            Ok((_, Route::Drop(dropped))) => return Sorted::Done(Ok(dropped)),
+            Ok((event, Route::Count(org, store))) => (event, org, store),
+            Err(e) => return Sorted::Done(Err(e)),
+        };
+        if kpi::needs_state(&event, &self.kpi) {
+            return Sorted::Done(self.handle_event(&store, org, &event, deadline).await);
+        }
+        let mut plan = kpi::plan(&event, &self.kpi, None);
+        if let Err(e) = self.admit_names(&store, &mut plan, deadline).await {
+            return Sorted::Done(Err(e.into()));
+        }
+        if plan.is_noop() {
+            return Sorted::Done(Ok(Handled {
+                event_id: event.id().to_string(),
+                org_id: org,
+                applied: Applied::Processed,
+                unknown_topic: matches!(event, Event::Unknown { .. }),
+                conflicts: 0,
+            }));
+        }
+        Sorted::Together(Box::new((org, event, plan)))
+    }
+
+    /// One org's planned events, in chunks of at most 100 items: one
+    /// transaction a chunk, one org's items per transaction.
+    async fn apply_together(
+        &self,
+        org: &str,
+        events: Vec<(usize, Event, kpi::Plan)>,
+        deadline: Instant,
+    ) -> Vec<(usize, Result<Handled, HandleError>)> {
+        let store = self.store.for_org(org);
+        let mut out = Vec::new();
+        let mut chunk: Vec<(usize, Event, kpi::Plan)> = Vec::new();
+        let mut rest = events.into_iter().peekable();
+        while let Some(next) = rest.next() {
+            chunk.push(next);
+            let full = rest.peek().is_none_or(|(_, _, p)| {
+                va_analytics::batch_items(chunk.iter().map(|(_, _, q)| q).chain([p])) > 100
+            });
+            if full {
+                let applied = self
+                    .apply_chunk(&store, org, std::mem::take(&mut chunk), deadline)
+                    .await;
+                out.extend(applied);
+            }
+        }
+        out
     }
 
     /// [`AnalyticsStore::admit_names`], retried on a throttle until `deadline`.
