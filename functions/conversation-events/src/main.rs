@@ -42,49 +42,10 @@ async fn main() -> Result<(), Error> {
         return Err("DEAD_LETTER_QUEUE_URL is not set".into());
     }
     // Clients are built once per container, outside the handler.
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let ddb = aws_sdk_dynamodb::Client::new(&aws);
-    let store =
-        AnalyticsStore::new(ddb.clone(), cfg.analytics_table.clone()).with_retention(cfg.retention);
-    let tenancy = cfg.tenancy(&ddb, clock.clone());
-    let dead_letters = cfg
-        .dead_letter_queue_url
-        .as_ref()
-        .map(|url| DeadLetterQueue::new(aws_sdk_sqs::Client::new(&aws), url));
-    let function = Arc::new(ConversationEvents::new(
-        EventHandler::new(store, cfg.kpi.clone(), clock).with_tenancy(tenancy),
-        dead_letters,
-    ));
+    let function = Arc::new(build(&cfg).await);
 
     if !in_lambda {
-        let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
-        let mut failures = 0;
-        while let Some(line) = lines.next_line().await? {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let event: Value = match serde_json::from_str(&line) {
-                Ok(v) => v,
-                Err(e) => {
-                    failures += 1;
-                    tracing::error!(error = ?e.classify(), line = e.line(), column = e.column(), "input line is not JSON");
-                    continue;
-                }
-            };
-            match function.invoke(&event, Duration::from_secs(30)).await {
-                Ok(answer) => {
-                    failures += answer["batchItemFailures"].as_array().map_or(0, Vec::len);
-                    println!("{answer}");
-                }
-                Err(_) => failures += 1,
-            }
-        }
-        return if failures == 0 {
-            Ok(())
-        } else {
-            Err(format!("{failures} events not counted").into())
-        };
+        return run_from_stdin(&function).await;
     }
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let function = function.clone();
@@ -105,4 +66,54 @@ async fn main() -> Result<(), Error> {
         }
     }))
     .await
+}
+
+/// The function with its clients, built once per container.
+async fn build(cfg: &HandlerConfig) -> ConversationEvents {
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let ddb = aws_sdk_dynamodb::Client::new(&aws);
+    let store =
+        AnalyticsStore::new(ddb.clone(), cfg.analytics_table.clone()).with_retention(cfg.retention);
+    let tenancy = cfg.tenancy(&ddb, clock.clone());
+    let dead_letters = cfg
+        .dead_letter_queue_url
+        .as_ref()
+        .map(|url| DeadLetterQueue::new(aws_sdk_sqs::Client::new(&aws), url));
+    ConversationEvents::new(
+        EventHandler::new(store, cfg.kpi.clone(), clock).with_tenancy(tenancy),
+        dead_letters,
+    )
+}
+
+/// Outside Lambda: one event a line on stdin, each answer on stdout; fails
+/// when any event was not counted.
+async fn run_from_stdin(function: &ConversationEvents) -> Result<(), Error> {
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut failures = 0;
+    while let Some(line) = lines.next_line().await? {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let event: Value = match serde_json::from_str(&line) {
+            Ok(v) => v,
+            Err(e) => {
+                failures += 1;
+                tracing::error!(error = ?e.classify(), line = e.line(), column = e.column(), "input line is not JSON");
+                continue;
+            }
+        };
+        match function.invoke(&event, Duration::from_secs(30)).await {
+            Ok(answer) => {
+                failures += answer["batchItemFailures"].as_array().map_or(0, Vec::len);
+                println!("{answer}");
+            }
+            Err(_) => failures += 1,
+        }
+    }
+    if failures == 0 {
+        Ok(())
+    } else {
+        Err(format!("{failures} events not counted").into())
+    }
 }

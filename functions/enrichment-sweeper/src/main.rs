@@ -170,35 +170,7 @@ async fn main() -> Result<(), Error> {
         }
     };
     // Clients are built once per container, outside the handler.
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let ddb = aws_sdk_dynamodb::Client::new(&aws);
-    let store =
-        AnalyticsStore::new(ddb.clone(), cfg.analytics_table.clone()).with_retention(cfg.retention);
-    let lease = SweepLease::new(ddb.clone(), cfg.analytics_table.clone());
-    let sweeps = match &cfg.token.tenants_table {
-        Some(table) => Sweeps::Orgs(
-            Arc::new(OrgSweeps::new(
-                Arc::new(OrgFleet::from_config(&aws, &cfg.token, clock.clone())),
-                store,
-                clock,
-                cfg.sweep.clone(),
-            )),
-            TenantRegistry::new(ddb, table.clone()),
-        ),
-        None => {
-            // One HTTP client (one connection pool) for the token endpoint and the API.
-            let api = genesys::GenesysClient::new(cfg.token.hosts.clone(), Default::default())?;
-            let broker = Arc::new(genesys_broker(&aws, &cfg.token, api.clone(), clock.clone()));
-            Sweeps::Single(Arc::new(Sweeper::new(
-                BrokerAccess { broker, api },
-                store,
-                clock,
-                cfg.sweep.clone(),
-            )))
-        }
-    };
-    let sweeper = Arc::new(LeasedSweeps { sweeps, lease });
+    let sweeper = Arc::new(build(&cfg).await?);
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
         let report = sweeper.run(Duration::from_secs(60), "local").await?;
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -227,4 +199,38 @@ async fn main() -> Result<(), Error> {
         },
     ))
     .await
+}
+
+/// The sweeps with their clients, built once per container: one org's
+/// sweeper, or every org's.
+async fn build(cfg: &SweeperConfig) -> Result<LeasedSweeps, Error> {
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let ddb = aws_sdk_dynamodb::Client::new(&aws);
+    let store =
+        AnalyticsStore::new(ddb.clone(), cfg.analytics_table.clone()).with_retention(cfg.retention);
+    let lease = SweepLease::new(ddb.clone(), cfg.analytics_table.clone());
+    let sweeps = match &cfg.token.tenants_table {
+        Some(table) => Sweeps::Orgs(
+            Arc::new(OrgSweeps::new(
+                Arc::new(OrgFleet::from_config(&aws, &cfg.token, clock.clone())),
+                store,
+                clock,
+                cfg.sweep.clone(),
+            )),
+            TenantRegistry::new(ddb, table.clone()),
+        ),
+        None => {
+            // One HTTP client (one connection pool) for the token endpoint and the API.
+            let api = genesys::GenesysClient::new(cfg.token.hosts.clone(), Default::default())?;
+            let broker = Arc::new(genesys_broker(&aws, &cfg.token, api.clone(), clock.clone()));
+            Sweeps::Single(Arc::new(Sweeper::new(
+                BrokerAccess { broker, api },
+                store,
+                clock,
+                cfg.sweep.clone(),
+            )))
+        }
+    };
+    Ok(LeasedSweeps { sweeps, lease })
 }

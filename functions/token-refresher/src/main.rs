@@ -105,9 +105,33 @@ async fn tick_orgs(
         .tick_all_within(&tenants, ORG_CONCURRENCY, per_slot, deadline, start)
         .await;
     let now = SystemClock.now_ms();
+    let (failed, not_reached) = org_failures(&ticks, now);
+    emf::emit(
+        "token-refresher",
+        now,
+        &[],
+        &[
+            ("Orgs", ticks.len() as f64),
+            ("OrgsFailed", failed.len() as f64),
+            ("OrgsNotReached", f64::from(not_reached)),
+        ],
+    );
+    if failed.is_empty() {
+        Ok(ticks)
+    } else {
+        for f in &failed {
+            tracing::error!(failure = %f, "org tick failed; other orgs were not affected");
+        }
+        Err(TickFailed(failed.join("; ")))
+    }
+}
+
+/// The orgs whose tick failed (with why, each counted in its metric), and
+/// how many the tick did not reach.
+fn org_failures(ticks: &[OrgTick], now: i64) -> (Vec<String>, u32) {
     let mut failed = Vec::new();
     let mut not_reached = 0;
-    for t in &ticks {
+    for t in ticks {
         match &t.result {
             // Out of time, not broken: the next tick starts with it.
             Err(e) if e == NOT_REACHED => {
@@ -131,24 +155,7 @@ async fn tick_orgs(
             }
         }
     }
-    emf::emit(
-        "token-refresher",
-        now,
-        &[],
-        &[
-            ("Orgs", ticks.len() as f64),
-            ("OrgsFailed", failed.len() as f64),
-            ("OrgsNotReached", f64::from(not_reached)),
-        ],
-    );
-    if failed.is_empty() {
-        Ok(ticks)
-    } else {
-        for f in &failed {
-            tracing::error!(failure = %f, "org tick failed; other orgs were not affected");
-        }
-        Err(TickFailed(failed.join("; ")))
-    }
+    (failed, not_reached)
 }
 
 /// The refresher of one deployment: one org or many.
