@@ -68,7 +68,7 @@ impl OrgPurge {
     }
 
     /// Counts the org's items, and deletes them unless `dry_run`; deletes
-    /// until a pass finds nothing (at most [`PASSES`]).
+    /// until a pass finds nothing (at most `PASSES`).
     pub async fn run(&self, dry_run: bool) -> Result<PurgeReport, AnalyticsError> {
         let mut report = PurgeReport::default();
         for _ in 0..PASSES {

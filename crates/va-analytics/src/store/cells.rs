@@ -69,7 +69,7 @@ pub fn cells(plan: &Plan) -> BTreeMap<(i64, Option<String>), BTreeMap<String, i6
     out
 }
 
-/// Items [`AnalyticsStore::apply_batch`] writes for `plans`: a marker and
+/// Items [`super::AnalyticsStore::apply_batch`] writes for `plans`: a marker and
 /// pending enrichment each, their merged cells, and a dirty mark for every
 /// hour they touch (counted as if all were late).
 pub fn batch_items<'a>(plans: impl IntoIterator<Item = &'a Plan>) -> usize {

@@ -3,7 +3,7 @@
 //! Layout (one table, key `pk`/`sk`, both strings):
 //! - buckets: `pk = agg#s<shard, 2 digits>`, `sk = m#<minute start, epoch
 //!   ms, 13 digits>#f#<flowId>` (a flow's counters) or `...#-` (counters of
-//!   events without a flow), one number attribute per counter (see [`attr`]).
+//!   events without a flow), one number attribute per counter (see [`crate::kpi::attr`]).
 //!   Each write picks one of [`BUCKET_SHARDS`] shards at random, so no item
 //!   and no partition is hot: at most 1/16 of the load meets on one item, and
 //!   a conflicting retry lands elsewhere. An event writes one bucket item:
@@ -13,12 +13,17 @@
 //!   `va_events::Event::content_key`), `sk = event`, the EventBridge id beside
 //!   it, `ttl` past the longest time an event can come back.
 //!
-//! One concern a file: [`keys`](self) (key layout, org prefixes and tags),
-//! `write` and `transaction` (the exactly-once write path), `cells` (what a
-//! plan adds to which cell), `pending` (conversation states, sessions
-//! waiting for enrichment), `names` (names admission, flow names),
-//! `rollup` (hour cells), `read` and `rolled` (the read path), `pages` and
-//! `accounting` (paged queries and what they cost), `error`.
+//! One concern a file:
+//! - `keys`: the key layout, org prefixes and org tags;
+//! - `write` and `transaction`: the exactly-once write path, and one
+//!   transaction's items and how its cancellation is read;
+//! - `cells`: what a plan adds to which cell;
+//! - `pending`: conversation states and sessions waiting for enrichment;
+//! - `names`: names admission and flow names;
+//! - `rollup`: hour cells, sealed and rolled again when dirty;
+//! - `read` and `rolled`: the read path, from minute cells and over roll-ups;
+//! - `pages` and `accounting`: paged queries and what reads cost;
+//! - `error`: what the store reports.
 
 mod accounting;
 mod cells;
