@@ -407,7 +407,6 @@ impl DashboardApi {
     }
 }
 
-/// The settled part a live refresh carries, or the answer refusing it.
 /// A query parameter's value.
 fn param<'a>(query: &'a [(String, String)], k: &str) -> Option<&'a str> {
     query.iter().find(|(q, _)| q == k).map(|(_, v)| v.as_str())
@@ -464,6 +463,7 @@ fn snapshot_reply(answer: Result<Snapshot, DashboardError>) -> Reply {
     }
 }
 
+/// The settled part a live refresh carries, or the answer refusing it.
 fn live_body(body: Option<&str>) -> Result<live::Settled, Reply> {
     let body = body.unwrap_or_default();
     if body.len() > live::MAX_SETTLED_BYTES {
