@@ -1,5 +1,6 @@
 import { Construct } from 'constructs';
 import { createAlarms } from './alarms';
+import { applyCheckovSkips } from './checkov';
 import { Conditions, conditions } from './conditions';
 import { createHttpApi, createSignIn } from './dashboard';
 import { createDelivery } from './delivery';
@@ -63,5 +64,6 @@ export class GenesysVirtualAgentAnalytics extends Construct {
     this.alarmIds = createAlarms(this, p, c, this.queues, this.functions, api);
     createOutputs(this, c, this.tables, this.queues, this.functions, api, signIn, operator);
     applyNagSuppressions(this, c);
+    applyCheckovSkips(this);
   }
 }
