@@ -36,11 +36,7 @@ pub async fn check(store: &AnalyticsStore) -> Result<Option<u32>, AnalyticsError
         .consistent_read(true)
         .send()
         .await
-        .map_err(|e| AnalyticsError::DynamoDb {
-            op: "GetItem (layout)",
-            table: store.table().to_string(),
-            reason: DisplayErrorContext(e).to_string(),
-        })?;
+        .map_err(|e| store.dynamodb("GetItem (layout)", DisplayErrorContext(e)))?;
     let found = out
         .item()
         .and_then(|i| i.get(LAYOUT_ATTR))
@@ -74,11 +70,7 @@ pub async fn record(store: &AnalyticsStore) -> Result<(), AnalyticsError> {
         Ok(_) => Ok(()),
         // A newer layout: say which.
         Err(e) if conditional_check_failed(&e) => check(store).await.map(|_| ()),
-        Err(e) => Err(AnalyticsError::DynamoDb {
-            op: "PutItem (layout)",
-            table: store.table().to_string(),
-            reason: DisplayErrorContext(e).to_string(),
-        }),
+        Err(e) => Err(store.dynamodb("PutItem (layout)", DisplayErrorContext(e))),
     }
 }
 

@@ -117,7 +117,10 @@ impl V1Migration {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(|e| self.error("Scan (layout 1)", e))?;
+                .map_err(|e| {
+                    self.store
+                        .dynamodb("Scan (layout 1)", DisplayErrorContext(e))
+                })?;
             for item in page.items() {
                 add(&mut out, item);
             }
@@ -194,17 +197,11 @@ impl V1Migration {
                 if text.contains("ConditionalCheckFailed") {
                     Ok(false)
                 } else {
-                    Err(self.error("TransactWriteItems (migration)", e))
+                    Err(self
+                        .store
+                        .dynamodb("TransactWriteItems (migration)", DisplayErrorContext(e)))
                 }
             }
-        }
-    }
-
-    fn error(&self, op: &'static str, e: impl std::error::Error) -> AnalyticsError {
-        AnalyticsError::DynamoDb {
-            op,
-            table: self.store.table().to_string(),
-            reason: DisplayErrorContext(e).to_string(),
         }
     }
 }

@@ -130,7 +130,7 @@ impl OrgPurge {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(|e| self.error("Query (purge)", DisplayErrorContext(e)))?;
+                .map_err(|e| self.store.dynamodb("Query (purge)", DisplayErrorContext(e)))?;
             for item in resp.items() {
                 if let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
                     (item.get(key::PK), item.get(key::SK))
@@ -161,7 +161,10 @@ impl OrgPurge {
                     .request_items(self.store.table(), requests)
                     .send()
                     .await
-                    .map_err(|e| self.error("BatchWriteItem (purge)", DisplayErrorContext(e)))?;
+                    .map_err(|e| {
+                        self.store
+                            .dynamodb("BatchWriteItem (purge)", DisplayErrorContext(e))
+                    })?;
                 requests = resp
                     .unprocessed_items()
                     .and_then(|u| u.get(self.store.table()))
@@ -184,14 +187,6 @@ impl OrgPurge {
             }
         }
         Ok(())
-    }
-
-    fn error(&self, op: &'static str, e: impl std::fmt::Display) -> AnalyticsError {
-        AnalyticsError::DynamoDb {
-            op,
-            table: self.store.table().to_string(),
-            reason: e.to_string(),
-        }
     }
 }
 

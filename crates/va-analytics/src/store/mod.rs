@@ -116,7 +116,7 @@ impl AnalyticsStore {
     }
 
     /// A failed DynamoDB call as this store reports it.
-    fn dynamodb(&self, op: &'static str, e: impl std::fmt::Display) -> AnalyticsError {
+    pub(crate) fn dynamodb(&self, op: &'static str, e: impl std::fmt::Display) -> AnalyticsError {
         AnalyticsError::DynamoDb {
             op,
             table: self.table.clone(),

@@ -395,8 +395,11 @@ fn hour_cells(hour: i64, cells: MinuteCells) -> Vec<(Option<String>, BTreeMap<St
             let counts = c.iter().filter(|(k, _)| !k.starts_with(attr::SPAN_PREFIX));
             add_all(&mut sums, counts.map(|(k, n)| (k.clone(), *n)));
         }
-        if flow.is_some() && peak(minutes) > 0 {
-            sums.insert(attr::ACTIVE.into(), peak(minutes));
+        if flow.is_some() {
+            let flow_peak = peak(minutes);
+            if flow_peak > 0 {
+                sums.insert(attr::ACTIVE.into(), flow_peak);
+            }
         }
         out.push((flow.clone(), sums));
     }
